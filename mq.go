@@ -1,0 +1,108 @@
+// Mq serves, over 9P2000, a tree of buffered message streams for many
+// readers and many writers. See man/4/mq and SPEC §2 for the command line.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"mq/internal/arg"
+)
+
+const usageLine = "usage: mq [-D] [-a addr] [-m mtpt] [-M size] [-s name] [-u users]"
+
+// options is the parsed command line.
+type options struct {
+	debug     bool   // -D: trace 9P on standard error
+	addr      string // -a: also announce on this dial string
+	mtpt      string // -m: mount the service here
+	srvname   string // -s: post the service under this name
+	capBytes  int64  // -M: bytes held in all queues together
+	usersFile string // -u: /adm/users-format file
+}
+
+func main() {
+	o, err := parseOptions(os.Args[1:])
+	if err != nil {
+		usage()
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "mq: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, usageLine)
+	exitUsage()
+}
+
+func parseOptions(args []string) (*options, error) {
+	flags, rest, err := arg.Parse(args, "Da:m:M:s:u:")
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("extra arguments")
+	}
+	o := &options{capBytes: 256 << 20}
+	for _, f := range flags {
+		switch f.Letter {
+		case 'D':
+			o.debug = true
+		case 'a':
+			o.addr = f.Value
+		case 'm':
+			o.mtpt = f.Value
+		case 's':
+			o.srvname = f.Value
+		case 'u':
+			o.usersFile = f.Value
+		case 'M':
+			n, ok := parseSize(f.Value, false)
+			if !ok || n <= 0 {
+				return nil, fmt.Errorf("bad size %q", f.Value)
+			}
+			o.capBytes = n
+		}
+	}
+	return o, nil
+}
+
+// run builds the server and serves it as the options say: on standard
+// input and output when nothing else is asked for, else posted, mounted
+// or announced.
+func run(o *options) error {
+	users, err := loadUsers(o.usersFile)
+	if err != nil {
+		return err
+	}
+	var trace io.Writer
+	if o.debug {
+		trace = os.Stderr
+	}
+	s := newServer(newTree(currentUser(), users, o.capBytes), trace)
+	if o.addr != "" {
+		if err := s.announce(o.addr); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.srvname != "" || o.mtpt != "":
+		return serveService(s, o)
+	case o.addr != "":
+		select {} // serve the announced address until killed
+	default:
+		s.serve(stdio{}, 0)
+		return nil
+	}
+}
+
+// stdio is the 9P channel of the no-flag mode: requests on standard
+// input, replies on standard output.
+type stdio struct{}
+
+func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
+func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
+func (stdio) Close() error                { return os.Stdin.Close() }

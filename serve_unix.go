@@ -1,0 +1,111 @@
+//go:build !plan9
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// currentUser is the effective user's login name, else $USER (SPEC §3.1).
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "none"
+}
+
+func exitUsage() { os.Exit(1) }
+
+// namespaceDir is plan9port's name space directory: $NAMESPACE, else
+// /tmp/ns.USER.DISPLAY with DISPLAY's trailing ".0" dropped and ":0"
+// when unset. It is created mode 0700 if absent.
+func namespaceDir() (string, error) {
+	ns := os.Getenv("NAMESPACE")
+	if ns == "" {
+		disp := os.Getenv("DISPLAY")
+		if disp == "" {
+			disp = ":0"
+		}
+		disp = strings.TrimSuffix(disp, ".0")
+		disp = strings.ReplaceAll(disp, "/", "_")
+		ns = fmt.Sprintf("/tmp/ns.%s.%s", currentUser(), disp)
+	}
+	if err := os.MkdirAll(ns, 0700); err != nil {
+		return "", err
+	}
+	return ns, nil
+}
+
+// serveService posts the server as a Unix socket in the name space
+// directory (SPEC §2, -s), mounts it with 9pfuse for -m, and serves in
+// the foreground until killed, removing the socket on the way out.
+func serveService(s *server, o *options) error {
+	name := o.srvname
+	if name == "" {
+		name = fmt.Sprintf("mq.%d", os.Getpid())
+	}
+	if strings.Contains(name, "/") {
+		return fmt.Errorf("bad service name %q", name)
+	}
+	var fuse string
+	if o.mtpt != "" {
+		var err error
+		if fuse, err = exec.LookPath("9pfuse"); err != nil {
+			return fmt.Errorf("cannot mount %s: 9pfuse not found on $PATH", o.mtpt)
+		}
+	}
+	ns, err := namespaceDir()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(ns, name)
+	ln, err := listenUnix(path)
+	if err != nil {
+		return err
+	}
+	s.onExit(func() { os.Remove(path) })
+	go removeOnSignal(s)
+	go s.acceptLoop(ln)
+	if fuse != "" {
+		cmd := exec.Command(fuse, path, o.mtpt)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			s.exit()
+			return fmt.Errorf("9pfuse %s: %v", o.mtpt, err)
+		}
+	}
+	select {}
+}
+
+// listenUnix listens on path, refusing if a live server answers there
+// and replacing a stale socket left by one that died.
+func listenUnix(path string) (net.Listener, error) {
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: a server is already posted there", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return net.Listen("unix", path)
+}
+
+func removeOnSignal(s *server) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	sig := <-c
+	s.exit()
+	os.Exit(128 + int(sig.(syscall.Signal)))
+}
