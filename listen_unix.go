@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // listenUnix listens on path, refusing if a live server answers there
@@ -20,4 +22,14 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, err
 	}
 	return net.Listen("unix", path)
+}
+
+// exitOnSignal runs the server's clean-up (removing its sockets) and
+// exits when mq is interrupted, hung up or terminated.
+func exitOnSignal(s *server) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	sig := <-c
+	s.exit()
+	os.Exit(128 + int(sig.(syscall.Signal)))
 }
