@@ -3,16 +3,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // currentUser is the effective user's login name, else $USER (SPEC §3.1).
@@ -76,7 +72,7 @@ func serveService(s *server, o *options) error {
 		return err
 	}
 	s.onExit(func() { os.Remove(path) })
-	go removeOnSignal(s)
+	go exitOnSignal(s)
 	go s.acceptLoop(ln)
 	if fuse != "" {
 		cmd := exec.Command(fuse, path, o.mtpt)
@@ -87,25 +83,4 @@ func serveService(s *server, o *options) error {
 		}
 	}
 	select {}
-}
-
-// listenUnix listens on path, refusing if a live server answers there
-// and replacing a stale socket left by one that died.
-func listenUnix(path string) (net.Listener, error) {
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: a server is already posted there", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	return net.Listen("unix", path)
-}
-
-func removeOnSignal(s *server) {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	sig := <-c
-	s.exit()
-	os.Exit(128 + int(sig.(syscall.Signal)))
 }
