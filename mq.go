@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"mq/internal/arg"
 )
@@ -95,15 +96,17 @@ func run(o *options) error {
 		go exitOnSignal(s)
 		select {} // serve the announced address until killed
 	default:
-		s.serve(stdio{}, 0)
+		s.serve(newStdio(), 0)
 		return nil
 	}
 }
 
 // stdio is the 9P channel of the no-flag mode: requests on standard
 // input, replies on standard output.
-type stdio struct{}
+type stdio struct{ in, out *os.File }
 
-func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
-func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
-func (stdio) Close() error                { return os.Stdin.Close() }
+func (c stdio) Read(p []byte) (int, error)  { return c.in.Read(p) }
+func (c stdio) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c stdio) Close() error                { return c.in.Close() }
+
+func (c stdio) SetWriteDeadline(t time.Time) error { return c.out.SetWriteDeadline(t) }

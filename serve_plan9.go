@@ -21,3 +21,5 @@ func exitUsage() { os.Exit(1) }
 func serveService(s *server, o *options) error {
 	return errors.New("posting is not yet done on Plan 9")
 }
+
+func newStdio() stdio { return stdio{os.Stdin, os.Stdout} }

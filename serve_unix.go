@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // currentUser is the effective user's login name, else $USER (SPEC §3.1).
@@ -83,4 +84,28 @@ func serveService(s *server, o *options) error {
 		}
 	}
 	select {}
+}
+
+// newStdio puts standard input and output in the runtime's poller when
+// they are a pipe or a socket. A read blocked in a system call keeps
+// its thread and processor until the scheduler takes them back, which
+// holds up the reply writer for as long; a polled read gives them up
+// at once. Terminals and files are left as they are: the descriptor's
+// non-blocking mode is shared with whoever else holds it.
+func newStdio() stdio {
+	return stdio{pollable(0, os.Stdin), pollable(1, os.Stdout)}
+}
+
+func pollable(fd int, f *os.File) *os.File {
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil {
+		return f
+	}
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFSOCK, syscall.S_IFIFO:
+		if syscall.SetNonblock(fd, true) == nil {
+			return os.NewFile(uintptr(fd), f.Name())
+		}
+	}
+	return f
 }
