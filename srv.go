@@ -171,10 +171,11 @@ func (c *conn) readMsg(br *bufio.Reader, buf *[]byte) (*plan9.Fcall, error) {
 }
 
 // writer sends replies in the order they were queued, many at a time,
-// and never holds a lock while it writes.
+// and never holds a lock while it writes. A batch leaves in one write
+// whatever its size (a bufio.Writer would split an 8 KiB Rread in two).
 func (c *conn) writer() {
-	bw := bufio.NewWriterSize(c.rwc, 8192)
 	var batch []outMsg
+	var buf []byte
 	for {
 		c.outMu.Lock()
 		for len(c.outq) == 0 && !c.closed {
@@ -187,12 +188,17 @@ func (c *conn) writer() {
 		batch, c.outq = c.outq, batch[:0]
 		c.outc.Broadcast()
 		c.outMu.Unlock()
+		buf = buf[:0]
 		for i, m := range batch {
-			bw.Write(m.hdr)
-			bw.Write(m.data)
+			buf = append(buf, m.hdr...)
+			buf = append(buf, m.data...)
 			batch[i] = outMsg{}
 		}
-		if err := bw.Flush(); err != nil {
+		_, err := c.rwc.Write(buf)
+		if cap(buf) > maxBuf {
+			buf = nil // a burst does not pin its memory
+		}
+		if err != nil {
 			c.rwc.Close() // the reading goroutine sees it and cleans up
 			c.outMu.Lock()
 			c.closed = true
@@ -212,6 +218,10 @@ func (c *conn) queue(m outMsg) {
 	}
 	c.outMu.Unlock()
 }
+
+// maxBuf is the largest reply buffer a connection keeps between
+// batches.
+const maxBuf = 64 << 10
 
 // maxQueued is how many replies may wait for a client before mq stops
 // reading its requests: a client that does not read its replies slows
