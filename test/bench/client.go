@@ -4,9 +4,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 
 	"9fans.net/go/plan9"
 )
@@ -154,6 +157,15 @@ type session struct {
 
 const rootFid = 0
 
+// uname attaches as the user running the servers, who owns mq's root
+// (SPEC §3.1) and so may make groups in it.
+var uname = func() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return cmp.Or(os.Getenv("USER"), "none")
+}()
+
 func attach(rwc io.ReadWriteCloser) (*session, error) {
 	c := newConn(rwc)
 	rf, err := c.rpc(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: msize, Version: "9P2000"})
@@ -163,7 +175,7 @@ func attach(rwc io.ReadWriteCloser) (*session, error) {
 	if rf.Msize != msize || rf.Version != "9P2000" {
 		return nil, fmt.Errorf("Rversion %v", rf)
 	}
-	_, err = c.rpc(&plan9.Fcall{Type: plan9.Tattach, Fid: rootFid, Afid: plan9.NOFID, Uname: "bench"})
+	_, err = c.rpc(&plan9.Fcall{Type: plan9.Tattach, Fid: rootFid, Afid: plan9.NOFID, Uname: uname})
 	if err != nil {
 		return nil, err
 	}

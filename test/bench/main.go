@@ -39,8 +39,9 @@ var (
 	flagStreams  = flag.Int("streams", 10000, "streams in one group (E)")
 	flagHist     = flag.Int("hist", 1000000, "largest retained history (F)")
 	flagServers  = flag.String("servers", "mq,null,srv9p,raw", "comma-separated servers to measure")
+	flagMQ0      = flag.String("mq0", "", "also measure the mq in this module directory (an earlier version) as mq0")
 	flagMQ       = flag.String("mq", "", "use this mq binary instead of building one (no heap figures)")
-	flagCPUProf  = flag.String("cpuprofile", "", "write mq's CPU profile for workloads A–D here (prefix; one file per workload)")
+	flagCPUProf  = flag.String("cpuprofile", "", "write each server's CPU profile for workloads A–D, first run, to `prefix`.ID.server.pprof")
 	flagMemProf  = flag.String("memprofile", "", "write mq's heap profile after the retained-memory workload here")
 	flagServe    = flag.String("serve", "", "internal: serve as baseline null, srv9p or raw")
 	flagListen   = flag.String("listen", "", "internal: with -serve, listen on this Unix socket")
@@ -111,9 +112,16 @@ func run() error {
 	defer os.RemoveAll(tmp)
 	b := &bench{self: self, tmp: tmp, mq: *flagMQ}
 	if b.mq == "" && strings.Contains(*flagServers, "mq") {
-		if b.mq, err = buildMQ(tmp); err != nil {
+		if b.mq, err = buildMQ(tmp, "", "mq"); err != nil {
 			return err
 		}
+	}
+	if *flagMQ0 != "" {
+		if b.mq0, err = buildMQ(tmp, *flagMQ0, "mq0"); err != nil {
+			return err
+		}
+		kinds = slices.Insert(kinds, 1, "mq0")
+		*flagServers += ",mq0"
 	}
 	host, _ := os.Hostname()
 	fmt.Printf("mq bench %s on %s, %s %s/%s, %d CPUs, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
@@ -174,10 +182,16 @@ func median(xs []float64) float64 {
 }
 
 func printTable(rows []*row) {
-	fmt.Printf("%-34s %-11s %12s %12s %12s %12s %8s %8s %8s  %-18s %s\n",
-		"figure", "unit", "mq", "null", "srv9p", "raw", "mq/null", "mq/srv9p", "mq/raw", "target", "ok")
+	fmt.Printf("%-34s %-12s", "figure", "unit")
+	for _, k := range kinds {
+		fmt.Printf(" %12s", k)
+	}
+	for _, k := range kinds[1:] {
+		fmt.Printf(" %8s", "mq/"+k)
+	}
+	fmt.Printf("  %-20s %s\n", "target", "ok")
 	for _, r := range rows {
-		fmt.Printf("%-34s %-11s", r.name, r.unit)
+		fmt.Printf("%-34s %-12s", r.name, r.unit)
 		for _, k := range kinds {
 			fmt.Printf(" %12s", num(r.get(k)))
 		}
@@ -191,7 +205,7 @@ func printTable(rows []*row) {
 				ok = "yes"
 			}
 		}
-		fmt.Printf("  %-18s %s\n", r.target, ok)
+		fmt.Printf("  %-20s %s\n", r.target, ok)
 	}
 }
 

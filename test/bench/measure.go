@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 )
 
 // workload measures one or more rows on a fresh server of each kind.
@@ -18,6 +19,7 @@ type workload struct {
 	listen  bool     // the server serves a Unix socket, not a socketpair
 	profile bool     // -cpuprofile covers it
 	rows    []*row
+	cpuRow  *row // server CPU per operation in the last timed part, if shown
 	fn      func(ch *child, c net.Conn, kind string) ([]float64, error)
 }
 
@@ -47,7 +49,8 @@ func session9p(c net.Conn) (*session, error) { return attach(c) }
 func (b *bench) workloads() []*workload {
 	t, warm := *flagT, *flagWarm
 	all := kinds
-	p9 := []string{"mq", "null", "srv9p"}
+	p9 := []string{"mq", "mq0", "null", "srv9p"}
+	mqs := []string{"mq", "mq0"}
 	var ws []*workload
 
 	ping := func(id, name, unit, target string, lanes, size int, scale, need float64) {
@@ -57,7 +60,8 @@ func (b *bench) workloads() []*workload {
 			v := r.verdict
 			r.verdict = func() bool { return v() && r.get("mq") >= r.get("srv9p") }
 		}
-		ws = append(ws, &workload{id: id, kinds: all, rows: []*row{r}, profile: true,
+		cr := newRow(id+" … server CPU", "µs/msg", "")
+		ws = append(ws, &workload{id: id, kinds: all, rows: []*row{r, cr}, cpuRow: cr, profile: true,
 			fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
 				if kind == "raw" {
 					x, err := rawPingpong(c, lanes, size, warm, t)
@@ -117,6 +121,9 @@ func (b *bench) workloads() []*workload {
 	}
 	c := fan("C", []int{100}, "≥0.9×null")
 	c[0].verdict = atLeast(c[0], "null", 0.9)
+	cc := newRow("C … server CPU", "µs/delivery", "")
+	ws[len(ws)-1].rows = append(c, cc)
+	ws[len(ws)-1].cpuRow = cc
 
 	ping("D", "D ping-pong 8 KiB", "MB/s", "≥0.9×null", 1, 8192, 8192/1e6, 0.9)
 
@@ -135,7 +142,7 @@ func (b *bench) workloads() []*workload {
 		}})
 	rm := newRow(fmt.Sprintf("E retained msg (%d×64 B)", *flagRetain), "B/msg extra", "≤64")
 	rm.verdict = atMost(rm, 64)
-	ws = append(ws, &workload{id: "E", kinds: []string{"mq"}, runs: 1, rows: []*row{rm},
+	ws = append(ws, &workload{id: "E", kinds: mqs, runs: 1, rows: []*row{rm},
 		fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
 			s, err := session9p(c)
 			if err != nil {
@@ -205,7 +212,7 @@ func (b *bench) workloads() []*workload {
 		_ = i
 		hrows = append(hrows, r)
 	}
-	ws = append(ws, &workload{id: "F", kinds: []string{"mq"}, runs: 1, rows: hrows,
+	ws = append(ws, &workload{id: "F", kinds: mqs, runs: 1, rows: hrows,
 		fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
 			s, err := session9p(c)
 			if err != nil {
@@ -271,13 +278,18 @@ func (b *bench) once(w *workload, kind string, run int) ([]float64, error) {
 	if c != nil {
 		defer c.Close()
 	}
-	prof := *flagCPUProf != "" && kind == "mq" && w.profile && run == 0
+	prof := *flagCPUProf != "" && w.profile && run == 0
 	if prof {
-		if _, err := ch.ask(fmt.Sprintf("cpu start %s.%s.pprof", *flagCPUProf, w.id)); err != nil {
+		if _, err := ch.ask(fmt.Sprintf("cpu start %s.%s.%s.pprof", *flagCPUProf, w.id, kind)); err != nil {
 			return nil, err
 		}
 	}
+	timed.cpu, timed.ops = ch.cpu, 0
 	vals, err := w.fn(ch, c, kind)
+	timed.cpu = nil
+	if w.cpuRow != nil && err == nil {
+		vals = append(vals, float64(timed.c1-timed.c0)/float64(time.Microsecond)/float64(timed.ops))
+	}
 	if prof {
 		if _, perr := ch.ask("cpu stop"); err == nil {
 			err = perr

@@ -33,6 +33,7 @@ type child struct {
 type bench struct {
 	self   string // this program, re-run as the baseline servers
 	mq     string // the mq binary
+	mq0    string // -mq0: an earlier mq to compare with
 	tmp    string
 	nprobe int
 }
@@ -49,8 +50,11 @@ func (b *bench) spawn(kind string, listen bool) (*child, net.Conn, error) {
 		ch.listen = filepath.Join(b.tmp, fmt.Sprintf("srv%d", b.nprobe))
 	}
 	switch kind {
-	case "mq":
+	case "mq", "mq0":
 		ch.cmd = exec.Command(b.mq)
+		if kind == "mq0" {
+			ch.cmd = exec.Command(b.mq0)
+		}
 		if listen {
 			args = []string{"-a", "unix!" + ch.listen}
 		}
@@ -171,6 +175,24 @@ func (ch *child) rss() (int64, error) {
 	return 0, fmt.Errorf("no VmRSS")
 }
 
+// cpu is the CPU time the child's threads have used so far.
+func (ch *child) cpu() time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", ch.cmd.Process.Pid)
+	tasks, _ := os.ReadDir(dir)
+	var ns int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			ns += n
+		}
+	}
+	return time.Duration(ns)
+}
+
 func (ch *child) stop() {
 	if ch.pc != nil {
 		ch.pc.Close()
@@ -185,22 +207,25 @@ func (ch *child) stop() {
 
 // buildMQ builds mq from the module holding this harness, adding the
 // probe import through a build overlay so mq's sources stay as they are.
-func buildMQ(tmp string) (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %v", err)
+// root is the module's directory, "" for the one holding the harness.
+func buildMQ(tmp, root, name string) (string, error) {
+	if root == "" {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			return "", fmt.Errorf("go env GOMOD: %v", err)
+		}
+		root = filepath.Dir(strings.TrimSpace(string(out)))
 	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
 	src := filepath.Join(tmp, "probe_import.go")
 	if err := os.WriteFile(src, []byte("package main\n\nimport _ \"mq/test/bench/probe\"\n"), 0644); err != nil {
 		return "", err
 	}
 	ov, _ := json.Marshal(map[string]any{"Replace": map[string]string{filepath.Join(root, "zz_benchprobe.go"): src}})
-	ovf := filepath.Join(tmp, "overlay.json")
+	ovf := filepath.Join(tmp, name+".overlay.json")
 	if err := os.WriteFile(ovf, ov, 0644); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(tmp, "mq")
+	bin := filepath.Join(tmp, name)
 	cmd := exec.Command("go", "build", "-overlay", ovf, "-o", bin, ".")
 	cmd.Dir = root
 	cmd.Stderr = os.Stderr

@@ -45,6 +45,15 @@ func newTimer(warm, d time.Duration) *timer {
 	return &timer{start: now.Add(warm), end: now.Add(warm + d)}
 }
 
+// timed is the server's CPU time over the timed part of the last
+// measurement, and the operations done in it: CPU per operation does
+// not depend on what else the machine is doing, as rates do.
+var timed struct {
+	cpu    func() time.Duration // the server's CPU time so far
+	c0, c1 time.Duration
+	ops    int
+}
+
 // tick notes that count operations are done so far and says whether
 // to start more.
 func (t *timer) tick(count int) bool {
@@ -52,6 +61,9 @@ func (t *timer) tick(count int) bool {
 	if !t.started {
 		if !now.Before(t.start) {
 			t.started, t.n0, t.start = true, count, now
+			if timed.cpu != nil {
+				timed.c0 = timed.cpu()
+			}
 		}
 		return true
 	}
@@ -59,6 +71,9 @@ func (t *timer) tick(count int) bool {
 }
 
 func (t *timer) rate(count int) float64 {
+	if timed.cpu != nil {
+		timed.c1, timed.ops = timed.cpu(), count-t.n0
+	}
 	return float64(count-t.n0) / time.Since(t.start).Seconds()
 }
 
