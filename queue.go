@@ -425,7 +425,11 @@ func (q *queue) wake(r *reader) {
 			return
 		}
 		r.parked[0] = nil
-		r.parked = r.parked[1:]
+		if len(r.parked) == 1 {
+			r.parked = r.parked[:0] // keep the array: the next read parks without allocating
+		} else {
+			r.parked = r.parked[1:]
+		}
 		p.respond(data, err)
 	}
 }
