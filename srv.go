@@ -78,8 +78,9 @@ type conn struct {
 	s       *server
 	t       *tree
 	rwc     io.ReadWriteCloser
-	in, out int    // names in -D traces, as lib9p's file descriptors
-	msize   uint32 // set only by the reading goroutine
+	in, out int         // names in -D traces, as lib9p's file descriptors
+	msize   uint32      // set only by the reading goroutine
+	fc      plan9.Fcall // the reading goroutine's Tread or Twrite, decoded in place
 
 	fids    map[uint32]*fid     // guarded by tree.mu
 	pending map[uint16]*request // guarded by tree.mu
@@ -167,7 +168,30 @@ func (c *conn) readMsg(br *bufio.Reader, buf *[]byte) (*plan9.Fcall, error) {
 		}
 		return nil, err
 	}
+	if f := c.decodeIO(b); f != nil {
+		return f, nil
+	}
 	return plan9.UnmarshalFcall(b)
+}
+
+// decodeIO decodes a well-formed Tread or Twrite into c.fc, which the
+// next message overwrites: the two messages of every transfer cost no
+// allocation. Its Data points into b. Anything else is nil.
+func (c *conn) decodeIO(b []byte) *plan9.Fcall {
+	if len(b) < 23 || b[4] != plan9.Tread && b[4] != plan9.Twrite {
+		return nil
+	}
+	f := &c.fc
+	*f = plan9.Fcall{Type: b[4], Tag: binary.LittleEndian.Uint16(b[5:]), Fid: binary.LittleEndian.Uint32(b[7:]),
+		Offset: binary.LittleEndian.Uint64(b[11:]), Count: binary.LittleEndian.Uint32(b[19:])}
+	switch {
+	case f.Type == plan9.Tread && len(b) == 23:
+	case f.Type == plan9.Twrite && int64(f.Count) == int64(len(b)-23):
+		f.Data = b[23:]
+	default:
+		return nil // malformed: UnmarshalFcall says so
+	}
+	return f
 }
 
 // writer sends replies in the order they were queued, many at a time,
