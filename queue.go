@@ -116,7 +116,8 @@ func (r *reader) textLen(m *message) int {
 // one step (SPEC §5.1), delivers it to parked readers and trims the
 // history. When it returns a writeWait, the write waits (SPEC §5.3):
 // respond is called exactly once, perhaps before write returns, unless
-// the wait is cancelled. Otherwise the write is done.
+// the wait is cancelled. Otherwise the write is done. respond may be
+// nil when mayWait is false.
 func (q *queue) write(s *streamq, name string, data []byte, respond func(error)) (*writeWait, error) {
 	n := int64(len(data))
 	if err := q.makeRoom(n); err != nil {
@@ -159,6 +160,9 @@ func (q *queue) write(s *streamq, name string, data []byte, respond func(error))
 	q.trimDepth()
 	return w, nil
 }
+
+// mayWait says whether a write now could wait for readers (SPEC §5.3).
+func (q *queue) mayWait() bool { return q.cfg.wait != waitOff }
 
 // makeRoom makes the server cap hold n more bytes by dropping this
 // group's oldest messages, or fails without dropping any (SPEC §7.2).

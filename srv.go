@@ -294,6 +294,19 @@ func (c *conn) sendRead(tag uint16, data []byte) {
 	c.queue(outMsg{hdr: hdr, data: data})
 }
 
+// sendWrite answers a write with count, encoded here as sendRead does.
+func (c *conn) sendWrite(tag uint16, count uint32) {
+	if c.s.trace != nil {
+		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rwrite, Tag: tag, Count: count})
+	}
+	hdr := make([]byte, 11)
+	binary.LittleEndian.PutUint32(hdr, 11)
+	hdr[4] = plan9.Rwrite
+	binary.LittleEndian.PutUint16(hdr[5:], tag)
+	binary.LittleEndian.PutUint32(hdr[7:], count)
+	c.queue(outMsg{hdr: hdr})
+}
+
 // dispatch handles one T-message with tree.mu held. It returns false
 // when the connection must close (SPEC §8.9).
 func (c *conn) dispatch(f *plan9.Fcall) bool {
@@ -625,7 +638,6 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	}
 	n := fd.n
 	count := uint32(len(f.Data))
-	rwrite := &plan9.Fcall{Type: plan9.Rwrite, Count: count}
 	switch n.kind {
 	case kGroup:
 		return nil, errIsDir
@@ -635,28 +647,37 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}
-		return rwrite, nil
+		return &plan9.Fcall{Type: plan9.Rwrite, Count: count}, nil
 	}
 	if n.removed {
 		return nil, errRemoved
 	}
+	tag := f.Tag
 	if count == 0 {
-		return rwrite, nil // adds nothing (SPEC §5.2)
+		c.sendWrite(tag, 0) // adds nothing (SPEC §5.2)
+		return nil, nil
 	}
 	data := make([]byte, count)
 	copy(data, f.Data)
-	r := &request{tag: f.Tag, f: fd, count: count}
-	c.pending[f.Tag] = r
-	tag := f.Tag
-	w, err := n.parent.q.write(n.sq, n.name, data, func(err error) {
-		delete(c.pending, tag)
-		if err != nil {
-			c.respond(tag, nil, err)
-			return
+	q := n.parent.q
+	// Only a write that may wait needs a pending entry and a callback;
+	// with wait off (the default) it is answered here and now.
+	var r *request
+	var respond func(error)
+	if q.mayWait() {
+		r = &request{tag: tag, f: fd, count: count}
+		c.pending[tag] = r
+		respond = func(err error) {
+			delete(c.pending, tag)
+			if err != nil {
+				c.respond(tag, nil, err)
+				return
+			}
+			c.sendWrite(tag, count)
 		}
-		c.respond(tag, &plan9.Fcall{Type: plan9.Rwrite, Count: count}, nil)
-	})
-	if err != nil || w == nil {
+	}
+	w, err := q.write(n.sq, n.name, data, respond)
+	if r != nil && (err != nil || w == nil) {
 		delete(c.pending, tag)
 	}
 	if err != nil {
@@ -665,7 +686,8 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	n.mtime, n.muid = now(), fd.uid
 	n.parent.order.mtime, n.parent.order.muid = n.mtime, fd.uid
 	if w == nil {
-		return rwrite, nil
+		c.sendWrite(tag, count)
+		return nil, nil
 	}
 	r.wr = w
 	return nil, nil
