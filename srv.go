@@ -18,6 +18,12 @@ import (
 // Plan 9 kernel asks for (SPEC §8.1).
 const maxMsize = 128<<10 + plan9.IOHDRSZ
 
+// maxBacklog bounds the bytes of replies a connection may have waiting
+// to be sent. Past it, no more of its requests are read until the
+// client takes its replies, so a client that never reads cannot make
+// the server grow without end.
+const maxBacklog = 4 * maxMsize
+
 // server is the 9P side of mq.
 type server struct {
 	tree  *tree
@@ -83,11 +89,14 @@ type conn struct {
 	fids    map[uint32]*fid     // guarded by tree.mu
 	pending map[uint16]*request // guarded by tree.mu
 
-	// outMu guards outq and closed: replies waiting for the writer.
-	outMu  sync.Mutex
-	outc   *sync.Cond
-	outq   []outMsg
-	closed bool
+	// outMu guards outq, backlog and closed: replies waiting for the
+	// writer.
+	outMu   sync.Mutex
+	outc    *sync.Cond // signalled when outq grows or closed is set
+	roomc   *sync.Cond // signalled when backlog shrinks or closed is set
+	outq    []outMsg
+	backlog int // bytes queued and not yet written
+	closed  bool
 }
 
 // outMsg is a reply as bytes: hdr then data, which may be shared with
@@ -105,6 +114,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.out = 1
 	}
 	c.outc = sync.NewCond(&c.outMu)
+	c.roomc = sync.NewCond(&c.outMu)
 	done := make(chan struct{})
 	go func() {
 		c.writer()
@@ -113,6 +123,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	br := bufio.NewReaderSize(rwc, 8192)
 	var buf []byte
 	for {
+		c.waitRoom()
 		f, err := c.readMsg(br, &buf)
 		if err != nil {
 			if err != io.EOF && s.trace != nil {
@@ -136,6 +147,15 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.outMu.Unlock()
 	<-done
 	rwc.Close()
+}
+
+// waitRoom waits until the client has taken enough of its replies.
+func (c *conn) waitRoom() {
+	c.outMu.Lock()
+	for c.backlog > maxBacklog && !c.closed {
+		c.roomc.Wait()
+	}
+	c.outMu.Unlock()
 }
 
 // readMsg reads one message no larger than msize (SPEC §8.9).
@@ -178,17 +198,24 @@ func (c *conn) writer() {
 		}
 		batch, c.outq = c.outq, batch[:0]
 		c.outMu.Unlock()
+		sent := 0
 		for i, m := range batch {
 			bw.Write(m.hdr)
 			bw.Write(m.data)
+			sent += len(m.hdr) + len(m.data)
 			batch[i] = outMsg{}
 		}
-		if err := bw.Flush(); err != nil {
-			c.rwc.Close() // the reading goroutine sees it and cleans up
-			c.outMu.Lock()
+		err := bw.Flush()
+		c.outMu.Lock()
+		c.backlog -= sent
+		if err != nil {
 			c.closed = true
 			c.outq = nil
-			c.outMu.Unlock()
+		}
+		c.roomc.Signal()
+		c.outMu.Unlock()
+		if err != nil {
+			c.rwc.Close() // the reading goroutine sees it and cleans up
 			return
 		}
 	}
@@ -198,6 +225,7 @@ func (c *conn) queue(m outMsg) {
 	c.outMu.Lock()
 	if !c.closed {
 		c.outq = append(c.outq, m)
+		c.backlog += len(m.hdr) + len(m.data)
 		c.outc.Signal()
 	}
 	c.outMu.Unlock()
