@@ -102,3 +102,69 @@ func mustStat(t *testing.T, n *node) []byte {
 	}
 	return b
 }
+
+// A wait-one write is answered when a reader has received the message,
+// not when a reader goes away without it, by clunk or by hanging up:
+// the next reader to come gets it and releases the writer (SPEC §5.3,
+// §8.8).
+func TestWaitOneReaderLeaves(t *testing.T) {
+	tr := newTestTree()
+	tc := dialTest(t, tr)
+	tc.run(setup + `
+Twalk fid 0 newfid 5 wname [g ctl]
+Rwalk ...
+Topen fid 5 mode OWRITE
+Ropen ...
+Twrite tag 1 fid 5 data 'wait one'
+Rwrite tag 1 count 8
+Twalk fid 0 newfid 3 wname [g s]
+Rwalk ...
+Topen fid 3 mode OREAD
+Ropen ...
+Twrite tag 2 fid 2 data hello
+Tclunk tag 3 fid 3
+Rclunk tag 3
+`)
+	rc := dialTest(t, tr)
+	rc.run(`
+Tversion tag 65535 msize 8216 version 9P2000
+Rversion tag 65535 msize 8216 version 9P2000
+Tattach fid 0 afid NOFID uname glenda aname ''
+Rattach ...
+Twalk fid 0 newfid 1 wname [g s]
+Rwalk ...
+Topen fid 1 mode OREAD
+Ropen ...
+`)
+	rc.c.Close()
+	waitFor(t, tr, func() bool { return len(tr.root.byName["g"].byName["s"].sq.readers) == 0 })
+	tc.sync() // the write is still owed
+	tc.run(`
+Twalk fid 0 newfid 4 wname [g s]
+Rwalk ...
+Topen fid 4 mode OREAD
+Ropen ...
+Tread tag 4 fid 4 count 100
+Rread tag 4 data hello
+Rwrite tag 2 count 5
+`)
+}
+
+// waitFor waits until cond, checked with tree.mu held, holds: for what
+// a server does after a client hangs up, which no reply announces.
+func waitFor(t *testing.T, tr *tree, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tr.mu.Lock()
+		ok := cond()
+		tr.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server state did not settle")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
