@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,11 +40,31 @@ func namespaceDir() (string, error) {
 		disp = strings.TrimSuffix(disp, ".0")
 		disp = strings.ReplaceAll(disp, "/", "_")
 		ns = fmt.Sprintf("/tmp/ns.%s.%s", currentUser(), disp)
+		return ns, privateDir(ns)
 	}
 	if err := os.MkdirAll(ns, 0700); err != nil {
 		return "", err
 	}
 	return ns, nil
+}
+
+// privateDir makes dir mode 0700, or accepts it if it is already ours
+// and mode 0700, as plan9port's getns does: in /tmp another user could
+// have made it first, to catch the socket or let anyone reach it.
+func privateDir(dir string) error {
+	err := os.Mkdir(dir, 0700)
+	if err == nil || !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || fi.Mode().Perm() != 0700 || !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("bad name space dir %s", dir)
+	}
+	return nil
 }
 
 // serveService posts the server as a Unix socket in the name space
