@@ -172,6 +172,9 @@ func FuzzOps(f *testing.F) {
 	f.Add([]byte("\x00"))
 	f.Add([]byte{3, 0, 1, 4, 0, 2, 4, 5, 1, 0, 5, 2, 2, 9, 1, 0, 13, 1})
 	f.Add([]byte{6, 0, 3, 1, 3, 0, 1, 4, 1, 0, 1, 4, 2, 5, 0, 0, 1, 3, 6, 0, 5, 2, 7, 0, 0})
+	// replay all, data static, a stream s0 in the root, a write, and a
+	// read at offset 2⁶³.
+	f.Add([]byte{0, 6, 0, 0, 1, 5, 2, 1, 1, 1, 1, 0, 1, 0, 3, 0, 1, 0, 2, 3, 2, 0, 2, 1, 0, 5, 3, 2, 1, 0, 4, 3, 4, 2, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		playOps(t, in)
 	})
