@@ -168,3 +168,31 @@ func waitFor(t *testing.T, tr *tree, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A client that stops reading and then sends a malformed message is
+// hung up on at once: its connection's goroutines do not wait for ever
+// on replies it will never take (SPEC §8.9).
+func TestMalformedWhileNotReading(t *testing.T) {
+	tr := newTestTree()
+	cli, end := net.Pipe()
+	defer cli.Close()
+	done := make(chan struct{})
+	go func() {
+		newServer(tr, nil).serve(end, 3)
+		close(done)
+	}()
+	for _, f := range []*plan9.Fcall{
+		{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"},
+		{Type: plan9.Tattach, Tag: 1, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"},
+		{Type: plan9.Tstat, Tag: 2, Fid: 0},
+	} {
+		b, _ := f.Bytes()
+		cli.Write(b)
+	}
+	cli.Write(le32(3)) // a size smaller than any message
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection still served 10s after a malformed message")
+	}
+}

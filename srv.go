@@ -122,6 +122,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}()
 	br := bufio.NewReaderSize(rwc, 8192)
 	var buf []byte
+	eof := false
 	for {
 		c.waitRoom()
 		f, err := c.readMsg(br, &buf)
@@ -129,6 +130,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			if err != io.EOF && s.trace != nil {
 				fmt.Fprintf(s.trace, "mq: connection %d: %v\n", id, err)
 			}
+			eof = err == io.EOF
 			break
 		}
 		c.t.mu.Lock()
@@ -145,6 +147,12 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.closed = true
 	c.outc.Signal()
 	c.outMu.Unlock()
+	if !eof {
+		// Hang up at once: the writer may be stuck on a client that
+		// sent garbage and reads nothing, and would hold this
+		// connection's goroutines for ever.
+		rwc.Close()
+	}
 	<-done
 	rwc.Close()
 }
