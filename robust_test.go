@@ -196,3 +196,33 @@ func TestMalformedWhileNotReading(t *testing.T) {
 		t.Fatal("connection still served 10s after a malformed message")
 	}
 }
+
+// Names with control characters are refused at create and rename, as
+// Plan 9 refuses them: a stream named "a\nb" would forge lines in
+// order for every reader of the group (SPEC §3.2, §6.3).
+func TestControlCharacterNames(t *testing.T) {
+	tc := dialTest(t, newTestTree())
+	tc.run(setup)
+	for _, name := range []string{"a\nb", "tab\there", "nul\x00", "del\x7f", "esc\x1b[0m", "a/b"} {
+		if r := tc.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 9, Wname: []string{"g"}}); r.Type != plan9.Rwalk {
+			t.Fatal(r)
+		}
+		if r := tc.rpc(&plan9.Fcall{Type: plan9.Tcreate, Tag: 1, Fid: 9, Name: name, Perm: 0666, Mode: plan9.OWRITE}); r.Type != plan9.Rerror || r.Ename != string(errBadName) {
+			t.Errorf("create %q: %v, want Rerror %q", name, r, errBadName)
+		}
+		tc.rpc(&plan9.Fcall{Type: plan9.Tclunk, Tag: 1, Fid: 9})
+		var d plan9.Dir
+		d.Null()
+		d.Name = name
+		stat, _ := d.Bytes()
+		if r := tc.rpc(&plan9.Fcall{Type: plan9.Twstat, Tag: 1, Fid: 2, Stat: stat}); r.Type != plan9.Rerror || r.Ename != string(errBadName) {
+			t.Errorf("rename to %q: %v, want Rerror %q", name, r, errBadName)
+		}
+	}
+	tc.run(`
+Twalk fid 0 newfid 9 wname [g]
+Rwalk ...
+Tcreate fid 9 name 'ünïcode ok' perm --rw-rw-rw- mode OWRITE
+Rcreate ...
+`)
+}

@@ -207,8 +207,12 @@ func (t *tree) isOwner(n *node, uid string) bool {
 	return uid == n.uid || t.users.leader(uid, n.gid)
 }
 
+// validName refuses what Plan 9's kernel refuses in a name: '/',
+// control characters and DEL. A newline in a stream's name would also
+// break the lines of order for every reader (SPEC §6.3).
 func validName(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+	return name != "" && name != "." && name != ".." &&
+		strings.IndexFunc(name, func(r rune) bool { return r == '/' || r < 0x20 || r == 0x7f }) < 0
 }
 
 // create makes a group (DMDIR in perm) or a stream named name in g,
