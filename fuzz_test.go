@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sort"
 	"strings"
@@ -462,4 +463,17 @@ func FuzzUsers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOpsRandom plays FuzzOps on pseudo-random inputs, the same every
+// run: a cheap sweep for go test, a long one with MQ_LONG=1.
+func TestOpsRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range sized(20_000, 300) {
+		b := make([]byte, r.IntN(400))
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		playOps(t, b)
+	}
 }
