@@ -12,11 +12,10 @@ import (
 	"9fans.net/go/plan9"
 )
 
-var long = os.Getenv("MQ_LONG") != ""
-
-// sized is n, or short in short runs.
+// sized is n with MQ_LONG set, else short. The variable is read here,
+// in the test, so that go test's cache knows the result depends on it.
 func sized(n, short int) int {
-	if long {
+	if os.Getenv("MQ_LONG") != "" {
 		return n
 	}
 	return short
