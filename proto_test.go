@@ -78,6 +78,8 @@ func TestVersion(t *testing.T) {
 		{"Tversion tag 65535 msize 8216 version 9P1999", "Rversion tag 65535 msize 8216 version unknown"},
 		{"Tversion tag 65535 msize 8216 version ''", "Rversion tag 65535 msize 8216 version unknown"},
 		{"Tversion tag 65535 msize 8216 version 9P", "Rversion tag 65535 msize 8216 version unknown"},
+		// An unknown version is never an Rerror, whatever the msize.
+		{"Tversion tag 65535 msize 100 version 9P1999", "Rversion tag 65535 ..."},
 	}
 	if maxMsize < 8216 {
 		t.Errorf("maxMsize = %d, want at least 8216", maxMsize)

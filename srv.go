@@ -309,16 +309,18 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 }
 
 func (c *conn) version(f *plan9.Fcall) (*plan9.Fcall, error) {
+	if !strings.HasPrefix(f.Version, "9P2000") {
+		// Not a version we speak: say so with Rversion, never Rerror,
+		// whatever the msize (SPEC §8.1).
+		c.abort()
+		return &plan9.Fcall{Type: plan9.Rversion, Msize: min(f.Msize, c.msize), Version: "unknown"}, nil
+	}
 	if f.Msize < 256 {
 		return nil, errMsizeSmall
 	}
 	c.abort()
 	c.msize = min(f.Msize, maxMsize)
-	v := "unknown"
-	if strings.HasPrefix(f.Version, "9P2000") {
-		v = "9P2000"
-	}
-	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: v}, nil
+	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: "9P2000"}, nil
 }
 
 // abort drops every pending request without a reply and clunks every
