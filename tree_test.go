@@ -3,6 +3,7 @@ package main
 // SPEC §3: the tree, Plan 9 permissions, stat, remove and wstat.
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -706,7 +707,7 @@ Rstat tag 1 ...
 func TestWstat(t *testing.T) {
 	// g and its files have group adm, led by alice; bob is a member;
 	// carol is other.
-	const users = "1:glenda:glenda:\n2:adm:alice:glenda,bob\n3:alice::\n4:bob::\n5:carol::\n"
+	const users = "1:glenda:glenda:\n2:adm:alice:glenda,bob\n3:alice::\n4:bob::\n5:carol::\n6:ops:alice:\n"
 	build := func(t *testing.T) (*tree, *testConn) {
 		tr := usersTree(t, users)
 		tc := session(t, tr, "glenda")
@@ -794,7 +795,7 @@ func TestWstat(t *testing.T) {
 		for _, c := range tt.changes {
 			c(&d)
 		}
-		t.Run(tt.user+" "+tt.path+" "+d.String(), func(t *testing.T) {
+		t.Run(tt.user+" "+tt.path+" "+wstatString(d), func(t *testing.T) {
 			tr, tc := build(t)
 			user := session(t, tr, tt.user)
 			got := user.wstatAt(tt.path, d)
@@ -871,4 +872,29 @@ Rwalk tag 1 wqid 0x4.2.d
 Twalk tag 1 fid 0 newfid 6 wname [g renamed]
 Rwalk tag 1 wqid [0x4.2.d 0x7.2.a]
 `)
+}
+
+// wstatString names the fields a wstat changes.
+func wstatString(d plan9.Dir) string {
+	n := nulldir()
+	var f []string
+	if d.Name != n.Name {
+		f = append(f, "name "+d.Name)
+	}
+	if d.Mode != n.Mode {
+		f = append(f, "mode "+d.Mode.String())
+	}
+	if d.Mtime != n.Mtime {
+		f = append(f, fmt.Sprint("mtime ", d.Mtime))
+	}
+	if d.Gid != n.Gid {
+		f = append(f, "gid "+d.Gid)
+	}
+	if d.Length != n.Length {
+		f = append(f, fmt.Sprint("length ", d.Length))
+	}
+	if len(f) == 0 {
+		return "sync"
+	}
+	return strings.Join(f, " ")
 }
