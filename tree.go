@@ -34,6 +34,7 @@ const (
 	errNoSpace     fsError = "no buffer space"
 	errDropped     fsError = "message dropped unread"
 	errNotOwner    fsError = "not owner"
+	errNotInGroup  fsError = "not in group"
 	errLength      fsError = "cannot change length"
 	errTagInUse    fsError = "tag in use"
 	errCountSmall  fsError = "read count too small"
@@ -319,6 +320,12 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 	setGid := d.Gid != "" && d.Gid != n.gid
 	if (setMode || setMtime || setAtime || setGid) && !t.isOwner(n, uid) {
 		return errNotOwner
+	}
+	// Plan 9: the owner may give a file to a group it is in, a leader
+	// to a group it also leads.
+	if setGid && !(uid == n.uid && t.users.member(uid, d.Gid) ||
+		t.users.leader(uid, n.gid) && t.users.leader(uid, d.Gid)) {
+		return errNotInGroup
 	}
 	if setMode && (d.Mode&plan9.DMDIR != 0) != n.isDir() {
 		return errDirMode

@@ -771,6 +771,13 @@ func TestWstat(t *testing.T) {
 		{"carol", "g/s", []change{gid("carol")}, notOwner, s},
 		{"bob", "g/s", []change{gid("bob")}, notOwner, s},
 		{"glenda", "g", []change{gid("glenda")}, "", want{"g/ctl", "ctl", 0664, "glenda"}},
+		// Plan 9: the owner may pick a group it is in; a leader, a
+		// group it also leads.
+		{"glenda", "g/s", []change{gid("carol")}, "not in group", s},
+		{"glenda", "g/s", []change{gid("ops")}, "not in group", s},
+		{"alice", "g/s", []change{gid("glenda")}, "not in group", s},
+		{"alice", "g/s", []change{gid("ops")}, "", want{"g/s", "s", s.mode, "ops"}},
+		{"glenda", "g/s", []change{gid("adm")}, "", s},
 
 		{"glenda", "g/s", []change{length(0)}, "cannot change length", s},
 		{"glenda", "g/s", []change{length(5)}, "", s},
