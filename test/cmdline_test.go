@@ -9,10 +9,14 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,5 +195,146 @@ func TestCapFlag(t *testing.T) {
 	}
 	if _, err := f.Write(make([]byte, 1025)); err == nil || err.Error() != "no buffer space" {
 		t.Errorf("writing 1K+1 under -M 1K: %v, want no buffer space", err)
+	}
+}
+
+// TestMountWithout9pfuse checks that -m says so clearly when 9pfuse is
+// not on $PATH, and exits non-zero (SPEC §2).
+func TestMountWithout9pfuse(t *testing.T) {
+	cmd := exec.Command(bin("mq"), "-m", t.TempDir())
+	cmd.Env = append(env(t.TempDir()), "PATH="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "9pfuse") {
+		t.Errorf("mq -m without 9pfuse: %v, output %q; want failure naming 9pfuse", err, out)
+	}
+}
+
+// TestPostRefusesLive checks that -s refuses to start where a live
+// server answers, leaving that one alone (SPEC §2).
+func TestPostRefusesLive(t *testing.T) {
+	s := startMQ(t)
+	cmd := exec.Command(bin("mq"), "-s", s.name)
+	cmd.Env = env(s.ns)
+	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Errorf("a second mq -s %s started; output %q", s.name, out)
+	}
+	if _, err := s.attach(t, owner(t), "").Stat("/"); err != nil {
+		t.Errorf("the first server after the second one tried: %v", err)
+	}
+}
+
+// TestPostReplacesStale checks that -s replaces a socket no server
+// answers on, and removes its own on SIGINT and SIGTERM (SPEC §2).
+func TestPostReplacesStale(t *testing.T) {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ns := t.TempDir()
+			sock := filepath.Join(ns, "mq")
+			ln, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln.(*net.UnixListener).SetUnlinkOnClose(false)
+			ln.Close() // a socket file nobody answers on
+
+			cmd := exec.Command(bin("mq"), "-s", "mq")
+			cmd.Env = env(ns)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+			defer timer.Stop()
+			waitDial(t, sock)
+			cmd.Process.Signal(sig)
+			err = cmd.Wait()
+			if err == nil {
+				t.Errorf("mq exited 0 on %v", sig)
+			}
+			if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("after %v the socket is still there: %v; stderr %q", sig, err, stderr.String())
+			}
+		})
+	}
+}
+
+// waitDial waits until a server answers on the Unix socket path.
+func waitDial(t *testing.T, path string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return
+		}
+		if i == 1000 {
+			t.Fatalf("nothing answers on %s", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDefaultNamespace checks the plan9port name space directory used
+// when $NAMESPACE is unset: /tmp/ns.USER.DISPLAY, DISPLAY's ".0"
+// dropped, made mode 0700 (SPEC §2).
+func TestDefaultNamespace(t *testing.T) {
+	display := fmt.Sprintf(":mqtest%d", os.Getpid())
+	dir := fmt.Sprintf("/tmp/ns.%s.%s", owner(t), display)
+	os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cmd := exec.Command(bin("mq"), "-s", "mq")
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "NAMESPACE=") && !strings.HasPrefix(e, "DISPLAY=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, "DISPLAY="+display+".0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	waitDial(t, filepath.Join(dir, "mq"))
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0700 {
+		t.Errorf("%s has mode %v, want 0700", dir, fi.Mode().Perm())
+	}
+}
+
+// TestUsersFlag checks that -u loads group membership (SPEC §2): bob,
+// a member of the owner's group, may create in the root; without the
+// file he may not.
+func TestUsersFlag(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "users")
+	text := fmt.Sprintf("1:%s:%s:bob\n", owner(t), owner(t))
+	if err := os.WriteFile(file, []byte(text), 0644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		flags []string
+		ok    bool
+	}{
+		{nil, false},
+		{[]string{"-u", file}, true},
+	} {
+		s := startMQ(t, tt.flags...)
+		f, err := s.attach(t, "bob", "").Create("s", plan9.OWRITE, 0664)
+		if (err == nil) != tt.ok {
+			t.Errorf("mq %v: bob creating in the root: %v, want success %v", tt.flags, err, tt.ok)
+		}
+		if err == nil {
+			f.Close()
+		}
+	}
+	if _, stderr, code := runMQ(t, "-u", filepath.Join(t.TempDir(), "nosuch")); code == 0 || !strings.HasPrefix(stderr, "mq: ") {
+		t.Errorf("mq -u nosuch: exit %d, stderr %q; want an mq: error and non-zero exit", code, stderr)
 	}
 }
