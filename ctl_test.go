@@ -221,10 +221,17 @@ func TestCtlPermission(t *testing.T) {
 	if got := bob.get("g/ctl"); got != defaultCtl {
 		t.Errorf("bob reads g/ctl %q, want %q", got, defaultCtl)
 	}
+	d := nulldir()
+	d.Mtime = 1
+	mustOK(t, "touch g/ctl", glenda.wstatAt("g/ctl", d))
 	ann := session(t, tr, "ann")
 	mustOK(t, "ann writing g/ctl", ann.put("g/ctl", "replay all"))
 	if got := bob.get("g/ctl"); !strings.Contains(got, "replay all") {
 		t.Errorf("after ann's write g/ctl reads %q", got)
+	}
+	// A write to ctl is a write like any other (SPEC §3.4).
+	if d := bob.statAt("g/ctl"); d.Muid != "ann" || d.Mtime == 1 {
+		t.Errorf("after ann's write g/ctl has muid %q mtime %d; want muid ann and a new mtime", d.Muid, d.Mtime)
 	}
 }
 

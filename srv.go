@@ -603,6 +603,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}
+		n.mtime, n.muid = now(), fd.uid
 		return rwrite, nil
 	}
 	if n.removed {
