@@ -113,13 +113,18 @@ Rcreate qid 0x4.0.a iounit 232
 Tversion tag 65535 msize 8216 version 9P2000
 Rversion tag 65535 msize 8216 version 9P2000
 `)
-	tc.send(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: make([]byte, 256)})
+	// A message of exactly msize bytes is fine; one more byte is not.
+	r := tc.rpc(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: make([]byte, 256-23)})
+	if r.Type != plan9.Rwrite || r.Count != 233 {
+		t.Fatalf("write of msize bytes: %v", r)
+	}
+	go tc.c.Write(mustBytes(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: make([]byte, 256-22)}))
 	tc.closed()
 	other.run(`
 Tattach fid 0 afid NOFID uname glenda aname ''
 Rattach qid 0xa000000000000000.1.d
 Twalk fid 0 newfid 1 wname s
-Rwalk wqid 0x4.0.a
+Rwalk wqid 0x4.1.a
 `)
 }
 
