@@ -338,6 +338,7 @@ func TestOpenModes(t *testing.T) {
 		{"g s", "OWRITE|OTRUNC", "Ropen tag 1 qid 0x7.0.a iounit 8192"},
 		{"g s", "OEXEC", "Rerror tag 1 ename 'permission denied'"},
 		{"g ctl", "ORDWR", "Ropen tag 1 qid 0x5.0 iounit 8192"},
+		{"g ctl", "OWRITE|OTRUNC", "Ropen tag 1 qid 0x5.0 iounit 8192"}, // echo ... >ctl
 		{"g order", "OREAD", "Ropen tag 1 qid 0x6.0 iounit 8192"},
 		{"g order", "OWRITE", "Rerror tag 1 ename 'permission denied'"},
 	}
