@@ -654,18 +654,11 @@ func (t *tree) ctl(g *node, text string) error {
 		}
 	}
 	for _, st := range steps {
-		switch st.verb {
-		case "":
-			g.q.setConfig(st.cfg)
-		case "clear":
-			g.q.clear()
-		case "eof":
-			var s *streamq
-			if st.stream != "" {
-				s = g.byName[st.stream].sq
-			}
-			g.q.eof(s)
+		var s *streamq
+		if st.stream != "" {
+			s = g.byName[st.stream].sq
 		}
+		g.q.apply(st, s)
 	}
 	return nil
 }
