@@ -982,3 +982,28 @@ func mustDir(d plan9.Dir) []byte {
 	}
 	return b
 }
+
+// TestClunkInterrupts checks that clunking a fid ends the reads parked
+// on it with "interrupted", and disturbs no other fid (SPEC §8.7, §8.10).
+func TestClunkInterrupts(t *testing.T) {
+	dialTest(t, newTestTree()).run(setup + `
+Twalk fid 0 newfid 3 wname [g s]
+Rwalk ...
+Topen fid 3 mode OREAD
+Ropen ...
+Twalk fid 0 newfid 4 wname [g s]
+Rwalk ...
+Topen fid 4 mode OREAD
+Ropen ...
+Tread tag 1 fid 3 count 100
+Tread tag 2 fid 3 count 100
+Tread tag 3 fid 4 count 100
+Tclunk tag 4 fid 3
+Rerror tag 1 ename interrupted
+Rerror tag 2 ename interrupted
+Rclunk tag 4
+Twrite tag 5 fid 2 data hello
+Rwrite tag 5 count 5
+Rread tag 3 data hello
+`)
+}
