@@ -27,12 +27,6 @@ func parse(t *testing.T, line string) *plan9.Fcall {
 	return f
 }
 
-// do sends a transcript line and returns its reply.
-func (tc *testConn) do(line string) *plan9.Fcall {
-	tc.t.Helper()
-	return tc.rpc(parse(tc.t, line))
-}
-
 // stat is fid's directory entry.
 func (tc *testConn) stat(fid uint32) *plan9.Dir {
 	tc.t.Helper()
