@@ -34,7 +34,6 @@ const (
 	errNoSpace     fsError = "no buffer space"
 	errDropped     fsError = "message dropped unread"
 	errNotOwner    fsError = "not owner"
-	errNotInGroup  fsError = "not in group"
 	errLength      fsError = "cannot change length"
 	errTagInUse    fsError = "tag in use"
 	errCountSmall  fsError = "read count too small"
@@ -321,11 +320,11 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 	if (setMode || setMtime || setAtime || setGid) && !t.isOwner(n, uid) {
 		return errNotOwner
 	}
-	// Plan 9: the owner may give a file to a group it is in, a leader
-	// to a group it also leads.
+	// A new group: its owner if a member of it, or the leader of
+	// both the old and the new group, as Plan 9's file servers do.
 	if setGid && !(uid == n.uid && t.users.member(uid, d.Gid) ||
 		t.users.leader(uid, n.gid) && t.users.leader(uid, d.Gid)) {
-		return errNotInGroup
+		return errNotOwner
 	}
 	if setMode && (d.Mode&plan9.DMDIR != 0) != n.isDir() {
 		return errDirMode
