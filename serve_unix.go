@@ -67,12 +67,10 @@ func serveService(s *server, o *options) error {
 		return err
 	}
 	path := filepath.Join(ns, name)
-	ln, err := listenUnix(path)
+	ln, err := s.listenUnix(path)
 	if err != nil {
 		return err
 	}
-	s.onExit(func() { os.Remove(path) })
-	go exitOnSignal(s)
 	go s.acceptLoop(ln)
 	if fuse != "" {
 		cmd := exec.Command(fuse, path, o.mtpt)

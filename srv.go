@@ -444,7 +444,7 @@ func (c *conn) open(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, errUnknownFid
 	case fd.open:
 		return nil, errOpen
-	case fd.n.removed:
+	case fd.n.gone():
 		return nil, errNotExist
 	}
 	if err := c.t.checkOpen(fd.n, fd.uid, f.Mode); err != nil {
@@ -611,6 +611,9 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	case kOrder:
 		return nil, errPerm
 	case kCtl:
+		if n.gone() {
+			return nil, errRemoved
+		}
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}
