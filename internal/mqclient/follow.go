@@ -47,7 +47,7 @@ type stream struct {
 // message written meanwhile is then one the streams hold but order
 // does not list, rather than an entry whose message would never come.
 func Follow(fs FS, group string, names []string) (*Follower, error) {
-	f := &Follower{fs: fs, group: group, streams: make(map[string]*stream), buf: make([]byte, fs.MsgSize())}
+	f := &Follower{fs: fs, group: group, streams: make(map[string]*stream)}
 	for _, name := range names {
 		sf, err := fs.Open(path.Join(group, name), plan9.OREAD)
 		if err != nil {
@@ -63,6 +63,7 @@ func Follow(fs FS, group string, names []string) (*Follower, error) {
 	}
 	f.orderf = of
 	f.order = bufio.NewReaderSize(of, 512)
+	f.buf = make([]byte, fs.MsgSize()) // known once files are open
 	return f, nil
 }
 

@@ -47,19 +47,20 @@ type Dir struct {
 
 // The name space: mq-cat on a mount, attach on Plan 9.
 type osFS struct {
-	root string // "" for names used as given
+	root   string // "" for names used as given
+	iounit int    // of the files opened so far; 0 if not known
 }
 
 // NameSpace is the file tree seen through the name space, rooted at
 // root ("" to take names as they are given).
-func NameSpace(root string) FS { return osFS{root} }
+func NameSpace(root string) FS { return &osFS{root: root} }
 
-// nsMsgSize is the read count on a mount: the Plan 9 kernel's iounit.
-// A larger read would have the kernel join a message of exactly this
-// size with the next one.
+// nsMsgSize is the read count on a mount when the iounit is not known:
+// the Plan 9 kernel's. A larger read would have the kernel join a
+// message of exactly its iounit with the next one.
 const nsMsgSize = 8192
 
-func (o osFS) path(name string) string {
+func (o *osFS) path(name string) string {
 	if o.root == "" {
 		if name == "" {
 			return "."
@@ -69,7 +70,7 @@ func (o osFS) path(name string) string {
 	return filepath.Join(o.root, name)
 }
 
-func (o osFS) Open(name string, mode uint8) (File, error) {
+func (o *osFS) Open(name string, mode uint8) (File, error) {
 	flag := os.O_RDONLY
 	switch mode & 3 {
 	case plan9.OWRITE:
@@ -81,10 +82,13 @@ func (o osFS) Open(name string, mode uint8) (File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := iounit(f); n > 0 {
+		o.iounit = n
+	}
 	return f, nil
 }
 
-func (o osFS) Create(name string, perm plan9.Perm) error {
+func (o *osFS) Create(name string, perm plan9.Perm) error {
 	if perm&plan9.DMDIR != 0 {
 		return os.Mkdir(o.path(name), os.FileMode(perm&0777))
 	}
@@ -95,9 +99,9 @@ func (o osFS) Create(name string, perm plan9.Perm) error {
 	return f.Close()
 }
 
-func (o osFS) Remove(name string) error { return os.Remove(o.path(name)) }
+func (o *osFS) Remove(name string) error { return os.Remove(o.path(name)) }
 
-func (o osFS) Stat(name string) (*Dir, error) {
+func (o *osFS) Stat(name string) (*Dir, error) {
 	fi, err := os.Stat(o.path(name))
 	if err != nil {
 		return nil, err
@@ -105,7 +109,7 @@ func (o osFS) Stat(name string) (*Dir, error) {
 	return &Dir{Name: fi.Name(), IsDir: fi.IsDir(), Length: fi.Size()}, nil
 }
 
-func (o osFS) ReadDir(name string) ([]Dir, error) {
+func (o *osFS) ReadDir(name string) ([]Dir, error) {
 	ents, err := os.ReadDir(o.path(name))
 	if err != nil {
 		return nil, err
@@ -121,7 +125,7 @@ func (o osFS) ReadDir(name string) ([]Dir, error) {
 	return dirs, nil
 }
 
-func (o osFS) Gone(f File, name string) bool {
+func (o *osFS) Gone(f File, name string) bool {
 	of, ok := f.(*os.File)
 	if !ok {
 		return true
@@ -134,9 +138,14 @@ func (o osFS) Gone(f File, name string) bool {
 	return err != nil || !os.SameFile(fi, now)
 }
 
-func (osFS) MsgSize() int { return nsMsgSize }
+func (o *osFS) MsgSize() int {
+	if o.iounit > 0 {
+		return o.iounit
+	}
+	return nsMsgSize
+}
 
-func (osFS) Close() error { return nil }
+func (*osFS) Close() error { return nil }
 
 // IsNotExist says whether err means a file is not there, in either
 // tree.
