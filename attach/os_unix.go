@@ -130,14 +130,17 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err := fs.Open(path.Join(id, "fd1"), plan9.OWRITE)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := fs.Open(path.Join(id, "fd2"), plan9.OWRITE)
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	// Each read of the program's output becomes one message.
-	if cmd.Stdout, err = fs.Open(path.Join(id, "fd1"), plan9.OWRITE); err != nil {
-		return nil, err
-	}
-	if cmd.Stderr, err = fs.Open(path.Join(id, "fd2"), plan9.OWRITE); err != nil {
-		return nil, err
-	}
+	// Each read of the program's output becomes a message or a few.
+	cmd.Stdout, cmd.Stderr = msgWriter{out}, msgWriter{errs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = outputGrace
 	stdin, err := cmd.StdinPipe()

@@ -18,6 +18,26 @@ import (
 // A session is a group with these streams (SPEC §10).
 var sessionStreams = []string{"fd0", "fd1", "fd2", "note", "status"}
 
+// msgMax is the largest message attach writes: what a Plan 9 kernel
+// mount (msize 8192+24) reads in one read, so that attachers there
+// get whole messages too.
+const msgMax = 8192
+
+// msgWriter writes to a stream in messages of at most msgMax bytes.
+type msgWriter struct{ w io.Writer }
+
+func (m msgWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		k := min(len(b), msgMax)
+		if _, err := m.w.Write(b[:k]); err != nil {
+			return n, err
+		}
+		n, b = n+k, b[k:]
+	}
+	return n, nil
+}
+
 // killWait bounds how long -k waits for the program to report its
 // exit before removing the session anyway (its supervisor may be gone).
 const killWait = 5 * time.Second
@@ -99,7 +119,7 @@ func write(fs mqclient.FS, id string, words []string) {
 	in := open(fs, id, "fd0", plan9.OWRITE)
 	var err error
 	if len(words) > 0 {
-		_, err = in.Write([]byte(strings.Join(words, " ") + "\n"))
+		_, err = msgWriter{in}.Write([]byte(strings.Join(words, " ") + "\n"))
 	} else {
 		err = copyMessages(in, os.Stdin)
 	}
@@ -219,7 +239,7 @@ func writeString(fs mqclient.FS, name, s string) error {
 // copyMessages sends what r gives to w, each read as one message,
 // until r ends.
 func copyMessages(w io.Writer, r io.Reader) error {
-	buf := make([]byte, 8192)
+	buf := make([]byte, msgMax)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

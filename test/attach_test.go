@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"9fans.net/go/plan9"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -362,5 +363,36 @@ func TestAttachStartsService(t *testing.T) {
 		if cmd.ProcessState.ExitCode() == 0 || string(out) != tt.want {
 			t.Errorf("attach -l with %q: exit %d, %q; want non-zero, %q", tt.env, cmd.ProcessState.ExitCode(), out, tt.want)
 		}
+	}
+}
+
+// A program's output reaches attachers whole however it writes it, in
+// messages no longer than a Plan 9 kernel mount reads at once (8192
+// bytes), so attachers there get whole messages too (SPEC §10, §6.2).
+func TestAttachLongOutput(t *testing.T) {
+	s := startMQ(t)
+	attachOK(t, s, "-c", "big", "sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x; echo; exit 5")
+	out, code := startAttach(t, s, "big").wait(t)
+	want := strings.Repeat("x", 100000) + "\nattach: big: exit 5\n"
+	if code != 5 || out != want {
+		t.Errorf("attacher: exit %d, %d bytes; want 5, %d bytes: %s", code, len(out), len(want), firstDiff(want, out))
+	}
+
+	fs := s.attach(t, owner(t), "")
+	fd1, err := fs.Open("big/fd1", plan9.OREAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd1.Close()
+	buf := make([]byte, 128<<10)
+	for total := 0; total < 100001; {
+		n, err := fd1.Read(buf)
+		if err != nil {
+			t.Fatalf("reading big/fd1 after %d bytes: %v", total, err)
+		}
+		if n > 8192 {
+			t.Errorf("a message of %d bytes in big/fd1, want at most 8192", n)
+		}
+		total += n
 	}
 }

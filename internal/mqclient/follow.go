@@ -21,6 +21,9 @@ import (
 // followed by another. Reading on while a read comes back full would
 // instead join such messages, which clients make whenever they split a
 // large write, and then wait for a message order has not yet listed.
+// The cost is with a writer whose msize is larger than ours: the rest
+// of a message longer than our read comes, still in the stream's
+// order, with the stream's next message.
 type Follower struct {
 	fs      FS
 	group   string
