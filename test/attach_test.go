@@ -50,8 +50,9 @@ func startProc(t *testing.T, ns, path string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(path, args...), done: make(chan struct{}), changed: make(chan struct{})}
 	// The race detector's default second of sleep at exit would
-	// make each short command a second long.
-	p.cmd.Env = append(env(ns), "GORACE=atexit_sleep_ms=0")
+	// make each short command a second long. Its reports, from the
+	// detached supervisors too, go to files the test checks.
+	p.cmd.Env = append(env(ns), "GORACE=atexit_sleep_ms=0 log_path="+raceLogs(t)+"/race")
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,27 @@ func startProc(t *testing.T, ns, path string, args ...string) *proc {
 		<-p.done
 	})
 	return p
+}
+
+// raceLogDirs holds each test's directory of race reports.
+var raceLogDirs sync.Map
+
+// raceLogs is the directory where the commands a test runs write race
+// reports; the test fails if any is there when it ends.
+func raceLogs(t *testing.T) string {
+	if dir, ok := raceLogDirs.Load(t.Name()); ok {
+		return dir.(string)
+	}
+	dir := t.TempDir()
+	raceLogDirs.Store(t.Name(), dir)
+	t.Cleanup(func() {
+		logs, _ := filepath.Glob(filepath.Join(dir, "race.*"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Errorf("race report %s:\n%s", filepath.Base(l), b)
+		}
+	})
+	return dir
 }
 
 // output is what p has written so far.
