@@ -51,11 +51,16 @@ func run(srv, group string, names []string, prefix bool, out io.Writer) error {
 		defer fs.Close()
 		group = strings.TrimPrefix(path.Clean("/"+group), "/")
 	}
-	if err := checkMode(fs, group); err != nil {
+	cfg, err := config(fs, group)
+	if err != nil {
 		return err
 	}
+	// In coalesce mode a read joins messages, and static reads never
+	// wait: neither can be matched with order's entries.
+	if mode := cfg["data"]; mode != "message" && mode != "" {
+		return fmt.Errorf("%s: data mode is %s, not message", group, mode)
+	}
 	if len(names) == 0 {
-		var err error
 		if names, err = streams(fs, group); err != nil {
 			return err
 		}
@@ -65,6 +70,11 @@ func run(srv, group string, names []string, prefix bool, out io.Writer) error {
 		return err
 	}
 	defer f.Close()
+	if cfg["replay"] == "last" {
+		if err := f.AlignLast(); err != nil {
+			return mqclient.PathErr(group, err)
+		}
+	}
 	f.Lost = func(err error) { fmt.Fprintf(os.Stderr, "mq-cat: %s: %v\n", group, err) }
 	var msg []byte
 	for {
@@ -87,22 +97,20 @@ func run(srv, group string, names []string, prefix bool, out io.Writer) error {
 	}
 }
 
-// checkMode refuses groups whose reads do not keep message boundaries:
-// in coalesce mode a read joins messages, and static reads never wait,
-// so neither can be matched with order's entries.
-func checkMode(fs mqclient.FS, group string) error {
+// config reads group's ctl: each command's word and its argument.
+func config(fs mqclient.FS, group string) (map[string]string, error) {
 	ctl, err := fs.Open(path.Join(group, "ctl"), 0)
 	if err != nil {
-		return mqclient.PathErr(group, err)
+		return nil, mqclient.PathErr(group, err)
 	}
 	defer ctl.Close()
+	cfg := map[string]string{}
 	sc := bufio.NewScanner(ctl)
 	for sc.Scan() {
-		if mode, ok := strings.CutPrefix(sc.Text(), "data "); ok && mode != "message" {
-			return fmt.Errorf("%s: data mode is %s, not message", group, mode)
-		}
+		k, v, _ := strings.Cut(sc.Text(), " ")
+		cfg[k] = v
 	}
-	return sc.Err()
+	return cfg, sc.Err()
 }
 
 // streams lists the streams group holds.

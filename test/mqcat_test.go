@@ -132,6 +132,34 @@ func TestMQCatOrder(t *testing.T) {
 	}
 }
 
+// With replay last, order starts at the group's newest entry and each
+// stream at its own newest message; mq-cat starts them together, at
+// that entry, and follows in order from there (SPEC §6.1, §9).
+func TestMQCatReplayLast(t *testing.T) {
+	s := startMQ(t)
+	fs := s.attach(t, owner(t), "")
+	fids := makeGroup(t, fs, "g", "a", "b")
+	writeFile(t, fs, "g/ctl", "replay last\n")
+	for _, m := range []msg{{"a", "a1\n"}, {"b", "b1\n"}, {"a", "a2\n"}} {
+		if _, err := fids[m.stream].Write([]byte(m.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startProc(t, s.ns, bin("mq-cat"), "-p", "-s", s.name, "g")
+	p.waitFor(t, "a: a2\n")
+	for _, m := range []msg{{"b", "b2\n"}, {"a", "a3\n"}, {"b", "b3\n"}} {
+		if _, err := fids[m.stream].Write([]byte(m.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "a: a2\nb: b2\na: a3\nb: b3\n"
+	p.waitFor(t, "b: b3\n")
+	removeGroup(t, fs, "g", "a", "b")
+	if out, code := p.wait(t); code != 0 || out != want {
+		t.Errorf("mq-cat -p of a replay last group: exit %d, output %q; want 0, %q", code, out, want)
+	}
+}
+
 // A message longer than an 8K read (Plan 9 cat's buffer) prints whole,
 // and so does one of exactly the connection's iounit followed at once
 // by another on the same stream: one message is one read of the

@@ -31,6 +31,7 @@ type Follower struct {
 	orderf  File
 	streams map[string]*stream
 	buf     []byte
+	pending string // an entry of order read ahead, with its newline
 
 	// Lost, when set, is told of each "reader fell behind" error
 	// (SPEC §7.3); reading goes on after it.
@@ -75,7 +76,7 @@ func Follow(fs FS, group string, names []string) (*Follower, error) {
 // removed it returns io.EOF.
 func (f *Follower) Next() (name string, data []byte, err error) {
 	for {
-		line, err := f.order.ReadString('\n')
+		line, err := f.entry()
 		if err != nil {
 			if IsFellBehind(err) {
 				f.lost(err)
@@ -100,6 +101,47 @@ func (f *Follower) Next() (name string, data []byte, err error) {
 		}
 		return name, data, nil
 	}
+}
+
+func (f *Follower) entry() (string, error) {
+	if line := f.pending; line != "" {
+		f.pending = ""
+		return line, nil
+	}
+	return f.order.ReadString('\n')
+}
+
+// AlignLast lines the streams up with order in a group whose replay is
+// last (SPEC §6.1). There order starts at the group's newest entry but
+// each stream at its own newest message, which for every stream but
+// the one that entry names was written before it and so has no entry
+// to come: those messages are read and dropped. A message written
+// while the files are being opened can still leave a stream out of
+// line.
+func (f *Follower) AlignLast() error {
+	var held []string
+	for name := range f.streams {
+		if d, err := f.fs.Stat(path.Join(f.group, name)); err == nil && d.Length > 0 {
+			held = append(held, name)
+		}
+	}
+	if len(held) == 0 {
+		return nil // no history: all start together
+	}
+	line, err := f.order.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	f.pending = line
+	for _, name := range held {
+		if name+"\n" == line {
+			continue
+		}
+		if _, err := f.streams[name].f.Read(f.buf); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	return nil
 }
 
 var errSkip = errors.New("skip entry")
