@@ -22,8 +22,12 @@ func connect(srv string) mqclient.FS {
 		if err != nil {
 			fatal("%s: service not running, and mq is not in the path", srv)
 		}
-		if out, err := exec.Command(mq, "-s", srv).CombinedOutput(); err != nil {
-			fatal("%s: mq -s %s: %v: %s", srv, srv, err, out)
+		// Its errors go straight to ours: a pipe would be held open
+		// by the server it leaves running.
+		cmd := exec.Command(mq, "-s", srv)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fatal("%s: mq -s %s: %v", srv, srv, err)
 		}
 	}
 	fs, err := mqclient.Service(srv)
