@@ -52,6 +52,10 @@ func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Rfork: syscal
 
 func detachSignals() {}
 
+// closeInherited has nothing to do: Plan 9's exec passes a program only
+// the files it is given.
+func closeInherited() {}
+
 // plan9Proc is the program in a note group of its own, reading and
 // writing the mounted streams directly.
 type plan9Proc struct {

@@ -106,6 +106,20 @@ func exitCode(status string) int {
 // terminal and its hangup.
 func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
 
+// closeInherited keeps the files the supervisor was started with, bar
+// standard input, output and error, from the program: the report pipe,
+// and whatever the terminal's shell left open.
+func closeInherited() {
+	var lim syscall.Rlimit
+	n := 1024
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		n = int(min(lim.Cur, 1<<16))
+	}
+	for fd := 3; fd < n; fd++ {
+		syscall.CloseOnExec(fd)
+	}
+}
+
 // detachSignals keeps the supervisor from dying of a terminal's
 // signals. They are caught rather than ignored so that the program,
 // which gets default handling across exec, can still be interrupted

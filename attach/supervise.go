@@ -59,6 +59,7 @@ type proc interface {
 
 // superviseMain is the supervisor: args are srv, id and the command.
 func superviseMain(args []string) {
+	closeInherited()
 	report := os.NewFile(3, "report")
 	fail := func(err error) {
 		fmt.Fprintf(report, "%v\n", err)

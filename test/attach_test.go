@@ -420,3 +420,18 @@ func TestAttachLongOutput(t *testing.T) {
 		total += n
 	}
 }
+
+// The program gets standard input, output and error and no other open
+// file: nothing of the supervisor's or of the shell that ran attach
+// (SPEC §10: it runs detached).
+func TestAttachProgramFiles(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	s := startMQ(t)
+	attachOK(t, s, "-c", "fds", "sh", "-c", "ls /proc/$$/fd")
+	out, code := startAttach(t, s, "fds").wait(t)
+	if want := "0\n1\n2\nattach: fds: exit 0\n"; code != 0 || out != want {
+		t.Errorf("open files of the program: exit %d, %q; want 0, %q", code, out, want)
+	}
+}
