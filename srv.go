@@ -16,8 +16,10 @@ import (
 )
 
 // maxMsize is the server's own largest message; at least the 8216 the
-// Plan 9 kernel asks for (SPEC §8.1).
-const maxMsize = 128<<10 + plan9.IOHDRSZ
+// Plan 9 kernel asks for (SPEC §8.1). It is what 9fans.net/go's client
+// asks for, so no other client can write a message longer than one of
+// that client's reads.
+const maxMsize = 128 << 10
 
 // maxBacklog bounds the bytes of replies a connection may have waiting
 // to be sent. Past it, no more of its requests are read until the
