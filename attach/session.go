@@ -72,11 +72,30 @@ func attach(fs mqclient.FS, id string) {
 	mustExist(fs, id)
 	in := open(fs, id, "fd0", plan9.OWRITE)
 	note := open(fs, id, "note", plan9.OWRITE)
-	f, err := mqclient.Follow(fs, id, []string{"fd1", "fd2", "status"})
+	shown := []string{"fd1", "fd2", "status"}
+	// End of input detaches only once the history there is now has been
+	// shown, so that attach id </dev/null prints the session so far.
+	var history int64
+	for _, name := range shown {
+		if d, err := fs.Stat(path.Join(id, name)); err == nil {
+			history += d.Length
+		}
+	}
+	replayed := make(chan struct{})
+	if history == 0 {
+		close(replayed)
+	}
+	f, err := mqclient.Follow(fs, id, shown)
 	if err != nil {
 		fatal("%v", err)
 	}
-	f.Lost = func(err error) { fmt.Fprintf(os.Stderr, "attach: %s: %v\n", id, err) }
+	f.Lost = func(err error) {
+		fmt.Fprintf(os.Stderr, "attach: %s: %v\n", id, err)
+		if history > 0 {
+			history = 0
+			close(replayed) // what was there is gone: stop waiting for it
+		}
+	}
 
 	intr := make(chan os.Signal, 1)
 	signal.Notify(intr, os.Interrupt)
@@ -89,6 +108,7 @@ func attach(fs mqclient.FS, id string) {
 		if err := copyMessages(in, os.Stdin); err != nil {
 			fatal("%s: %v", id, err)
 		}
+		<-replayed
 		os.Exit(0) // end of input detaches
 	}()
 
@@ -109,6 +129,11 @@ func attach(fs mqclient.FS, id string) {
 			status := strings.TrimSpace(string(data))
 			fmt.Fprintf(os.Stderr, "attach: %s: exit %s\n", id, status)
 			os.Exit(exitCode(status))
+		}
+		if history > 0 {
+			if history -= int64(len(data)); history <= 0 {
+				close(replayed)
+			}
 		}
 	}
 }

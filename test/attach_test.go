@@ -249,6 +249,13 @@ func TestAttachShell(t *testing.T) {
 		t.Errorf("late attacher exit %d (want 3), output (-first +late):\n%s", codeL, diff)
 	}
 
+	// One with no input at all still shows the history before it
+	// detaches, and so sees the exit.
+	outN, codeN := runProc(t, s.ns, "", bin("attach"), "-s", s.name, "sh")
+	if diff := cmp.Diff(outA, outN); codeN != 3 || diff != "" {
+		t.Errorf("attacher with empty input exit %d (want 3), output (-first +it):\n%s", codeN, diff)
+	}
+
 	if got := attachOK(t, s, "-l"); got != "sh\texit 3\n" {
 		t.Errorf("attach -l after exit = %q, want %q", got, "sh\texit 3\n")
 	}
