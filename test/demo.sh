@@ -26,6 +26,6 @@ mq-cat -p -s demo hello &
 catpid=$!
 sleep 0.5
 attach -s demo -k hello
-wait $catpid
+wait $catpid && st=0 || st=$?
 echo
-echo "(mq-cat exited $?: the group was removed)"
+echo "(mq-cat exited $st: the group was removed)"
