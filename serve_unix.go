@@ -28,6 +28,9 @@ func currentUser() string {
 
 func exitUsage() { os.Exit(1) }
 
+// background is a Plan 9 step: on Unix mq serves in the foreground.
+func background(o *options) (bool, error) { return false, nil }
+
 // namespaceDir is plan9port's name space directory: $NAMESPACE, else
 // /tmp/ns.USER.DISPLAY with DISPLAY's trailing ".0" dropped and ":0"
 // when unset. It is created mode 0700 if absent.

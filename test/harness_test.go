@@ -1,3 +1,5 @@
+//go:build !plan9
+
 // Package test holds end-to-end tests: they build the real mq, mq-cat
 // and attach binaries and run them as a user would.
 package test
