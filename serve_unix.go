@@ -3,9 +3,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -90,19 +88,6 @@ func serveService(s *server, o *options) error {
 		}
 	}
 	select {}
-}
-
-// listenUnix listens on path, refusing if a live server answers there
-// and replacing a stale socket left by one that died.
-func listenUnix(path string) (net.Listener, error) {
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: a server is already posted there", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	return net.Listen("unix", path)
 }
 
 func removeOnSignal(s *server) {

@@ -1,31 +1,726 @@
 package main
 
+// The hand-rolled 9P loop: connections, fids, tags, flush. One method
+// per T-message; replies leave through conn.respond and conn.send.
+
 import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
 	"io"
-	"net"
+	"strings"
+	"sync"
 
 	"9fans.net/go/plan9"
 )
 
-// server is the 9P side of mq: connections, fids, tags, flush.
+// maxMsize is the server's own largest message; at least the 8216 the
+// Plan 9 kernel asks for (SPEC §8.1).
+const maxMsize = 128<<10 + plan9.IOHDRSZ
+
+// server is the 9P side of mq.
 type server struct {
 	tree  *tree
-	trace io.Writer
+	trace io.Writer // -D: every message, lib9p style; nil for none
+
+	// exitMu guards exits, clean-up run once when mq exits.
+	exitMu sync.Mutex
+	exits  []func()
 }
 
 func newServer(t *tree, trace io.Writer) *server { return &server{tree: t, trace: trace} }
 
-// serve speaks 9P on rwc until it fails or closes. id names the
-// connection in -D traces.
-func (s *server) serve(rwc io.ReadWriteCloser, id int) {}
-
-func (s *server) acceptLoop(ln net.Listener) {}
-
-func (s *server) announce(addr string) error { return nil }
-
 // onExit registers f to run when mq exits on purpose or by signal.
-func (s *server) onExit(f func()) {}
+func (s *server) onExit(f func()) {
+	s.exitMu.Lock()
+	s.exits = append(s.exits, f)
+	s.exitMu.Unlock()
+}
 
-func (s *server) exit() {}
+func (s *server) exit() {
+	s.exitMu.Lock()
+	fs := s.exits
+	s.exits = nil
+	s.exitMu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
 
-var _ = plan9.Fcall{}
+// fid is a client's handle on a node.
+type fid struct {
+	n      *node
+	uid    string
+	root   *node // the attach root, above which .. does not go
+	open   bool
+	omode  uint8
+	rclose bool
+	rd     *reader // for fids open for reading on a stream or order
+
+	dirents []*node // directory read: the entries listed at offset 0
+	dirpos  int     // next entry to list
+	diroff  uint64  // where the previous read ended
+}
+
+// request is a request still waiting for its reply: a parked read or a
+// waiting write.
+type request struct {
+	tag   uint16
+	f     *fid
+	rd    *readReq
+	wr    *writeWait
+	count uint32 // a write's count, for its Rwrite
+}
+
+// conn is one 9P session.
+type conn struct {
+	s       *server
+	t       *tree
+	rwc     io.ReadWriteCloser
+	in, out int    // names in -D traces, as lib9p's file descriptors
+	msize   uint32 // set only by the reading goroutine
+
+	fids    map[uint32]*fid     // guarded by tree.mu
+	pending map[uint16]*request // guarded by tree.mu
+
+	// outMu guards outq and closed: replies waiting for the writer.
+	outMu  sync.Mutex
+	outc   *sync.Cond
+	outq   []outMsg
+	closed bool
+}
+
+// outMsg is a reply as bytes: hdr then data, which may be shared with
+// a stored message and is never written to.
+type outMsg struct {
+	hdr, data []byte
+}
+
+// serve speaks 9P on rwc until it fails or closes. id names the
+// connection in -D traces: 0 is standard input and output.
+func (s *server) serve(rwc io.ReadWriteCloser, id int) {
+	c := &conn{s: s, t: s.tree, rwc: rwc, in: id, out: id, msize: maxMsize,
+		fids: make(map[uint32]*fid), pending: make(map[uint16]*request)}
+	if id == 0 {
+		c.out = 1
+	}
+	c.outc = sync.NewCond(&c.outMu)
+	done := make(chan struct{})
+	go func() {
+		c.writer()
+		close(done)
+	}()
+	br := bufio.NewReaderSize(rwc, 8192)
+	var buf []byte
+	for {
+		f, err := c.readMsg(br, &buf)
+		if err != nil {
+			if err != io.EOF && s.trace != nil {
+				fmt.Fprintf(s.trace, "mq: connection %d: %v\n", id, err)
+			}
+			break
+		}
+		c.t.mu.Lock()
+		ok := c.dispatch(f)
+		c.t.mu.Unlock()
+		if !ok {
+			break
+		}
+	}
+	c.t.mu.Lock()
+	c.abort()
+	c.t.mu.Unlock()
+	c.outMu.Lock()
+	c.closed = true
+	c.outc.Signal()
+	c.outMu.Unlock()
+	<-done
+	rwc.Close()
+}
+
+// readMsg reads one message no larger than msize (SPEC §8.9).
+func (c *conn) readMsg(br *bufio.Reader, buf *[]byte) (*plan9.Fcall, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(br, size[:]); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(size[:])
+	if n < 7 || n > c.msize {
+		return nil, fmt.Errorf("bad message size %d", n)
+	}
+	if uint32(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	b := (*buf)[:n]
+	copy(b, size[:])
+	if _, err := io.ReadFull(br, b[4:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return plan9.UnmarshalFcall(b)
+}
+
+// writer sends replies in the order they were queued, many at a time,
+// and never holds a lock while it writes.
+func (c *conn) writer() {
+	bw := bufio.NewWriterSize(c.rwc, 8192)
+	var batch []outMsg
+	for {
+		c.outMu.Lock()
+		for len(c.outq) == 0 && !c.closed {
+			c.outc.Wait()
+		}
+		if len(c.outq) == 0 {
+			c.outMu.Unlock()
+			return
+		}
+		batch, c.outq = c.outq, batch[:0]
+		c.outMu.Unlock()
+		for i, m := range batch {
+			bw.Write(m.hdr)
+			bw.Write(m.data)
+			batch[i] = outMsg{}
+		}
+		if err := bw.Flush(); err != nil {
+			c.rwc.Close() // the reading goroutine sees it and cleans up
+			c.outMu.Lock()
+			c.closed = true
+			c.outq = nil
+			c.outMu.Unlock()
+			return
+		}
+	}
+}
+
+func (c *conn) queue(m outMsg) {
+	c.outMu.Lock()
+	if !c.closed {
+		c.outq = append(c.outq, m)
+		c.outc.Signal()
+	}
+	c.outMu.Unlock()
+}
+
+// send queues a reply. It and respond are where replies are written.
+func (c *conn) send(rx *plan9.Fcall) {
+	if c.s.trace != nil {
+		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, rx)
+	}
+	b, err := rx.Bytes()
+	if err != nil {
+		b, _ = (&plan9.Fcall{Type: plan9.Rerror, Tag: rx.Tag, Ename: err.Error()}).Bytes()
+	}
+	c.queue(outMsg{hdr: b})
+}
+
+// respond answers the request with tag: rx, or Rerror when err is set.
+func (c *conn) respond(tag uint16, rx *plan9.Fcall, err error) {
+	if err != nil {
+		rx = &plan9.Fcall{Type: plan9.Rerror, Ename: err.Error()}
+	}
+	rx.Tag = tag
+	c.send(rx)
+}
+
+// sendRead answers a read with data, which it does not copy.
+func (c *conn) sendRead(tag uint16, data []byte) {
+	if c.s.trace != nil {
+		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: data})
+	}
+	hdr := make([]byte, 11)
+	binary.LittleEndian.PutUint32(hdr, uint32(11+len(data)))
+	hdr[4] = plan9.Rread
+	binary.LittleEndian.PutUint16(hdr[5:], tag)
+	binary.LittleEndian.PutUint32(hdr[7:], uint32(len(data)))
+	c.queue(outMsg{hdr: hdr, data: data})
+}
+
+// dispatch handles one T-message with tree.mu held. It returns false
+// when the connection must close (SPEC §8.9).
+func (c *conn) dispatch(f *plan9.Fcall) bool {
+	if c.s.trace != nil {
+		fmt.Fprintf(c.s.trace, "<-%d- %v\n", c.in, f)
+	}
+	if _, busy := c.pending[f.Tag]; busy && f.Type != plan9.Tversion && f.Type != plan9.Tflush {
+		c.respond(f.Tag, nil, errTagInUse)
+		return true
+	}
+	var rx *plan9.Fcall
+	var err error
+	switch f.Type {
+	case plan9.Tversion:
+		rx, err = c.version(f)
+	case plan9.Tauth:
+		err = errNoAuth
+	case plan9.Tattach:
+		rx, err = c.attach(f)
+	case plan9.Tflush:
+		rx = c.flush(f)
+	case plan9.Twalk:
+		rx, err = c.walk(f)
+	case plan9.Topen:
+		rx, err = c.open(f)
+	case plan9.Tcreate:
+		rx, err = c.create(f)
+	case plan9.Tread:
+		rx, err = c.read(f)
+	case plan9.Twrite:
+		rx, err = c.write(f)
+	case plan9.Tclunk:
+		rx, err = c.clunk(f)
+	case plan9.Tremove:
+		rx, err = c.remove(f)
+	case plan9.Tstat:
+		rx, err = c.stat(f)
+	case plan9.Twstat:
+		rx, err = c.wstat(f)
+	default:
+		return false
+	}
+	if rx != nil || err != nil {
+		c.respond(f.Tag, rx, err)
+	}
+	return true
+}
+
+func (c *conn) version(f *plan9.Fcall) (*plan9.Fcall, error) {
+	if f.Msize < 256 {
+		return nil, errMsizeSmall
+	}
+	c.abort()
+	c.msize = min(f.Msize, maxMsize)
+	v := "unknown"
+	if strings.HasPrefix(f.Version, "9P2000") {
+		v = "9P2000"
+	}
+	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: v}, nil
+}
+
+// abort drops every pending request without a reply and clunks every
+// fid: a new session, or the end of this one (SPEC §8.1, §8.8).
+func (c *conn) abort() {
+	for tag, r := range c.pending {
+		c.cancel(r)
+		delete(c.pending, tag)
+	}
+	for num, fd := range c.fids {
+		delete(c.fids, num)
+		c.release(fd)
+	}
+}
+
+func (c *conn) cancel(r *request) {
+	if r.rd != nil {
+		r.rd.r.q.cancelRead(r.rd)
+	}
+	if r.wr != nil {
+		r.wr.m.s.q.cancelWait(r.wr)
+	}
+}
+
+func (c *conn) attach(f *plan9.Fcall) (*plan9.Fcall, error) {
+	if c.fids[f.Fid] != nil {
+		return nil, errFidInUse
+	}
+	if f.Afid != plan9.NOFID {
+		return nil, errNoAuth
+	}
+	n, err := c.t.walkTo(f.Aname, f.Uname)
+	if err != nil {
+		return nil, err
+	}
+	c.fids[f.Fid] = &fid{n: n, uid: f.Uname, root: n}
+	return &plan9.Fcall{Type: plan9.Rattach, Qid: n.qid()}, nil
+}
+
+// flush abandons the request with oldtag. A waiting write has been
+// written all the same, so it is answered first (SPEC §5.3, §8.6).
+func (c *conn) flush(f *plan9.Fcall) *plan9.Fcall {
+	if r := c.pending[f.Oldtag]; r != nil {
+		delete(c.pending, f.Oldtag)
+		c.cancel(r)
+		if r.wr != nil {
+			c.respond(r.tag, &plan9.Fcall{Type: plan9.Rwrite, Count: r.count}, nil)
+		}
+	}
+	return &plan9.Fcall{Type: plan9.Rflush}
+}
+
+func (c *conn) walk(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	switch {
+	case fd == nil:
+		return nil, errUnknownFid
+	case fd.open:
+		return nil, errWalkOpen
+	case f.Newfid != f.Fid && c.fids[f.Newfid] != nil:
+		return nil, errFidInUse
+	}
+	n := fd.n
+	var qids []plan9.Qid
+	var err error
+	for _, name := range f.Wname {
+		if n, err = c.t.walk1(n, fd, name); err != nil {
+			break
+		}
+		qids = append(qids, n.qid())
+	}
+	if err != nil && len(qids) == 0 {
+		return nil, err
+	}
+	if err == nil {
+		if f.Newfid == f.Fid {
+			fd.n = n
+		} else {
+			c.fids[f.Newfid] = &fid{n: n, uid: fd.uid, root: fd.root}
+		}
+	}
+	return &plan9.Fcall{Type: plan9.Rwalk, Wqid: qids}, nil
+}
+
+// walk1 steps from n to name for fd's user (SPEC §8.3).
+func (t *tree) walk1(n *node, fd *fid, name string) (*node, error) {
+	if !n.isDir() {
+		return nil, errNotDir
+	}
+	if !t.hasPerm(n, fd.uid, plan9.DMEXEC) {
+		return nil, errPerm
+	}
+	if name == ".." {
+		if n == fd.root || n.parent == nil {
+			return n, nil
+		}
+		return n.parent, nil
+	}
+	next := n.lookup(name)
+	if n.removed || next == nil {
+		return nil, errNotExist
+	}
+	return next, nil
+}
+
+func (c *conn) open(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	switch {
+	case fd == nil:
+		return nil, errUnknownFid
+	case fd.open:
+		return nil, errOpen
+	case fd.n.removed:
+		return nil, errNotExist
+	}
+	if err := c.t.checkOpen(fd.n, fd.uid, f.Mode); err != nil {
+		return nil, err
+	}
+	if err := c.openFid(fd, f.Mode); err != nil {
+		return nil, err
+	}
+	return &plan9.Fcall{Type: plan9.Ropen, Qid: fd.n.qid(), Iounit: c.msize - plan9.IOHDRSZ}, nil
+}
+
+// checkOpen applies the permission rules of an open (SPEC §3.3, §8.4).
+func (t *tree) checkOpen(n *node, uid string, mode uint8) error {
+	if n.isDir() && (mode&3 != plan9.OREAD || mode&plan9.OTRUNC != 0) {
+		return errIsDir
+	}
+	need := [4]plan9.Perm{plan9.DMREAD, plan9.DMWRITE, plan9.DMREAD | plan9.DMWRITE, plan9.DMEXEC}[mode&3]
+	if mode&plan9.OTRUNC != 0 {
+		need |= plan9.DMWRITE
+	}
+	if !t.hasPerm(n, uid, need) {
+		return errPerm
+	}
+	if mode&plan9.ORCLOSE != 0 && (n.parent == nil || !t.hasPerm(n.parent, uid, plan9.DMWRITE)) {
+		return errPerm
+	}
+	return nil
+}
+
+func readable(mode uint8) bool { return mode&3 != plan9.OWRITE }
+func writable(mode uint8) bool { return mode&3 == plan9.OWRITE || mode&3 == plan9.ORDWR }
+
+// openFid opens fd on its node; a fid that can read a stream or order
+// becomes a reader with its own cursor (SPEC §6).
+func (c *conn) openFid(fd *fid, mode uint8) error {
+	n := fd.n
+	if n.mode&plan9.DMEXCL != 0 && n.opens > 0 {
+		return errInUse
+	}
+	n.opens++
+	fd.open, fd.omode, fd.rclose = true, mode, mode&plan9.ORCLOSE != 0
+	if readable(mode) {
+		switch n.kind {
+		case kStream:
+			fd.rd = n.parent.q.open(n.sq)
+		case kOrder:
+			fd.rd = n.parent.q.open(nil)
+		}
+	}
+	return nil
+}
+
+func (c *conn) create(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	switch {
+	case fd == nil:
+		return nil, errUnknownFid
+	case fd.open:
+		return nil, errOpen
+	case f.Perm&plan9.DMDIR != 0 && (f.Mode&3 != plan9.OREAD || f.Mode&plan9.OTRUNC != 0):
+		return nil, errIsDir
+	}
+	n, err := c.t.create(fd.n, fd.uid, f.Name, f.Perm)
+	if err != nil {
+		return nil, err
+	}
+	fd.n = n
+	if err := c.openFid(fd, f.Mode); err != nil {
+		return nil, err
+	}
+	return &plan9.Fcall{Type: plan9.Rcreate, Qid: n.qid(), Iounit: c.msize - plan9.IOHDRSZ}, nil
+}
+
+func (c *conn) read(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	switch {
+	case fd == nil:
+		return nil, errUnknownFid
+	case !fd.open:
+		return nil, errNotOpen
+	case !readable(fd.omode):
+		return nil, errPerm
+	}
+	n := fd.n
+	n.atime = now()
+	count := min(f.Count, c.msize-plan9.IOHDRSZ)
+	switch n.kind {
+	case kGroup:
+		data, err := c.t.dirread(fd, f.Offset, count)
+		if err != nil {
+			return nil, err
+		}
+		return &plan9.Fcall{Type: plan9.Rread, Data: data}, nil
+	case kCtl:
+		return &plan9.Fcall{Type: plan9.Rread, Data: sliceAt(n.parent.q.cfg.String(), f.Offset, count)}, nil
+	}
+	r := &request{tag: f.Tag, f: fd}
+	c.pending[f.Tag] = r
+	tag := f.Tag
+	r.rd = fd.rd.q.read(fd.rd, int64(f.Offset), int(count), func(data []byte, err error) {
+		delete(c.pending, tag)
+		if err != nil {
+			c.respond(tag, nil, err)
+			return
+		}
+		c.sendRead(tag, data)
+	})
+	return nil, nil
+}
+
+func sliceAt(s string, off uint64, count uint32) []byte {
+	if off >= uint64(len(s)) {
+		return nil
+	}
+	s = s[off:]
+	return []byte(s[:min(uint64(len(s)), uint64(count))])
+}
+
+// dirread lists a group's entries, whole ones only, continuing where
+// the previous read ended (SPEC §8.5).
+func (t *tree) dirread(fd *fid, offset uint64, count uint32) ([]byte, error) {
+	if offset == 0 {
+		fd.dirents, fd.dirpos, fd.diroff = fd.n.entries(), 0, 0
+	} else if offset != fd.diroff {
+		return nil, errDirOffset
+	}
+	var data []byte
+	for fd.dirpos < len(fd.dirents) {
+		e := fd.dirents[fd.dirpos]
+		if e.removed {
+			fd.dirpos++
+			continue
+		}
+		b, _ := e.stat().Bytes()
+		if len(data)+len(b) > int(count) {
+			break
+		}
+		data = append(data, b...)
+		fd.dirpos++
+	}
+	if len(data) == 0 && fd.dirpos < len(fd.dirents) {
+		return nil, errCountSmall
+	}
+	fd.diroff += uint64(len(data))
+	return data, nil
+}
+
+func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	switch {
+	case fd == nil:
+		return nil, errUnknownFid
+	case !fd.open:
+		return nil, errNotOpen
+	case !writable(fd.omode):
+		return nil, errPerm
+	}
+	n := fd.n
+	count := uint32(len(f.Data))
+	rwrite := &plan9.Fcall{Type: plan9.Rwrite, Count: count}
+	switch n.kind {
+	case kGroup:
+		return nil, errIsDir
+	case kOrder:
+		return nil, errPerm
+	case kCtl:
+		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
+			return nil, err
+		}
+		return rwrite, nil
+	}
+	if n.removed {
+		return nil, errRemoved
+	}
+	if count == 0 {
+		return rwrite, nil // adds nothing (SPEC §5.2)
+	}
+	data := make([]byte, count)
+	copy(data, f.Data)
+	r := &request{tag: f.Tag, f: fd, count: count}
+	c.pending[f.Tag] = r
+	tag := f.Tag
+	w, err := n.parent.q.write(n.sq, n.name, data, func(err error) {
+		delete(c.pending, tag)
+		if err != nil {
+			c.respond(tag, nil, err)
+			return
+		}
+		c.respond(tag, &plan9.Fcall{Type: plan9.Rwrite, Count: count}, nil)
+	})
+	if err != nil || w == nil {
+		delete(c.pending, tag)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.mtime, n.muid = now(), fd.uid
+	if w == nil {
+		return rwrite, nil
+	}
+	r.wr = w
+	return nil, nil
+}
+
+// ctl applies a write to group g's ctl file, all or nothing (SPEC §4).
+func (t *tree) ctl(g *node, text string) error {
+	steps, err := parseCtl(text, g.q.cfg)
+	if err != nil {
+		return err
+	}
+	for _, st := range steps {
+		if st.verb == "eof" && st.stream != "" {
+			if s := g.byName[st.stream]; s == nil || s.kind != kStream {
+				return errNotExist
+			}
+		}
+	}
+	for _, st := range steps {
+		switch st.verb {
+		case "":
+			g.q.setConfig(st.cfg)
+		case "clear":
+			g.q.clear()
+		case "eof":
+			var s *streamq
+			if st.stream != "" {
+				s = g.byName[st.stream].sq
+			}
+			g.q.eof(s)
+		}
+	}
+	return nil
+}
+
+func (c *conn) clunk(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	if fd == nil {
+		return nil, errUnknownFid
+	}
+	delete(c.fids, f.Fid)
+	c.release(fd)
+	return &plan9.Fcall{Type: plan9.Rclunk}, nil
+}
+
+// release ends a fid that has been taken from the fid table: its
+// reader goes, its parked reads are interrupted, its waiting writes are
+// answered, and ORCLOSE is honoured.
+func (c *conn) release(fd *fid) {
+	for tag, r := range c.pending {
+		if r.f == fd && r.wr != nil {
+			delete(c.pending, tag)
+			c.cancel(r)
+			c.respond(tag, &plan9.Fcall{Type: plan9.Rwrite, Count: r.count}, nil)
+		}
+	}
+	if fd.rd != nil {
+		fd.rd.q.close(fd.rd, errInterrupted)
+		fd.rd = nil
+	}
+	if fd.open {
+		fd.n.opens--
+		fd.open = false
+	}
+	if fd.rclose {
+		c.t.remove(fd.n)
+	}
+}
+
+func (c *conn) remove(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	if fd == nil {
+		return nil, errUnknownFid
+	}
+	delete(c.fids, f.Fid)
+	fd.rclose = false
+	c.release(fd)
+	n := fd.n
+	var err error
+	if n.parent != nil && !c.t.hasPerm(n.parent, fd.uid, plan9.DMWRITE) {
+		err = errPerm
+	} else {
+		err = c.t.remove(n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &plan9.Fcall{Type: plan9.Rremove}, nil
+}
+
+func (c *conn) stat(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	if fd == nil {
+		return nil, errUnknownFid
+	}
+	b, err := fd.n.stat().Bytes()
+	if err != nil {
+		return nil, err
+	}
+	return &plan9.Fcall{Type: plan9.Rstat, Stat: b}, nil
+}
+
+func (c *conn) wstat(f *plan9.Fcall) (*plan9.Fcall, error) {
+	fd := c.fids[f.Fid]
+	if fd == nil {
+		return nil, errUnknownFid
+	}
+	d, err := plan9.UnmarshalDir(f.Stat)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.t.wstat(fd.n, fd.uid, d); err != nil {
+		return nil, err
+	}
+	return &plan9.Fcall{Type: plan9.Rwstat}, nil
+}

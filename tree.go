@@ -1,11 +1,377 @@
 package main
 
-type tree struct{}
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
-type users struct{}
+	"9fans.net/go/plan9"
+)
 
-func newTree(owner string, u *users, capBytes int64) *tree { return &tree{} }
+// This file owns names and permissions: groups, streams, qids, stat
+// and Plan 9's permission rules (SPEC §3).
 
-func loadUsers(file string) (*users, error) { return nil, nil }
+// fsError is an error string sent to clients as is.
+type fsError string
 
-func parseSize(s string, needSuffix bool) (int64, bool) { return 0, false }
+func (e fsError) Error() string { return string(e) }
+
+// Plan 9's error strings where one exists (SPEC §8.10).
+const (
+	errNotExist    fsError = "file does not exist"
+	errPerm        fsError = "permission denied"
+	errExist       fsError = "file already exists"
+	errNotDir      fsError = "not a directory"
+	errIsDir       fsError = "is a directory"
+	errNotEmpty    fsError = "directory not empty"
+	errInterrupted fsError = "interrupted"
+	errUnknownFid  fsError = "unknown fid"
+	errFidInUse    fsError = "fid in use"
+	errInUse       fsError = "file in use"
+	errDirOffset   fsError = "bad offset in directory read"
+	errRemoved     fsError = "file has been removed"
+	errNoSpace     fsError = "no buffer space"
+	errDropped     fsError = "message dropped unread"
+	errNotOwner    fsError = "not owner"
+	errLength      fsError = "cannot change length"
+	errTagInUse    fsError = "tag in use"
+	errCountSmall  fsError = "read count too small"
+	errMsizeSmall  fsError = "msize too small"
+	errNoAuth      fsError = "mq: authentication not required"
+	errBadName     fsError = "bad file name"
+	errOpen        fsError = "fid already open"
+	errNotOpen     fsError = "fid not open"
+	errWalkOpen    fsError = "cannot walk an open fid"
+	errBadWstat    fsError = "wstat cannot change that"
+	errDirMode     fsError = "cannot change a directory's mode to a file's"
+)
+
+func fellBehind(n int) error {
+	return fsError("reader fell behind: " + strconv.Itoa(n) + " messages lost")
+}
+
+type kind int
+
+const (
+	kGroup kind = iota
+	kStream
+	kCtl
+	kOrder
+)
+
+// rootPath is the root's qid.path, by which scripts know an mq mount.
+const rootPath = 0xA000000000000000
+
+// node is a file: a group, a stream, or a group's ctl or order.
+type node struct {
+	kind         kind
+	name         string
+	path         uint64
+	vers         uint32 // of groups: bumped when their entries change
+	mode         plan9.Perm
+	uid, gid     string
+	muid         string
+	atime, mtime uint32
+	parent       *node // the group it is in; nil for the root
+	removed      bool
+	opens        int // open fids, for DMEXCL
+
+	// groups
+	q        *queue
+	ctl      *node
+	order    *node
+	children []*node // streams and groups, in creation order
+	byName   map[string]*node
+
+	// streams
+	sq *streamq
+}
+
+// tree is the whole file tree and everything it holds.
+type tree struct {
+	// mu guards the tree, every node, queue, reader and parked request,
+	// and every connection's fids and pending tags: the state requests
+	// share. It is never held across I/O.
+	mu       sync.Mutex
+	root     *node
+	users    *users
+	st       store
+	nextPath uint64
+}
+
+func newTree(owner string, u *users, capBytes int64) *tree {
+	t := &tree{users: u, st: store{cap: capBytes}, nextPath: 1}
+	t.root = t.newGroup(nil, "/", owner, owner, plan9.DMDIR|0775, config{})
+	t.root.path = rootPath
+	return t
+}
+
+func now() uint32 { return uint32(time.Now().Unix()) }
+
+func (t *tree) newNode(parent *node, k kind, name, uid, gid string, mode plan9.Perm) *node {
+	n := &node{kind: k, name: name, path: t.nextPath, mode: mode, uid: uid, gid: gid,
+		muid: uid, parent: parent, atime: now()}
+	n.mtime = n.atime
+	t.nextPath++
+	return n
+}
+
+func (t *tree) newGroup(parent *node, name, uid, gid string, mode plan9.Perm, cfg config) *node {
+	g := t.newNode(parent, kGroup, name, uid, gid, mode)
+	g.q = newQueue(&t.st, cfg)
+	g.byName = make(map[string]*node)
+	g.ctl = t.newNode(g, kCtl, "ctl", uid, gid, 0664)
+	g.order = t.newNode(g, kOrder, "order", uid, gid, 0444)
+	return g
+}
+
+// group is the group n is in, or n itself for a group.
+func (n *node) group() *node {
+	if n.kind == kGroup {
+		return n
+	}
+	return n.parent
+}
+
+func (n *node) isDir() bool { return n.kind == kGroup }
+
+func (n *node) qid() plan9.Qid {
+	q := plan9.Qid{Path: n.path, Vers: n.vers}
+	switch n.kind {
+	case kGroup:
+		q.Type = plan9.QTDIR
+	case kStream:
+		q.Type = plan9.QTAPPEND
+		q.Vers = n.sq.vers
+		if n.mode&plan9.DMEXCL != 0 {
+			q.Type |= plan9.QTEXCL
+		}
+	case kOrder:
+		q.Vers = n.parent.q.orderVers
+	}
+	return q
+}
+
+func (n *node) stat() *plan9.Dir {
+	d := &plan9.Dir{Qid: n.qid(), Mode: n.mode, Atime: n.atime, Mtime: n.mtime,
+		Name: n.name, Uid: n.uid, Gid: n.gid, Muid: n.muid}
+	if n.kind == kStream {
+		d.Length = uint64(n.sq.bytes)
+	}
+	return d
+}
+
+// lookup finds name in group g.
+func (g *node) lookup(name string) *node {
+	switch name {
+	case "ctl":
+		return g.ctl
+	case "order":
+		return g.order
+	}
+	return g.byName[name]
+}
+
+// entries are what a read of group g lists.
+func (g *node) entries() []*node {
+	return append([]*node{g.ctl, g.order}, g.children...)
+}
+
+// hasPerm applies Plan 9's permission rule: want (a mask of DMREAD,
+// DMWRITE, DMEXEC) must be granted to other, to the owner, or to the
+// group, whichever uid is (SPEC §3.3).
+func (t *tree) hasPerm(n *node, uid string, want plan9.Perm) bool {
+	m := n.mode & 7
+	if want&m == want {
+		return true
+	}
+	if uid == n.uid {
+		m |= (n.mode >> 6) & 7
+		if want&m == want {
+			return true
+		}
+	}
+	if t.users.member(uid, n.gid) {
+		m |= (n.mode >> 3) & 7
+		if want&m == want {
+			return true
+		}
+	}
+	return false
+}
+
+// isOwner says whether uid may change n's mode, mtime or gid: its
+// owner or the leader of its group (SPEC §3.6).
+func (t *tree) isOwner(n *node, uid string) bool {
+	return uid == n.uid || t.users.leader(uid, n.gid)
+}
+
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// create makes a group (DMDIR in perm) or a stream named name in g,
+// owned by uid (SPEC §3.2, §3.3).
+func (t *tree) create(g *node, uid, name string, perm plan9.Perm) (*node, error) {
+	if g.kind != kGroup {
+		return nil, errNotDir
+	}
+	if g.removed {
+		return nil, errNotExist
+	}
+	if !t.hasPerm(g, uid, plan9.DMWRITE) {
+		return nil, errPerm
+	}
+	if !validName(name) {
+		return nil, errBadName
+	}
+	if g.lookup(name) != nil {
+		return nil, errExist
+	}
+	var n *node
+	if perm&plan9.DMDIR != 0 {
+		mode := perm&(^plan9.Perm(0777)|g.mode&0777)&(plan9.DMDIR|0777) | plan9.DMDIR
+		n = t.newGroup(g, name, uid, g.gid, mode, g.q.cfg)
+	} else {
+		mode := perm&(^plan9.Perm(0666)|g.mode&0666)&(plan9.DMEXCL|0777) | plan9.DMAPPEND
+		n = t.newNode(g, kStream, name, uid, g.gid, mode)
+		n.sq = g.q.newStream()
+	}
+	g.children = append(g.children, n)
+	g.byName[name] = n
+	g.vers++
+	g.mtime = now()
+	g.muid = uid
+	return n, nil
+}
+
+// remove takes n out of the tree (SPEC §3.5). Permission is checked by
+// the caller, which may have checked it at open (ORCLOSE).
+func (t *tree) remove(n *node) error {
+	switch {
+	case n.removed:
+		return errNotExist
+	case n.parent == nil || n.kind == kCtl || n.kind == kOrder:
+		return errPerm
+	case n.kind == kGroup && len(n.children) > 0:
+		return errNotEmpty
+	}
+	g := n.parent
+	t.unlink(g, n)
+	n.removed = true
+	if n.kind == kStream {
+		g.q.removeStream(n.sq)
+	} else {
+		n.q.remove()
+	}
+	return nil
+}
+
+func (t *tree) unlink(g *node, n *node) {
+	for i, c := range g.children {
+		if c == n {
+			g.children = append(g.children[:i], g.children[i+1:]...)
+			break
+		}
+	}
+	delete(g.byName, n.name)
+	g.vers++
+	g.mtime = now()
+}
+
+// wstat applies d to n for uid, all or nothing (SPEC §3.6).
+func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
+	if n.removed {
+		return errNotExist
+	}
+	var null plan9.Dir
+	null.Null()
+	if d.Type != null.Type || d.Dev != null.Dev || d.Qid != null.Qid ||
+		d.Uid != "" || d.Muid != "" {
+		return errBadWstat
+	}
+	if d.Length != null.Length && d.Length != n.stat().Length {
+		return errLength
+	}
+	rename := d.Name != "" && d.Name != n.name
+	if rename {
+		g := n.parent
+		switch {
+		case g == nil || n.kind == kCtl || n.kind == kOrder:
+			return errPerm
+		case !t.hasPerm(g, uid, plan9.DMWRITE):
+			return errPerm
+		case d.Name == "ctl" || d.Name == "order":
+			return errPerm
+		case !validName(d.Name):
+			return errBadName
+		case g.lookup(d.Name) != nil:
+			return errExist
+		}
+	}
+	setMode := d.Mode != null.Mode
+	setMtime := d.Mtime != null.Mtime
+	setAtime := d.Atime != null.Atime
+	setGid := d.Gid != "" && d.Gid != n.gid
+	if (setMode || setMtime || setAtime || setGid) && !t.isOwner(n, uid) {
+		return errNotOwner
+	}
+	if setMode && (d.Mode&plan9.DMDIR != 0) != n.isDir() {
+		return errDirMode
+	}
+	if n.kind == kCtl || n.kind == kOrder {
+		if setMode || setGid {
+			return errPerm
+		}
+	}
+	if rename {
+		g := n.parent
+		delete(g.byName, n.name)
+		n.name = d.Name
+		g.byName[n.name] = n
+		g.vers++
+	}
+	if setMode {
+		keep := plan9.Perm(plan9.DMDIR | plan9.DMAPPEND)
+		if n.kind != kStream {
+			keep = plan9.DMDIR
+		}
+		n.mode = n.mode&keep | d.Mode&(0777|plan9.DMEXCL)
+		if n.kind == kGroup {
+			n.mode &^= plan9.DMEXCL
+		}
+	}
+	if setMtime {
+		n.mtime = d.Mtime
+	}
+	if setAtime {
+		n.atime = d.Atime
+	}
+	if setGid {
+		n.gid = d.Gid
+		if n.kind == kGroup {
+			n.ctl.gid, n.order.gid = d.Gid, d.Gid
+		}
+	}
+	return nil
+}
+
+// walkTo resolves an attach name, a path of groups below the root.
+func (t *tree) walkTo(aname, uid string) (*node, error) {
+	n := t.root
+	for _, name := range strings.Split(aname, "/") {
+		if name == "" || name == "." {
+			continue
+		}
+		if !t.hasPerm(n, uid, plan9.DMEXEC) {
+			return nil, errPerm
+		}
+		c := n.lookup(name)
+		if c == nil || c.kind != kGroup {
+			return nil, errNotExist
+		}
+		n = c
+	}
+	return n, nil
+}

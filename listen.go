@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+)
+
+// connIDs numbers network connections for -D traces.
+var connIDs atomic.Int64
+
+// announce listens on a Plan 9 dial string, tcp!host!port or
+// unix!path, and serves each connection as its own session (SPEC §2, -a).
+func (s *server) announce(addr string) error {
+	f := strings.Split(addr, "!")
+	var ln net.Listener
+	var err error
+	switch {
+	case len(f) == 3 && (f[0] == "tcp" || f[0] == "net"):
+		host := f[1]
+		if host == "*" {
+			host = ""
+		}
+		if !isLoopback(host) {
+			fmt.Fprintf(os.Stderr, "mq: warning: %s is not a loopback address: 9P attach names are not authenticated\n", addr)
+		}
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, f[2]))
+	case len(f) == 2 && f[0] == "unix":
+		ln, err = listenUnix(f[1])
+		if err == nil {
+			s.onExit(func() { os.Remove(f[1]) })
+		}
+	default:
+		return fmt.Errorf("bad address %q: want tcp!host!port or unix!path", addr)
+	}
+	if err != nil {
+		return err
+	}
+	go s.acceptLoop(ln)
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// acceptLoop serves every connection ln accepts, each on its own.
+func (s *server) acceptLoop(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		go s.serve(c, int(connIDs.Add(1))+2)
+	}
+}

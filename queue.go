@@ -1,0 +1,600 @@
+package main
+
+// This file owns time: a group's history, the readers' cursors, replay,
+// depth and the server cap, parked reads and waiting writes. It knows
+// nothing of 9P. Every function here runs with tree.mu held.
+
+// message is one write, stored once whatever the number of readers
+// (SPEC §7.1). It sits in two lists at once: its group's history, which
+// is what order shows, and its stream's, which is what the stream shows.
+type message struct {
+	seq          uint64 // position in the group's history, from 1
+	data         []byte
+	name         string // the stream's name when written, for order
+	s            *streamq
+	gprev, gnext *message
+	sprev, snext *message
+	unread       int        // readers of its stream or of order not yet past it
+	waiter       *writeWait // the write waiting on it (SPEC §5.3), if any
+	gone         bool       // dropped from the history
+}
+
+// store is what all groups share: the server cap (SPEC §7.2).
+type store struct {
+	cap   int64
+	total int64 // payload bytes held in all queues
+}
+
+// queue is a group's history and the readers of its order file.
+type queue struct {
+	st         *store
+	cfg        config
+	head, tail *message
+	count      int
+	bytes      int64
+	nextSeq    uint64
+	orderVers  uint32
+	order      []*reader // open readers of order
+	streams    []*streamq
+	removed    bool
+}
+
+// streamq is a stream's view of its group's history.
+type streamq struct {
+	q          *queue
+	head, tail *message
+	bytes      int64
+	vers       uint32
+	readers    []*reader
+	removed    bool
+}
+
+// reader is a fid open for reading on a stream (s set) or on order.
+type reader struct {
+	q      *queue
+	s      *streamq
+	next   *message // next message to read; nil when at the end
+	off    int      // bytes of next already returned
+	lost   int      // messages dropped before this reader got them
+	eofs   []uint64 // eof marks: a 0-byte read is due once every message before seq is read
+	opened uint64   // q.nextSeq when opened, to tell who a wait all counts
+	parked []*readReq
+}
+
+// readReq is a read waiting for data (SPEC §6.2). respond is called
+// once, with tree.mu held, unless the read is cancelled first.
+type readReq struct {
+	r       *reader
+	count   int
+	respond func(data []byte, err error)
+}
+
+// writeWait is a write waiting for its readers (SPEC §5.3). respond is
+// called once, with tree.mu held, unless the wait is cancelled first.
+type writeWait struct {
+	m       *message
+	mode    waitMode
+	need    int // for wait all: readers open at the write not yet past it
+	respond func(err error)
+}
+
+func newQueue(st *store, cfg config) *queue {
+	return &queue{st: st, cfg: cfg, nextSeq: 1}
+}
+
+func (q *queue) newStream() *streamq {
+	s := &streamq{q: q}
+	q.streams = append(q.streams, s)
+	return s
+}
+
+// next is the message after m in the reader's view.
+func (r *reader) after(m *message) *message {
+	if r.s != nil {
+		return m.snext
+	}
+	return m.gnext
+}
+
+// text is what m reads as in the reader's view: its data, or for
+// order the stream's name and a newline (SPEC §6.3).
+func (r *reader) text(m *message) []byte {
+	if r.s != nil {
+		return m.data
+	}
+	return []byte(m.name + "\n")
+}
+
+func (r *reader) textLen(m *message) int {
+	if r.s != nil {
+		return len(m.data)
+	}
+	return len(m.name) + 1
+}
+
+// write appends data to s as one message and its entry to order, in
+// one step (SPEC §5.1), delivers it to parked readers and trims the
+// history. When it returns a writeWait, the write waits (SPEC §5.3):
+// respond is called exactly once, perhaps before write returns, unless
+// the wait is cancelled. Otherwise the write is done.
+func (q *queue) write(s *streamq, name string, data []byte, respond func(error)) (*writeWait, error) {
+	n := int64(len(data))
+	if err := q.makeRoom(n); err != nil {
+		return nil, err
+	}
+	m := &message{seq: q.nextSeq, data: data, name: name, s: s}
+	q.nextSeq++
+	q.append(m)
+	prev := m.sprev
+	var w *writeWait
+	switch q.cfg.wait {
+	case waitOne:
+		w = &writeWait{m: m, mode: waitOne, respond: respond}
+	case waitAll:
+		if len(s.readers) > 0 {
+			w = &writeWait{m: m, mode: waitAll, need: len(s.readers), respond: respond}
+		}
+	}
+	m.waiter = w
+	for _, r := range s.readers {
+		if r.next == nil {
+			r.next = m
+		}
+	}
+	for _, r := range q.order {
+		if r.next == nil {
+			r.next = m
+		}
+	}
+	for _, r := range s.readers {
+		q.wake(r)
+	}
+	for _, r := range q.order {
+		q.wake(r)
+	}
+	if prev != nil {
+		q.maybeDrop(prev) // no longer the newest, for replay last
+	}
+	q.maybeDrop(m)
+	q.trimDepth()
+	return w, nil
+}
+
+// makeRoom makes the server cap hold n more bytes by dropping this
+// group's oldest messages, or fails without dropping any (SPEC §7.2).
+func (q *queue) makeRoom(n int64) error {
+	st := q.st
+	if st.total+n <= st.cap {
+		return nil
+	}
+	if st.total-q.bytes+n > st.cap {
+		return errNoSpace
+	}
+	for st.total+n > st.cap {
+		q.drop(q.head, true)
+	}
+	return nil
+}
+
+func (q *queue) append(m *message) {
+	s := m.s
+	m.gprev = q.tail
+	if q.tail != nil {
+		q.tail.gnext = m
+	} else {
+		q.head = m
+	}
+	q.tail = m
+	m.sprev = s.tail
+	if s.tail != nil {
+		s.tail.snext = m
+	} else {
+		s.head = m
+	}
+	s.tail = m
+	n := int64(len(m.data))
+	q.count++
+	q.bytes += n
+	s.bytes += n
+	q.st.total += n
+	s.vers++
+	q.orderVers++
+	m.unread = len(s.readers) + len(q.order)
+}
+
+// trimDepth drops the oldest messages while the history is over its
+// depth limit.
+func (q *queue) trimDepth() {
+	d := q.cfg.depth
+	for q.head != nil && d.n > 0 && (!d.inBytes && int64(q.count) > d.n || d.inBytes && q.bytes > d.n) {
+		q.drop(q.head, true)
+	}
+}
+
+// droppable says whether m may go without any reader losing it
+// (SPEC §7.2).
+func (q *queue) droppable(m *message) bool {
+	if m.unread > 0 || m.waiter != nil {
+		return false
+	}
+	switch q.cfg.replay {
+	case replayAll:
+		return false
+	case replayLast:
+		return m != m.s.tail
+	}
+	return true
+}
+
+func (q *queue) maybeDrop(m *message) {
+	if !m.gone && q.droppable(m) {
+		q.drop(m, false)
+	}
+}
+
+// drop takes m out of the history. Readers whose next message it was
+// move on; when forced (depth, cap) they are told how many they lost
+// (SPEC §7.3). A write still waiting on m fails.
+func (q *queue) drop(m *message, forced bool) {
+	s := m.s
+	m.gone = true
+	if forced || m.unread > 0 {
+		for _, r := range s.readers {
+			q.skip(r, m, forced)
+		}
+		for _, r := range q.order {
+			q.skip(r, m, forced)
+		}
+	}
+	if m.gprev != nil {
+		m.gprev.gnext = m.gnext
+	} else {
+		q.head = m.gnext
+	}
+	if m.gnext != nil {
+		m.gnext.gprev = m.gprev
+	} else {
+		q.tail = m.gprev
+	}
+	if m.sprev != nil {
+		m.sprev.snext = m.snext
+	} else {
+		s.head = m.snext
+	}
+	if m.snext != nil {
+		m.snext.sprev = m.sprev
+	} else {
+		s.tail = m.sprev
+	}
+	n := int64(len(m.data))
+	q.count--
+	q.bytes -= n
+	s.bytes -= n
+	q.st.total -= n
+	if w := m.waiter; w != nil {
+		m.waiter = nil
+		w.respond(errDropped)
+	}
+}
+
+func (q *queue) skip(r *reader, m *message, forced bool) {
+	if r.next != m {
+		return
+	}
+	r.next = r.after(m)
+	r.off = 0
+	if forced {
+		r.lost++
+	}
+}
+
+// open makes a reader of s, or of order when s is nil, starting where
+// the replay mode says (SPEC §6.1).
+func (q *queue) open(s *streamq) *reader {
+	r := &reader{q: q, s: s, opened: q.nextSeq}
+	switch q.cfg.replay {
+	case replayAll:
+		r.next = q.head
+		if s != nil {
+			r.next = s.head
+		}
+	case replayLast:
+		r.next = q.tail
+		if s != nil {
+			r.next = s.tail
+		}
+	case replayOff:
+		// A writer waiting for a reader is met by the next one to come.
+		if s != nil {
+			for m := s.head; m != nil; m = m.snext {
+				if m.waiter != nil && m.waiter.mode == waitOne {
+					r.next = m
+					break
+				}
+			}
+		}
+	}
+	for m := r.next; m != nil; m = r.after(m) {
+		m.unread++
+	}
+	if s != nil {
+		s.readers = append(s.readers, r)
+	} else {
+		q.order = append(q.order, r)
+	}
+	return r
+}
+
+// close ends r: its parked reads are answered with err, and the
+// messages it had not read may go.
+func (q *queue) close(r *reader, err error) {
+	for _, p := range r.parked {
+		p.respond(nil, err)
+	}
+	r.parked = nil
+	if r.s != nil {
+		r.s.readers = without(r.s.readers, r)
+	} else {
+		q.order = without(q.order, r)
+	}
+	for m := r.next; m != nil; {
+		next := r.after(m)
+		m.unread--
+		r.passedWait(m)
+		q.maybeDrop(m)
+		m = next
+	}
+	r.next = nil
+}
+
+func without(rs []*reader, r *reader) []*reader {
+	for i, x := range rs {
+		if x == r {
+			rs[i] = rs[len(rs)-1]
+			rs[len(rs)-1] = nil
+			return rs[:len(rs)-1]
+		}
+	}
+	return rs
+}
+
+// passedWait tells a write waiting on m that r has got m, or gone.
+func (r *reader) passedWait(m *message) {
+	w := m.waiter
+	if w == nil || r.s == nil {
+		return
+	}
+	if w.mode == waitAll {
+		if r.opened > m.seq {
+			return
+		}
+		w.need--
+		if w.need > 0 {
+			return
+		}
+	}
+	m.waiter = nil
+	w.respond(nil)
+}
+
+// cancelWait forgets a waiting write (flushed, or its client gone).
+func (q *queue) cancelWait(w *writeWait) {
+	m := w.m
+	if m.waiter != w {
+		return
+	}
+	m.waiter = nil
+	q.maybeDrop(m)
+}
+
+// read serves a read of count bytes at offset on r: at once, through
+// respond, or later when data comes (the returned readReq is parked
+// and may be cancelled).
+func (q *queue) read(r *reader, offset int64, count int, respond func([]byte, error)) *readReq {
+	if q.cfg.data == dataStatic {
+		respond(q.static(r, offset, count), nil)
+		return nil
+	}
+	p := &readReq{r: r, count: count, respond: respond}
+	r.parked = append(r.parked, p)
+	q.wake(r)
+	if len(r.parked) > 0 && r.parked[len(r.parked)-1] == p {
+		return p
+	}
+	return nil
+}
+
+// cancelRead forgets a parked read (flushed, or its client gone).
+func (q *queue) cancelRead(p *readReq) {
+	r := p.r
+	for i, x := range r.parked {
+		if x == p {
+			r.parked = append(r.parked[:i], r.parked[i+1:]...)
+			return
+		}
+	}
+}
+
+// wake answers r's parked reads, oldest first, while it has something
+// to return.
+func (q *queue) wake(r *reader) {
+	for len(r.parked) > 0 {
+		p := r.parked[0]
+		data, err, ok := q.take(r, p.count)
+		if !ok {
+			return
+		}
+		r.parked[0] = nil
+		r.parked = r.parked[1:]
+		p.respond(data, err)
+	}
+}
+
+// take cuts the next read of up to count bytes from r's view. ok is
+// false when there is nothing to return yet. A nil data with nil err
+// is end of file.
+func (q *queue) take(r *reader, count int) (data []byte, err error, ok bool) {
+	if r.lost > 0 {
+		err = fellBehind(r.lost)
+		r.lost = 0
+		return nil, err, true
+	}
+	if r.s != nil && r.s.removed || r.s == nil && q.removed {
+		return nil, nil, true
+	}
+	if r.eofDue() {
+		r.eofs = r.eofs[1:]
+		return nil, nil, true
+	}
+	if count == 0 {
+		return []byte{}, nil, true
+	}
+	if r.next == nil {
+		return nil, nil, false
+	}
+	if q.cfg.data == dataMessage {
+		m := r.next
+		rest := r.text(m)[r.off:]
+		if len(rest) > count {
+			rest = rest[:count]
+		}
+		r.advance(m, len(rest))
+		return rest, nil, true
+	}
+	for r.next != nil && len(data) < count && !r.eofDue() {
+		m := r.next
+		rest := r.text(m)[r.off:]
+		if len(rest) > count-len(data) {
+			rest = rest[:count-len(data)]
+		}
+		data = append(data, rest...)
+		r.advance(m, len(rest))
+	}
+	return data, nil, true
+}
+
+// advance moves r n bytes into m, past it when that was the rest.
+func (r *reader) advance(m *message, n int) {
+	r.off += n
+	if r.off < r.textLen(m) {
+		return
+	}
+	r.next = r.after(m)
+	r.off = 0
+	m.unread--
+	r.passedWait(m)
+	r.q.maybeDrop(m)
+}
+
+// eofDue says whether r has read everything written before its oldest
+// eof mark.
+func (r *reader) eofDue() bool {
+	return len(r.eofs) > 0 && r.off == 0 && (r.next == nil || r.next.seq >= r.eofs[0])
+}
+
+// static is a read of r's view as a regular file: its retained
+// messages back to back, read at offset (SPEC §6.2).
+func (q *queue) static(r *reader, offset int64, count int) []byte {
+	var data []byte
+	start := q.head
+	if r.s != nil {
+		start = r.s.head
+	}
+	for m := start; m != nil && len(data) < count; m = r.after(m) {
+		t := r.text(m)
+		if offset >= int64(len(t)) {
+			offset -= int64(len(t))
+			continue
+		}
+		t = t[offset:]
+		offset = 0
+		if len(t) > count-len(data) {
+			t = t[:count-len(data)]
+		}
+		data = append(data, t...)
+	}
+	return data
+}
+
+// setConfig applies a new configuration at once (SPEC §4.3).
+func (q *queue) setConfig(cfg config) {
+	q.cfg = cfg
+	for m := q.head; m != nil; {
+		next := m.gnext
+		q.maybeDrop(m)
+		m = next
+	}
+	q.trimDepth()
+}
+
+// clear drops the whole history and moves every reader to its end
+// without error (SPEC §4.2).
+func (q *queue) clear() {
+	for _, s := range q.streams {
+		for _, r := range s.readers {
+			r.next, r.off, r.lost = nil, 0, 0
+		}
+	}
+	for _, r := range q.order {
+		r.next, r.off, r.lost = nil, 0, 0
+	}
+	for q.head != nil {
+		q.head.unread = 0
+		q.drop(q.head, false)
+	}
+	q.wakeAll()
+}
+
+// eof gives every reader now open on s (every stream if s is nil) one
+// end of file after what was written so far (SPEC §4.2).
+func (q *queue) eof(s *streamq) {
+	for _, t := range q.streams {
+		if s != nil && t != s {
+			continue
+		}
+		for _, r := range t.readers {
+			r.eofs = append(r.eofs, q.nextSeq)
+			q.wake(r)
+		}
+	}
+}
+
+func (q *queue) wakeAll() {
+	for _, s := range q.streams {
+		for _, r := range s.readers {
+			q.wake(r)
+		}
+	}
+	for _, r := range q.order {
+		q.wake(r)
+	}
+}
+
+// removeStream takes s and its messages out of the group; its readers
+// read end of file from now on (SPEC §3.5).
+func (q *queue) removeStream(s *streamq) {
+	s.removed = true
+	for m := s.head; m != nil; {
+		next := m.snext
+		q.drop(m, false)
+		m = next
+	}
+	for i, t := range q.streams {
+		if t == s {
+			q.streams = append(q.streams[:i], q.streams[i+1:]...)
+			break
+		}
+	}
+	for _, r := range s.readers {
+		r.next = nil
+		q.wake(r)
+	}
+}
+
+// remove ends an empty group: readers of order read end of file.
+func (q *queue) remove() {
+	q.removed = true
+	for _, r := range q.order {
+		q.wake(r)
+	}
+}
