@@ -99,6 +99,7 @@ func run(o *options) error {
 	case o.srvname != "" || o.mtpt != "":
 		return serveService(s, o)
 	case o.addr != "":
+		go exitOnSignal(s)
 		select {} // serve the announced address until killed
 	default:
 		s.serve(stdio{}, 0)

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // currentUser is the effective user's login name, else $USER (SPEC §3.1).
@@ -77,7 +75,7 @@ func serveService(s *server, o *options) error {
 		return err
 	}
 	s.onExit(func() { os.Remove(path) })
-	go removeOnSignal(s)
+	go exitOnSignal(s)
 	go s.acceptLoop(ln)
 	if fuse != "" {
 		cmd := exec.Command(fuse, path, o.mtpt)
@@ -88,12 +86,4 @@ func serveService(s *server, o *options) error {
 		}
 	}
 	select {}
-}
-
-func removeOnSignal(s *server) {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	sig := <-c
-	s.exit()
-	os.Exit(128 + int(sig.(syscall.Signal)))
 }

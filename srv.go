@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"9fans.net/go/plan9"
 )
@@ -84,6 +85,7 @@ type conn struct {
 	pending map[uint16]*request // guarded by tree.mu
 
 	// outMu guards outq and closed: replies waiting for the writer.
+	// outc is signalled when either changes.
 	outMu  sync.Mutex
 	outc   *sync.Cond
 	outq   []outMsg
@@ -113,6 +115,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	br := bufio.NewReaderSize(rwc, 8192)
 	var buf []byte
 	for {
+		c.waitForRoom()
 		f, err := c.readMsg(br, &buf)
 		if err != nil {
 			if err != io.EOF && s.trace != nil {
@@ -132,8 +135,13 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.t.mu.Unlock()
 	c.outMu.Lock()
 	c.closed = true
-	c.outc.Signal()
+	c.outc.Broadcast()
 	c.outMu.Unlock()
+	// Replies already queued still go out, but a client that has
+	// stopped reading does not keep this connection forever.
+	if d, ok := rwc.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		d.SetWriteDeadline(time.Now().Add(time.Minute))
+	}
 	<-done
 	rwc.Close()
 }
@@ -177,6 +185,7 @@ func (c *conn) writer() {
 			return
 		}
 		batch, c.outq = c.outq, batch[:0]
+		c.outc.Broadcast()
 		c.outMu.Unlock()
 		for i, m := range batch {
 			bw.Write(m.hdr)
@@ -188,6 +197,7 @@ func (c *conn) writer() {
 			c.outMu.Lock()
 			c.closed = true
 			c.outq = nil
+			c.outc.Broadcast()
 			c.outMu.Unlock()
 			return
 		}
@@ -198,7 +208,20 @@ func (c *conn) queue(m outMsg) {
 	c.outMu.Lock()
 	if !c.closed {
 		c.outq = append(c.outq, m)
-		c.outc.Signal()
+		c.outc.Broadcast()
+	}
+	c.outMu.Unlock()
+}
+
+// maxQueued is how many replies may wait for a client before mq stops
+// reading its requests: a client that does not read its replies slows
+// only itself.
+const maxQueued = 4096
+
+func (c *conn) waitForRoom() {
+	c.outMu.Lock()
+	for len(c.outq) >= maxQueued && !c.closed {
+		c.outc.Wait()
 	}
 	c.outMu.Unlock()
 }
@@ -286,16 +309,18 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 }
 
 func (c *conn) version(f *plan9.Fcall) (*plan9.Fcall, error) {
+	if !strings.HasPrefix(f.Version, "9P2000") {
+		// Not a version we speak: say so with Rversion, never Rerror,
+		// whatever the msize (SPEC §8.1).
+		c.abort()
+		return &plan9.Fcall{Type: plan9.Rversion, Msize: min(f.Msize, c.msize), Version: "unknown"}, nil
+	}
 	if f.Msize < 256 {
 		return nil, errMsizeSmall
 	}
 	c.abort()
 	c.msize = min(f.Msize, maxMsize)
-	v := "unknown"
-	if strings.HasPrefix(f.Version, "9P2000") {
-		v = "9P2000"
-	}
-	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: v}, nil
+	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: "9P2000"}, nil
 }
 
 // abort drops every pending request without a reply and clunks every
@@ -606,6 +631,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, err
 	}
 	n.mtime, n.muid = now(), fd.uid
+	n.parent.order.mtime, n.parent.order.muid = n.mtime, fd.uid
 	if w == nil {
 		return rwrite, nil
 	}
@@ -627,18 +653,11 @@ func (t *tree) ctl(g *node, text string) error {
 		}
 	}
 	for _, st := range steps {
-		switch st.verb {
-		case "":
-			g.q.setConfig(st.cfg)
-		case "clear":
-			g.q.clear()
-		case "eof":
-			var s *streamq
-			if st.stream != "" {
-				s = g.byName[st.stream].sq
-			}
-			g.q.eof(s)
+		var s *streamq
+		if st.stream != "" {
+			s = g.byName[st.stream].sq
 		}
+		g.q.apply(st, s)
 	}
 	return nil
 }

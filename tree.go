@@ -282,11 +282,14 @@ func (t *tree) unlink(g *node, n *node) {
 
 // wstat applies d to n for uid, all or nothing (SPEC §3.6).
 func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
+	var null plan9.Dir
+	null.Null()
+	if *d == null {
+		return nil // a sync
+	}
 	if n.removed {
 		return errNotExist
 	}
-	var null plan9.Dir
-	null.Null()
 	if d.Type != null.Type || d.Dev != null.Dev || d.Qid != null.Qid ||
 		d.Uid != "" || d.Muid != "" {
 		return errBadWstat
