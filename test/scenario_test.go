@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,7 +87,7 @@ func TestScenario(t *testing.T) {
 		},
 		// SPEC §3.1: the root group.
 		"root": func(t *testing.T) {
-			fs = srv.attach(top, me(t), "") // the owner of the root (§3.1)
+			fs = srv.attach(top, owner(t), "") // the owner of the root (§3.1)
 			d, err := fs.Stat("/")
 			if err != nil {
 				t.Fatal(err)
@@ -104,30 +103,30 @@ func TestScenario(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Close()
-			if diff := cmp.Diff([]string{"ctl", "order"}, names(t, fs, "rc")); diff != "" {
+			if diff := cmp.Diff([]string{"ctl", "order"}, ls(t, fs, "rc")); diff != "" {
 				t.Errorf("ls rc (-want +got):\n%s", diff)
 			}
 		},
 		// SPEC §4.1: a new group's configuration.
 		"ctldefaults": func(t *testing.T) {
 			want := "data message\nreplay off\ndepth 0\nwait off\n"
-			if diff := cmp.Diff(want, readFile(t, fs, "rc/ctl")); diff != "" {
+			if diff := cmp.Diff(want, cat(t, fs, "rc/ctl")); diff != "" {
 				t.Errorf("cat rc/ctl (-want +got):\n%s", diff)
 			}
 		},
 		// SPEC §4.2: a bad command fails, naming the line.
 		"badctl": func(t *testing.T) {
-			err := writeFile(fs, "rc/ctl", "frob\n")
+			err := send(fs, "rc/ctl", "frob\n")
 			if err == nil || err.Error() != `unknown control message "frob"` {
 				t.Errorf("echo frob >rc/ctl: %v, want unknown control message \"frob\"", err)
 			}
 		},
 		// SPEC §4.2, §4.1: replay all, read back as written.
 		"replay": func(t *testing.T) {
-			if err := writeFile(fs, "rc/ctl", "replay all\n"); err != nil {
+			if err := send(fs, "rc/ctl", "replay all\n"); err != nil {
 				t.Fatal(err)
 			}
-			if ctl := readFile(t, fs, "rc/ctl"); !strings.Contains(ctl, "replay all\n") {
+			if ctl := cat(t, fs, "rc/ctl"); !strings.Contains(ctl, "replay all\n") {
 				t.Errorf("cat rc/ctl after replay all:\n%s", ctl)
 			}
 		},
@@ -152,10 +151,10 @@ func TestScenario(t *testing.T) {
 		// command written to fd0, its output read from fd1.
 		"session": func(t *testing.T) {
 			shell, fwd = startShell(top, fs, "rc")
-			if err := writeFile(fs, "rc/fd0", "echo hello\n"); err != nil {
+			if err := send(fs, "rc/fd0", "echo hello\n"); err != nil {
 				t.Fatal(err)
 			}
-			got := readMessage(t, fs, "rc/fd1")
+			got := readOne(t, fs, "rc/fd1")
 			if got != "hello\n" {
 				t.Errorf("read <rc/fd1: %q, want %q", got, "hello\n")
 			}
@@ -192,7 +191,7 @@ func TestScenario(t *testing.T) {
 				b, _ := io.ReadAll(f)
 				done <- string(b)
 			}()
-			if err := writeFile(fs, "rc/ctl", "eof fd1\n"); err != nil {
+			if err := send(fs, "rc/ctl", "eof fd1\n"); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -206,7 +205,7 @@ func TestScenario(t *testing.T) {
 		},
 		// README: the shell ends when told to; its streams stay.
 		"exit": func(t *testing.T) {
-			if err := writeFile(fs, "rc/fd0", "exit\n"); err != nil {
+			if err := send(fs, "rc/fd0", "exit\n"); err != nil {
 				t.Fatal(err)
 			}
 			if err := waitShell(shell, fs, fwd); err != nil {
@@ -215,7 +214,7 @@ func TestScenario(t *testing.T) {
 		},
 		// SPEC §4.2, §4.3: clear empties the history at once.
 		"clear": func(t *testing.T) {
-			if err := writeFile(fs, "rc/ctl", "clear\n"); err != nil {
+			if err := send(fs, "rc/ctl", "clear\n"); err != nil {
 				t.Fatal(err)
 			}
 			for _, s := range []string{"fd0", "fd1", "fd2"} {
@@ -233,7 +232,7 @@ func TestScenario(t *testing.T) {
 			}
 			f.Close()
 			for _, c := range []string{"replay all\n", "depth 2\n"} {
-				if err := writeFile(fs, "d/ctl", c); err != nil {
+				if err := send(fs, "d/ctl", c); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -242,17 +241,17 @@ func TestScenario(t *testing.T) {
 			}
 			f.Close()
 			for _, m := range []string{"1\n", "2\n", "3\n"} {
-				if err := writeFile(fs, "d/log", m); err != nil {
+				if err := send(fs, "d/log", m); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := writeFile(fs, "d/ctl", "data static\n"); err != nil {
+			if err := send(fs, "d/ctl", "data static\n"); err != nil {
 				t.Fatal(err)
 			}
-			if got := readFile(t, fs, "d/log"); got != "2\n3\n" {
+			if got := cat(t, fs, "d/log"); got != "2\n3\n" {
 				t.Errorf("cat d/log: %q, want %q", got, "2\n3\n")
 			}
-			if ctl := readFile(t, fs, "d/ctl"); !strings.Contains(ctl, "depth 2\n") {
+			if ctl := cat(t, fs, "d/ctl"); !strings.Contains(ctl, "depth 2\n") {
 				t.Errorf("cat d/ctl:\n%s", ctl)
 			}
 			if d, err := fs.Stat("d/log"); err != nil || d.Length != 4 {
@@ -301,15 +300,6 @@ func TestScenario(t *testing.T) {
 	}
 }
 
-// me is the user mq runs as here, and so the root's owner (SPEC §3.1).
-func me(t *testing.T) string {
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Username
-}
-
 // runMQ runs mq with args in name space ns and returns its standard error.
 func runMQ(ns string, args ...string) (string, error) {
 	cmd := exec.Command(bin("mq"), args...)
@@ -320,7 +310,7 @@ func runMQ(ns string, args ...string) (string, error) {
 	return stderr.String(), err
 }
 
-func names(t *testing.T, fs *client.Fsys, dir string) []string {
+func ls(t *testing.T, fs *client.Fsys, dir string) []string {
 	t.Helper()
 	f, err := fs.Open(dir, plan9.OREAD)
 	if err != nil {
@@ -338,8 +328,8 @@ func names(t *testing.T, fs *client.Fsys, dir string) []string {
 	return n
 }
 
-// readFile reads a file that ends (ctl, or a stream in static mode).
-func readFile(t *testing.T, fs *client.Fsys, name string) string {
+// cat reads a file that ends (ctl, or a stream in static mode).
+func cat(t *testing.T, fs *client.Fsys, name string) string {
 	t.Helper()
 	f, err := fs.Open(name, plan9.OREAD)
 	if err != nil {
@@ -353,8 +343,8 @@ func readFile(t *testing.T, fs *client.Fsys, name string) string {
 	return string(b)
 }
 
-// readMessage opens a stream and reads its first message.
-func readMessage(t *testing.T, fs *client.Fsys, name string) string {
+// readOne opens a stream and reads its first message.
+func readOne(t *testing.T, fs *client.Fsys, name string) string {
 	t.Helper()
 	f, err := fs.Open(name, plan9.OREAD)
 	if err != nil {
@@ -369,8 +359,8 @@ func readMessage(t *testing.T, fs *client.Fsys, name string) string {
 	return string(b[:n])
 }
 
-// writeFile writes s to name in one write, as echo s >>name does.
-func writeFile(fs *client.Fsys, name, s string) error {
+// send writes s to name in one write, as echo s >>name does.
+func send(fs *client.Fsys, name, s string) error {
 	f, err := fs.Open(name, plan9.OWRITE)
 	if err != nil {
 		return err
@@ -435,7 +425,7 @@ func waitShell(cmd *exec.Cmd, fs *client.Fsys, fwd chan error) error {
 	case <-time.After(10 * time.Second):
 		return errors.New("still running 10s after exit")
 	}
-	if err := writeFile(fs, "rc/ctl", "eof fd0\n"); err != nil {
+	if err := send(fs, "rc/ctl", "eof fd0\n"); err != nil {
 		return err
 	}
 	select {
