@@ -25,8 +25,10 @@ import (
 const (
 	childEnv = "mqservechild" // set in the server child's environment
 
-	childConnFd  = 3 // the server's end of the 9P pipe
-	childReadyFd = 4 // written and closed once the child serves
+	childConnFd   = 3 // the server's end of the 9P pipe
+	childReadyFd  = 4 // written and closed once the child serves
+	childStderrFd = 5 // the user's standard error, for -D
+	// 6 is the /srv file, left open until the child exits
 )
 
 // ORCLOSE in open(2): remove the file when the last reference to it is
@@ -118,6 +120,11 @@ func post(name string, end *os.File) (*os.File, error) {
 // the name space, as lib9p gives its server procs, so the mount made
 // here afterwards is the caller's alone. The child inherits conn and,
 // when posting, the /srv file, whose ORCLOSE it then carries.
+//
+// Until it serves, the child's standard error comes back here, so that
+// what goes wrong in start-up is reported by this command; then it is
+// the user's for -D, else /dev/null, so a caller reading our standard
+// error to its end (attach does) is not kept waiting by the server.
 func startChild(conn, posted *os.File) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -128,47 +135,89 @@ func startChild(conn, posted *os.File) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer ready.Close()
+	errs, errsW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return nil, err
+	}
+	defer errs.Close()
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Stderr = os.Stderr // for -D and diagnostics, as lib9p servers do
-	cmd.ExtraFiles = []*os.File{conn, readyW}
-	if posted != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, posted)
-	}
+	cmd.Stderr = errsW
+	cmd.ExtraFiles = []*os.File{conn, readyW, os.Stderr, posted}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Rfork: syscall.RFNOTEG | syscall.RFNAMEG}
 	err = cmd.Start()
 	readyW.Close()
+	errsW.Close()
 	if err != nil {
 		return nil, err
 	}
-	// The child writes "ok" and closes its end once it serves; end of
-	// file without it means it failed, having said why on standard error.
-	b, _ := io.ReadAll(ready)
-	if string(b) != "ok" {
-		cmd.Wait()
-		return nil, errors.New("server did not start")
+	said := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(errs)
+		said <- string(b)
+	}()
+	// "ok" and end of file once it serves; end of file alone if not.
+	ok, _ := io.ReadAll(ready)
+	lines := strings.Split(strings.TrimSpace(<-said), "\n")
+	if string(ok) == "ok" {
+		for _, l := range lines {
+			if l != "" {
+				fmt.Fprintln(os.Stderr, l) // warnings, such as -a's
+			}
+		}
+		return cmd, nil
 	}
-	return cmd, nil
+	cmd.Wait()
+	for _, l := range lines[:len(lines)-1] {
+		fmt.Fprintln(os.Stderr, l)
+	}
+	if why := strings.TrimPrefix(lines[len(lines)-1], "mq: "); why != "" {
+		return nil, errors.New(why)
+	}
+	return nil, errors.New("server did not start")
 }
 
-// serveService is the server child's part (SPEC §2): serve the 9P pipe
-// inherited from background until every mount of it is gone and the
-// /srv entry is removed (the kernel then gives end of file), then exit,
-// which closes the /srv file and so removes the entry if still there.
+// serveService is the server child's part (SPEC §2): tell the command
+// it serves, then serve the 9P pipe inherited from background until
+// every mount of it is gone and the /srv entry is removed (the kernel
+// then gives end of file), and exit, which closes the /srv file and so
+// removes the entry if it is still there.
 func serveService(s *server, o *options) error {
 	if os.Getenv(childEnv) == "" {
 		return errors.New("not started by mq -s or -m")
 	}
 	conn := os.NewFile(childConnFd, "/srv/"+o.srvname)
 	ready := os.NewFile(childReadyFd, "ready")
-	_, err := ready.WriteString("ok")
-	ready.Close()
-	if err != nil {
+	if _, err := ready.WriteString("ok"); err != nil {
 		return err
 	}
+	// Standard error leaves the start-up pipe before ready is closed,
+	// so the command sees end of file on both.
+	if err := dupStderr(o.debug); err != nil {
+		return err
+	}
+	ready.Close()
 	s.serve(conn, 0)
 	s.exit()
 	return nil
+}
+
+// dupStderr makes standard error the user's (fd 5) for -D, else
+// /dev/null, with dup(2).
+func dupStderr(debug bool) error {
+	defer syscall.Close(childStderrFd)
+	if debug {
+		_, err := syscall.Dup(childStderrFd, 2)
+		return err
+	}
+	null, err := syscall.Open("/dev/null", syscall.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(null)
+	_, err = syscall.Dup(null, 2)
+	return err
 }
 
 // exitUsage exits with the status "usage", as Plan 9 commands do
