@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math/rand"
 	"net"
 	"strings"
 	"sync"
@@ -112,13 +113,18 @@ Rcreate qid 0x4.0.a iounit 232
 Tversion tag 65535 msize 8216 version 9P2000
 Rversion tag 65535 msize 8216 version 9P2000
 `)
-	tc.send(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: make([]byte, 256)})
+	// A message of exactly msize bytes is fine; one more byte is not.
+	r := tc.rpc(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: make([]byte, 256-23)})
+	if r.Type != plan9.Rwrite || r.Count != 233 {
+		t.Fatalf("write of msize bytes: %v", r)
+	}
+	go tc.c.Write(mustBytes(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: make([]byte, 256-22)}))
 	tc.closed()
 	other.run(`
 Tattach fid 0 afid NOFID uname glenda aname ''
 Rattach qid 0xa000000000000000.1.d
 Twalk fid 0 newfid 1 wname s
-Rwalk wqid 0x4.0.a
+Rwalk wqid 0x4.1.a
 `)
 }
 
@@ -332,6 +338,7 @@ func TestOpenModes(t *testing.T) {
 		{"g s", "OWRITE|OTRUNC", "Ropen tag 1 qid 0x7.0.a iounit 8192"},
 		{"g s", "OEXEC", "Rerror tag 1 ename 'permission denied'"},
 		{"g ctl", "ORDWR", "Ropen tag 1 qid 0x5.0 iounit 8192"},
+		{"g ctl", "OWRITE|OTRUNC", "Ropen tag 1 qid 0x5.0 iounit 8192"}, // echo ... >ctl
 		{"g order", "OREAD", "Ropen tag 1 qid 0x6.0 iounit 8192"},
 		{"g order", "OWRITE", "Rerror tag 1 ename 'permission denied'"},
 	}
@@ -849,4 +856,129 @@ func TestTrace(t *testing.T) {
 	for _, l := range want[:2] {
 		t.Log(l)
 	}
+}
+
+// TestReadsFitMsize checks that no read reply outgrows a small msize,
+// whatever count the client asks for (SPEC §8.1).
+func TestReadsFitMsize(t *testing.T) {
+	tc := dialTest(t, newTestTree())
+	tc.run(`
+Tversion tag 65535 msize 256 version 9P2000
+Rversion tag 65535 msize 256 version 9P2000
+Tattach fid 0 afid NOFID uname glenda aname ''
+Rattach ...
+`)
+	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
+	mustOK(t, "ctl", tc.put("g/ctl", "data coalesce\nreplay all"))
+	for i := range 20 {
+		name := fmt.Sprintf("stream-with-a-long-name-%02d", i)
+		mustOK(t, "touch", tc.create("g/"+name, 0664))
+		mustOK(t, "write", tc.put("g/"+name, strings.Repeat("x", 200)))
+	}
+	for _, p := range []string{"g", "g/stream-with-a-long-name-00", "g/order", "g/ctl"} {
+		mustOK(t, "open "+p, tc.openAt(1, p, plan9.OREAD))
+		r := tc.rpc(&plan9.Fcall{Type: plan9.Tread, Tag: 1, Fid: 1, Count: 1 << 20})
+		b, _ := r.Bytes()
+		if r.Type != plan9.Rread || len(b) > 256 || len(r.Data) == 0 {
+			t.Errorf("read of %s with count 1M under msize 256: %d bytes, %v", p, len(b), r)
+		}
+		tc.clunk(1)
+	}
+}
+
+// TestRandomRequests sends a long seeded run of well-formed requests
+// with arbitrary fields, each followed by a Tflush: every request must
+// be settled by the Rflush, with at most one reply of its own, and none
+// may crash the server or close the connection (SPEC §8.6, §8.7, §8.9).
+func TestRandomRequests(t *testing.T) {
+	for seed := range int64(4) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			randomRequests(t, seed, 2000)
+		})
+	}
+}
+
+func randomRequests(t *testing.T, seed int64, n int) {
+	rnd := rand.New(rand.NewSource(seed))
+	tr := newTestTree()
+	tc := session(t, tr, "glenda")
+	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
+	mustOK(t, "touch g/s", tc.create("g/s", 0664))
+	names := []string{"g", "s", "t", "ctl", "order", "..", "h", "x"}
+	paths := []string{"", "g", "g/s", "g/t", "g/ctl", "g/order", "ctl", "order", "g/h", "g/h/ctl", "g/h/s"}
+	users := []string{"glenda", "bob", ""}
+	ctls := []string{"replay all", "replay last", "replay off", "data coalesce", "data static",
+		"data message", "depth 2", "depth 5b", "depth 0", "wait one", "wait all", "wait off",
+		"clear", "eof", "eof s", "eof nosuch", "frob", ""}
+	perms := []plan9.Perm{0, plan9.DMDIR, plan9.DMEXCL, plan9.DMAPPEND}
+	pick := func(s []string) string { return s[rnd.Intn(len(s))] }
+	// Request kinds, weighted so that fids get walked and opened.
+	ops := []int{0, 1, 1, 1, 1, 1, 3, 3, 3, 4, 4, 5, 5, 7, 7, 7, 8, 9, 10, 11, 12}
+	// Fid 0 stays on the root, for walks to start from.
+	fid := func() uint32 { return uint32(1 + rnd.Intn(7)) }
+	for i := range n {
+		f := &plan9.Fcall{Tag: 1, Fid: fid()}
+		switch ops[rnd.Intn(len(ops))] {
+		case 0:
+			f.Type, f.Afid, f.Uname, f.Aname = plan9.Tattach, plan9.NOFID, pick(users), pick([]string{"", "g", "g/h", "x"})
+		case 1:
+			f.Type, f.Newfid = plan9.Twalk, fid()
+			if rnd.Intn(3) > 0 {
+				f.Fid, f.Wname = 0, split(pick(paths))
+				break
+			}
+			for range rnd.Intn(4) {
+				f.Wname = append(f.Wname, pick(names))
+			}
+		case 3:
+			f.Type, f.Mode = plan9.Topen, uint8(rnd.Intn(4))|[]uint8{0, plan9.OTRUNC, plan9.ORCLOSE}[rnd.Intn(3)]
+		case 4:
+			f.Type, f.Name, f.Mode = plan9.Tcreate, pick(names), uint8(rnd.Intn(3))
+			f.Perm = plan9.Perm(rnd.Intn(01000)) | perms[rnd.Intn(len(perms))]
+		case 5:
+			f.Type, f.Offset, f.Count = plan9.Tread, uint64(rnd.Intn(300)), uint32(rnd.Intn(300))
+		case 7:
+			f.Type, f.Data = plan9.Twrite, []byte(pick(ctls))
+		case 8:
+			f.Type = plan9.Tclunk
+		case 9:
+			f.Type = plan9.Tremove
+		case 10:
+			f.Type = plan9.Tstat
+		case 11:
+			d := nulldir()
+			switch rnd.Intn(5) {
+			case 0:
+				d.Name = pick(names)
+			case 1:
+				d.Mode = plan9.Perm(rnd.Intn(01000)) | perms[rnd.Intn(len(perms))]
+			case 2:
+				d.Length = uint64(rnd.Intn(3))
+			case 3:
+				d.Gid = pick(users)
+			}
+			f.Type, f.Stat = plan9.Twstat, mustDir(d)
+		case 12:
+			f.Type, f.Oldtag = plan9.Tflush, uint16(rnd.Intn(3))
+		}
+		tc.send(f)
+		tc.send(&plan9.Fcall{Type: plan9.Tflush, Tag: 2, Oldtag: 1})
+		if r := tc.reply(2); r.Type != plan9.Rflush {
+			t.Fatalf("request %d, %v: its flush got %v", i, f, r)
+		}
+		if len(tc.got) > 1 || len(tc.got) == 1 && tc.got[0].Tag != 1 {
+			t.Fatalf("request %d, %v: replies %v", i, f, tc.got)
+		}
+		tc.got = tc.got[:0]
+	}
+	tc.sync()
+	session(t, tr, "glenda").sync()
+}
+
+func mustDir(d plan9.Dir) []byte {
+	b, err := d.Bytes()
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -340,7 +340,11 @@ func (q *queue) close(r *reader, err error) {
 	for m := r.next; m != nil; {
 		next := r.after(m)
 		m.unread--
-		r.passedWait(m)
+		// A reader going away counts for wait all, but a wait one
+		// write waits on for a reader that gets its message.
+		if m.waiter != nil && m.waiter.mode == waitAll {
+			r.passedWait(m)
+		}
 		q.maybeDrop(m)
 		m = next
 	}

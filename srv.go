@@ -19,6 +19,12 @@ import (
 // Plan 9 kernel asks for (SPEC §8.1).
 const maxMsize = 128<<10 + plan9.IOHDRSZ
 
+// maxBacklog bounds the bytes of replies a connection may have waiting
+// to be sent. Past it, no more of its requests are read until the
+// client takes its replies, so a client that never reads cannot make
+// the server grow without end.
+const maxBacklog = 4 * maxMsize
+
 // server is the 9P side of mq.
 type server struct {
 	tree  *tree
@@ -84,12 +90,14 @@ type conn struct {
 	fids    map[uint32]*fid     // guarded by tree.mu
 	pending map[uint16]*request // guarded by tree.mu
 
-	// outMu guards outq and closed: replies waiting for the writer.
-	// outc is signalled when either changes.
-	outMu  sync.Mutex
-	outc   *sync.Cond
-	outq   []outMsg
-	closed bool
+	// outMu guards outq, backlog and closed: replies waiting for the
+	// writer.
+	outMu   sync.Mutex
+	outc    *sync.Cond // signalled when outq grows or closed is set
+	roomc   *sync.Cond // signalled when backlog shrinks or closed is set
+	outq    []outMsg
+	backlog int // bytes queued and not yet written
+	closed  bool
 }
 
 // outMsg is a reply as bytes: hdr then data, which may be shared with
@@ -107,6 +115,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.out = 1
 	}
 	c.outc = sync.NewCond(&c.outMu)
+	c.roomc = sync.NewCond(&c.outMu)
 	done := make(chan struct{})
 	go func() {
 		c.writer()
@@ -115,7 +124,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	br := bufio.NewReaderSize(rwc, 8192)
 	var buf []byte
 	for {
-		c.waitForRoom()
+		c.waitRoom()
 		f, err := c.readMsg(br, &buf)
 		if err != nil {
 			if err != io.EOF && s.trace != nil {
@@ -144,6 +153,15 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}
 	<-done
 	rwc.Close()
+}
+
+// waitRoom waits until the client has taken enough of its replies.
+func (c *conn) waitRoom() {
+	c.outMu.Lock()
+	for c.backlog > maxBacklog && !c.closed {
+		c.roomc.Wait()
+	}
+	c.outMu.Unlock()
 }
 
 // readMsg reads one message no larger than msize (SPEC §8.9).
@@ -185,20 +203,25 @@ func (c *conn) writer() {
 			return
 		}
 		batch, c.outq = c.outq, batch[:0]
-		c.outc.Broadcast()
 		c.outMu.Unlock()
+		sent := 0
 		for i, m := range batch {
 			bw.Write(m.hdr)
 			bw.Write(m.data)
+			sent += len(m.hdr) + len(m.data)
 			batch[i] = outMsg{}
 		}
-		if err := bw.Flush(); err != nil {
-			c.rwc.Close() // the reading goroutine sees it and cleans up
-			c.outMu.Lock()
+		err := bw.Flush()
+		c.outMu.Lock()
+		c.backlog -= sent
+		if err != nil {
 			c.closed = true
 			c.outq = nil
-			c.outc.Broadcast()
-			c.outMu.Unlock()
+		}
+		c.roomc.Signal()
+		c.outMu.Unlock()
+		if err != nil {
+			c.rwc.Close() // the reading goroutine sees it and cleans up
 			return
 		}
 	}
@@ -208,20 +231,8 @@ func (c *conn) queue(m outMsg) {
 	c.outMu.Lock()
 	if !c.closed {
 		c.outq = append(c.outq, m)
-		c.outc.Broadcast()
-	}
-	c.outMu.Unlock()
-}
-
-// maxQueued is how many replies may wait for a client before mq stops
-// reading its requests: a client that does not read its replies slows
-// only itself.
-const maxQueued = 4096
-
-func (c *conn) waitForRoom() {
-	c.outMu.Lock()
-	for len(c.outq) >= maxQueued && !c.closed {
-		c.outc.Wait()
+		c.backlog += len(m.hdr) + len(m.data)
+		c.outc.Signal()
 	}
 	c.outMu.Unlock()
 }
@@ -603,6 +614,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}
+		n.mtime, n.muid = now(), fd.uid
 		return rwrite, nil
 	}
 	if n.removed {

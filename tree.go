@@ -320,6 +320,12 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 	if (setMode || setMtime || setAtime || setGid) && !t.isOwner(n, uid) {
 		return errNotOwner
 	}
+	// A new group: its owner if a member of it, or the leader of
+	// both the old and the new group, as Plan 9's file servers do.
+	if setGid && !(uid == n.uid && t.users.member(uid, d.Gid) ||
+		t.users.leader(uid, n.gid) && t.users.leader(uid, d.Gid)) {
+		return errNotOwner
+	}
 	if setMode && (d.Mode&plan9.DMDIR != 0) != n.isDir() {
 		return errDirMode
 	}
