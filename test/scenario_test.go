@@ -66,7 +66,7 @@ func TestScenario(t *testing.T) {
 		},
 		// SPEC §2: a second server under a taken name refuses to start.
 		"taken": func(t *testing.T) {
-			out, err := runMQ(srv.ns, "-s", srv.name)
+			out, err := mqIn(srv.ns, "-s", srv.name)
 			if err == nil {
 				t.Fatalf("mq -s %s with %s live: exit 0, want failure; stderr %q", srv.name, srv.name, out)
 			}
@@ -76,7 +76,7 @@ func TestScenario(t *testing.T) {
 		},
 		// SPEC §2: a bad flag prints the usage line and fails.
 		"usage": func(t *testing.T) {
-			out, err := runMQ(srv.ns, "-x")
+			out, err := mqIn(srv.ns, "-x")
 			if err == nil {
 				t.Fatal("mq -x: exit 0, want failure")
 			}
@@ -300,8 +300,8 @@ func TestScenario(t *testing.T) {
 	}
 }
 
-// runMQ runs mq with args in name space ns and returns its standard error.
-func runMQ(ns string, args ...string) (string, error) {
+// mqIn runs mq with args in name space ns and returns its standard error.
+func mqIn(ns string, args ...string) (string, error) {
 	cmd := exec.Command(bin("mq"), args...)
 	cmd.Env = env(ns)
 	var stderr bytes.Buffer
