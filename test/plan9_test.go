@@ -85,9 +85,9 @@ func rcShells() []string {
 	return rcs
 }
 
-// mk runs the mkfile's target with rc as the recipe shell and returns
+// runMk runs the mkfile's target with rc as the recipe shell and returns
 // its output and error.
-func mk(t *testing.T, mkPath, rc string, args ...string) (string, error) {
+func runMk(t *testing.T, mkPath, rc string, args ...string) (string, error) {
 	t.Helper()
 	shdir, err := os.MkdirTemp("", "mkshell")
 	if err != nil {
@@ -130,7 +130,7 @@ func TestMkfile(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer os.RemoveAll(dir)
-			if out, err := mk(t, mkPath, rc, "cross", "BINDIR="+dir); err != nil {
+			if out, err := runMk(t, mkPath, rc, "cross", "BINDIR="+dir); err != nil {
 				t.Fatalf("mk cross: %v\n%s", err, out)
 			}
 			for _, a := range plan9Arches {
@@ -138,11 +138,11 @@ func TestMkfile(t *testing.T) {
 					checkAout(t, filepath.Join(dir, "plan9_"+a.arch, c), a.magic)
 				}
 			}
-			out, err := mk(t, mkPath, rc, "install", "objtype=amd64", "BINDIR="+dir)
+			out, err := runMk(t, mkPath, rc, "install", "objtype=amd64", "BINDIR="+dir)
 			if err == nil || !strings.Contains(out, "not a Plan 9 system") {
 				t.Errorf("mk install on Unix: %v, output:\n%s\nwant a refusal", err, out)
 			}
-			out, err = mk(t, mkPath, rc, "BINDIR="+dir)
+			out, err = runMk(t, mkPath, rc, "BINDIR="+dir)
 			if err == nil || !strings.Contains(out, "$objtype is not set") {
 				t.Errorf("mk without $objtype: %v, output:\n%s\nwant a refusal", err, out)
 			}

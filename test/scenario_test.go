@@ -20,7 +20,7 @@ import (
 
 // scenarioSteps names the steps of TestScenario, in order. test/9front.rc
 // runs the same steps, in the same order and under the same names,
-// through the Plan 9 kernel's mount driver; TestScenarioMirrorsRc keeps
+// through the Plan 9 kernel's mount driver; TestRcScript keeps
 // the two in step.
 var scenarioSteps = []string{
 	"post",
@@ -103,30 +103,30 @@ func TestScenario(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Close()
-			if diff := cmp.Diff([]string{"ctl", "order"}, ls(t, fs, "rc")); diff != "" {
+			if diff := cmp.Diff([]string{"ctl", "order"}, dirNames(t, fs, "rc")); diff != "" {
 				t.Errorf("ls rc (-want +got):\n%s", diff)
 			}
 		},
 		// SPEC §4.1: a new group's configuration.
 		"ctldefaults": func(t *testing.T) {
 			want := "data message\nreplay off\ndepth 0\nwait off\n"
-			if diff := cmp.Diff(want, cat(t, fs, "rc/ctl")); diff != "" {
+			if diff := cmp.Diff(want, readToEnd(t, fs, "rc/ctl")); diff != "" {
 				t.Errorf("cat rc/ctl (-want +got):\n%s", diff)
 			}
 		},
 		// SPEC §4.2: a bad command fails, naming the line.
 		"badctl": func(t *testing.T) {
-			err := send(fs, "rc/ctl", "frob\n")
+			err := writeMsg(fs, "rc/ctl", "frob\n")
 			if err == nil || err.Error() != `unknown control message "frob"` {
 				t.Errorf("echo frob >rc/ctl: %v, want unknown control message \"frob\"", err)
 			}
 		},
 		// SPEC §4.2, §4.1: replay all, read back as written.
 		"replay": func(t *testing.T) {
-			if err := send(fs, "rc/ctl", "replay all\n"); err != nil {
+			if err := writeMsg(fs, "rc/ctl", "replay all\n"); err != nil {
 				t.Fatal(err)
 			}
-			if ctl := cat(t, fs, "rc/ctl"); !strings.Contains(ctl, "replay all\n") {
+			if ctl := readToEnd(t, fs, "rc/ctl"); !strings.Contains(ctl, "replay all\n") {
 				t.Errorf("cat rc/ctl after replay all:\n%s", ctl)
 			}
 		},
@@ -151,10 +151,10 @@ func TestScenario(t *testing.T) {
 		// command written to fd0, its output read from fd1.
 		"session": func(t *testing.T) {
 			shell, fwd = startShell(top, fs, "rc")
-			if err := send(fs, "rc/fd0", "echo hello\n"); err != nil {
+			if err := writeMsg(fs, "rc/fd0", "echo hello\n"); err != nil {
 				t.Fatal(err)
 			}
-			got := readOne(t, fs, "rc/fd1")
+			got := readFirst(t, fs, "rc/fd1")
 			if got != "hello\n" {
 				t.Errorf("read <rc/fd1: %q, want %q", got, "hello\n")
 			}
@@ -191,7 +191,7 @@ func TestScenario(t *testing.T) {
 				b, _ := io.ReadAll(f)
 				done <- string(b)
 			}()
-			if err := send(fs, "rc/ctl", "eof fd1\n"); err != nil {
+			if err := writeMsg(fs, "rc/ctl", "eof fd1\n"); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -205,7 +205,7 @@ func TestScenario(t *testing.T) {
 		},
 		// README: the shell ends when told to; its streams stay.
 		"exit": func(t *testing.T) {
-			if err := send(fs, "rc/fd0", "exit\n"); err != nil {
+			if err := writeMsg(fs, "rc/fd0", "exit\n"); err != nil {
 				t.Fatal(err)
 			}
 			if err := waitShell(shell, fs, fwd); err != nil {
@@ -214,7 +214,7 @@ func TestScenario(t *testing.T) {
 		},
 		// SPEC §4.2, §4.3: clear empties the history at once.
 		"clear": func(t *testing.T) {
-			if err := send(fs, "rc/ctl", "clear\n"); err != nil {
+			if err := writeMsg(fs, "rc/ctl", "clear\n"); err != nil {
 				t.Fatal(err)
 			}
 			for _, s := range []string{"fd0", "fd1", "fd2"} {
@@ -232,7 +232,7 @@ func TestScenario(t *testing.T) {
 			}
 			f.Close()
 			for _, c := range []string{"replay all\n", "depth 2\n"} {
-				if err := send(fs, "d/ctl", c); err != nil {
+				if err := writeMsg(fs, "d/ctl", c); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -241,17 +241,17 @@ func TestScenario(t *testing.T) {
 			}
 			f.Close()
 			for _, m := range []string{"1\n", "2\n", "3\n"} {
-				if err := send(fs, "d/log", m); err != nil {
+				if err := writeMsg(fs, "d/log", m); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := send(fs, "d/ctl", "data static\n"); err != nil {
+			if err := writeMsg(fs, "d/ctl", "data static\n"); err != nil {
 				t.Fatal(err)
 			}
-			if got := cat(t, fs, "d/log"); got != "2\n3\n" {
+			if got := readToEnd(t, fs, "d/log"); got != "2\n3\n" {
 				t.Errorf("cat d/log: %q, want %q", got, "2\n3\n")
 			}
-			if ctl := cat(t, fs, "d/ctl"); !strings.Contains(ctl, "depth 2\n") {
+			if ctl := readToEnd(t, fs, "d/ctl"); !strings.Contains(ctl, "depth 2\n") {
 				t.Errorf("cat d/ctl:\n%s", ctl)
 			}
 			if d, err := fs.Stat("d/log"); err != nil || d.Length != 4 {
@@ -310,7 +310,8 @@ func mqIn(ns string, args ...string) (string, error) {
 	return stderr.String(), err
 }
 
-func ls(t *testing.T, fs *client.Fsys, dir string) []string {
+// dirNames lists a directory, as ls -p does.
+func dirNames(t *testing.T, fs *client.Fsys, dir string) []string {
 	t.Helper()
 	f, err := fs.Open(dir, plan9.OREAD)
 	if err != nil {
@@ -328,8 +329,8 @@ func ls(t *testing.T, fs *client.Fsys, dir string) []string {
 	return n
 }
 
-// cat reads a file that ends (ctl, or a stream in static mode).
-func cat(t *testing.T, fs *client.Fsys, name string) string {
+// readToEnd reads a file that ends (ctl, or a stream in static mode).
+func readToEnd(t *testing.T, fs *client.Fsys, name string) string {
 	t.Helper()
 	f, err := fs.Open(name, plan9.OREAD)
 	if err != nil {
@@ -343,8 +344,8 @@ func cat(t *testing.T, fs *client.Fsys, name string) string {
 	return string(b)
 }
 
-// readOne opens a stream and reads its first message.
-func readOne(t *testing.T, fs *client.Fsys, name string) string {
+// readFirst opens a stream and reads its first message.
+func readFirst(t *testing.T, fs *client.Fsys, name string) string {
 	t.Helper()
 	f, err := fs.Open(name, plan9.OREAD)
 	if err != nil {
@@ -359,8 +360,8 @@ func readOne(t *testing.T, fs *client.Fsys, name string) string {
 	return string(b[:n])
 }
 
-// send writes s to name in one write, as echo s >>name does.
-func send(fs *client.Fsys, name, s string) error {
+// writeMsg writes s to name in one write, as echo s >>name does.
+func writeMsg(fs *client.Fsys, name, s string) error {
 	f, err := fs.Open(name, plan9.OWRITE)
 	if err != nil {
 		return err
@@ -425,7 +426,7 @@ func waitShell(cmd *exec.Cmd, fs *client.Fsys, fwd chan error) error {
 	case <-time.After(10 * time.Second):
 		return errors.New("still running 10s after exit")
 	}
-	if err := send(fs, "rc/ctl", "eof fd0\n"); err != nil {
+	if err := writeMsg(fs, "rc/ctl", "eof fd0\n"); err != nil {
 		return err
 	}
 	select {
