@@ -3,6 +3,7 @@
 # On 9front:
 #	mk		build for $objtype into bin/plan9_$objtype
 #	mk install	that, into /$objtype/bin, and the manual pages
+#			(without Go here, the binaries mk cross made elsewhere)
 #	mk installall	the same for each of $CPUS
 #	mk man		the manual pages alone, into /sys/man
 #	mk clean	remove what mk built
@@ -25,16 +26,22 @@ all:V: $BINDIR/plan9_$objtype
 
 cross:V: ${CPUS:%=$BINDIR/plan9_%}
 
-# Always run: go build knows better than mk what is out of date.
+# Always run: go build knows better than mk what is out of date. With
+# no $GO here, binaries built elsewhere and copied in are used. A
+# recipe's status is its last command's: none ends in an if, and none
+# uses if not, which Byron's rc reads differently.
 $BINDIR/plan9_%:V:
 	if(~ $stem ''){
 		echo 'mk: $objtype is not set; mk cross builds for '$"CPUS >[1=2]
 		exit 1
 	}
-	mkdir -p $BINDIR/plan9_$stem
-	GOOS=plan9 GOARCH=$stem $GO build -o $BINDIR/plan9_$stem/mq .
-	GOOS=plan9 GOARCH=$stem $GO build -o $BINDIR/plan9_$stem/mq-cat ./mqcat
-	GOOS=plan9 GOARCH=$stem $GO build -o $BINDIR/plan9_$stem/attach ./attach
+	if(whatis $GO >/dev/null >[2=1] || ! test -x $BINDIR/plan9_$stem/mq){
+		mkdir -p $BINDIR/plan9_$stem
+		GOOS=plan9 GOARCH=$stem $GO build -o $BINDIR/plan9_$stem/mq .
+		GOOS=plan9 GOARCH=$stem $GO build -o $BINDIR/plan9_$stem/mq-cat ./mqcat
+		GOOS=plan9 GOARCH=$stem $GO build -o $BINDIR/plan9_$stem/attach ./attach
+	}
+	for(c in $CMDS) test -x $BINDIR/plan9_$stem/$c
 
 install:V: plan9 all man
 	for(c in $CMDS) cp $BINDIR/plan9_$objtype/$c /$objtype/bin/$c
@@ -54,3 +61,4 @@ plan9:V:
 		echo 'mk: not a Plan 9 system (no /$objtype/bin or /sys/man); mk cross builds here' >[1=2]
 		exit 1
 	}
+	echo 'mk: installing into /'$objtype'/bin and '$MAN

@@ -138,6 +138,7 @@ func TestMkfile(t *testing.T) {
 					checkAout(t, filepath.Join(dir, "plan9_"+a.arch, c), a.magic)
 				}
 			}
+			checkInstall(t, mkPath, rc, dir)
 			out, err := runMk(t, mkPath, rc, "install", "objtype=amd64", "BINDIR="+dir)
 			if err == nil || !strings.Contains(out, "not a Plan 9 system") {
 				t.Errorf("mk install on Unix: %v, output:\n%s\nwant a refusal", err, out)
@@ -147,6 +148,56 @@ func TestMkfile(t *testing.T) {
 				t.Errorf("mk without $objtype: %v, output:\n%s\nwant a refusal", err, out)
 			}
 		})
+	}
+}
+
+// checkInstall runs mk install with no Go, as on a 9front machine the
+// binaries were copied to, into a stand-in for a Plan 9 root: objtype
+// is a path that makes /$objtype/bin a directory here. The amd64
+// binaries in bindir play the copied ones.
+func checkInstall(t *testing.T, mkPath, rc, bindir string) {
+	t.Helper()
+	root, err := os.MkdirTemp("", "mkroot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	objtype := strings.TrimPrefix(root, "/")
+	man := filepath.Join(root, "man")
+	for _, d := range []string{"bin", "man/1", "man/4", "built"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built := filepath.Join(root, "built")
+	copied := filepath.Join(built, "plan9_"+objtype)
+	if err := os.MkdirAll(copied, 0755); err != nil {
+		t.Fatal(err)
+	}
+	want := make(map[string]string) // installed file: its source
+	for _, c := range []string{"mq", "mq-cat", "attach"} {
+		b, err := os.ReadFile(filepath.Join(bindir, "plan9_amd64", c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(copied, c), b, 0755); err != nil {
+			t.Fatal(err)
+		}
+		want[filepath.Join(root, "bin", c)] = filepath.Join(copied, c)
+	}
+	for _, p := range []string{"4/mq", "1/mq-cat", "1/attach"} {
+		want[filepath.Join(man, p)] = filepath.Join("..", "man", p)
+	}
+	out, err := runMk(t, mkPath, rc, "install", "objtype="+objtype, "BINDIR="+built, "MAN="+man, "GO=nosuchgo")
+	if err != nil {
+		t.Fatalf("mk install: %v\n%s", err, out)
+	}
+	for inst, src := range want {
+		a, err1 := os.ReadFile(inst)
+		b, err2 := os.ReadFile(src)
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Errorf("mk install: %s is not a copy of %s (%v, %v)", inst, src, err1, err2)
+		}
 	}
 }
 
