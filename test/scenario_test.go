@@ -70,8 +70,8 @@ func TestScenario(t *testing.T) {
 			if err == nil {
 				t.Fatalf("mq -s %s with %s live: exit 0, want failure; stderr %q", srv.name, srv.name, out)
 			}
-			if !strings.Contains(out, srv.name) {
-				t.Errorf("stderr %q does not name %s", out, srv.name)
+			if !strings.Contains(out, srv.socket()) {
+				t.Errorf("stderr %q does not name %s", out, srv.socket())
 			}
 		},
 		// SPEC §2: a bad flag prints the usage line and fails.
