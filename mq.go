@@ -90,6 +90,9 @@ func run(o *options) error {
 		trace = os.Stderr
 	}
 	s := newServer(newTree(currentUser(), users, o.capBytes), trace)
+	if o.addr != "" || o.srvname != "" || o.mtpt != "" {
+		exitOnSignal(s)
+	}
 	if o.addr != "" {
 		if err := s.announce(o.addr); err != nil {
 			return err
@@ -99,7 +102,6 @@ func run(o *options) error {
 	case o.srvname != "" || o.mtpt != "":
 		return serveService(s, o)
 	case o.addr != "":
-		go exitOnSignal(s)
 		select {} // serve the announced address until killed
 	default:
 		s.serve(stdio{}, 0)

@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// TestParseOptions checks flags, combined or not, their arguments and
+// -M's suffixes (SPEC §2).
 func TestParseOptions(t *testing.T) {
 	def := func(f func(o *options)) *options {
 		o := &options{capBytes: 256 << 20}

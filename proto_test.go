@@ -27,12 +27,6 @@ func parse(t *testing.T, line string) *plan9.Fcall {
 	return f
 }
 
-// do sends a transcript line and returns its reply.
-func (tc *testConn) do(line string) *plan9.Fcall {
-	tc.t.Helper()
-	return tc.rpc(parse(tc.t, line))
-}
-
 // stat is fid's directory entry.
 func (tc *testConn) stat(fid uint32) *plan9.Dir {
 	tc.t.Helper()
@@ -981,4 +975,29 @@ func mustDir(d plan9.Dir) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestClunkInterrupts checks that clunking a fid ends the reads parked
+// on it with "interrupted", and disturbs no other fid (SPEC §8.7, §8.10).
+func TestClunkInterrupts(t *testing.T) {
+	dialTest(t, newTestTree()).run(setup + `
+Twalk fid 0 newfid 3 wname [g s]
+Rwalk ...
+Topen fid 3 mode OREAD
+Ropen ...
+Twalk fid 0 newfid 4 wname [g s]
+Rwalk ...
+Topen fid 4 mode OREAD
+Ropen ...
+Tread tag 1 fid 3 count 100
+Tread tag 2 fid 3 count 100
+Tread tag 3 fid 4 count 100
+Tclunk tag 4 fid 3
+Rerror tag 1 ename interrupted
+Rerror tag 2 ename interrupted
+Rclunk tag 4
+Twrite tag 5 fid 2 data hello
+Rwrite tag 5 count 5
+Rread tag 3 data hello
+`)
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"mq/internal/mqclient"
 )
 
 // On Plan 9, -s and -m work as lib9p's postmountsrv does: the command
@@ -41,13 +43,7 @@ var mainPid = syscall.Getpid()
 
 // currentUser is the user this process runs as, as getuser(2) reads
 // it from /dev/user (cons(3)).
-func currentUser() string {
-	b, err := os.ReadFile("/dev/user")
-	if err != nil || len(b) == 0 {
-		return "none"
-	}
-	return strings.TrimSpace(string(b))
-}
+func currentUser() string { return mqclient.User() }
 
 // background does the command's half of -s and -m (SPEC §2): post,
 // start the server child, wait until it serves, mount. It reports

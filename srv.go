@@ -16,8 +16,10 @@ import (
 )
 
 // maxMsize is the server's own largest message; at least the 8216 the
-// Plan 9 kernel asks for (SPEC §8.1).
-const maxMsize = 128<<10 + plan9.IOHDRSZ
+// Plan 9 kernel asks for (SPEC §8.1). It is what 9fans.net/go's client
+// asks for, so no other client can write a message longer than one of
+// that client's reads.
+const maxMsize = 128 << 10
 
 // maxBacklog bounds the bytes of replies a connection may have waiting
 // to be sent. Past it, no more of its requests are read until the
@@ -444,7 +446,7 @@ func (c *conn) open(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, errUnknownFid
 	case fd.open:
 		return nil, errOpen
-	case fd.n.removed:
+	case fd.n.gone():
 		return nil, errNotExist
 	}
 	if err := c.t.checkOpen(fd.n, fd.uid, f.Mode); err != nil {
@@ -611,6 +613,9 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	case kOrder:
 		return nil, errPerm
 	case kCtl:
+		if n.gone() {
+			return nil, errRemoved
+		}
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}

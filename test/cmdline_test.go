@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"9fans.net/go/plan9"
+	"9fans.net/go/plan9/client"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -162,6 +163,38 @@ func TestAnnounceWarning(t *testing.T) {
 				t.Errorf("stderr %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestAnnounceUnix checks that -a unix!path serves 9P sessions there
+// as well as on the posted socket (SPEC §2).
+func TestAnnounceUnix(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "mq.sock")
+	s := startMQ(t, "-a", "unix!"+sock)
+	if _, err := s.attach(t, owner(t), "").Create("g", plan9.OREAD, plan9.DMDIR|0775); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fs, err := c.Attach(nil, owner(t), "g")
+	if err != nil {
+		t.Fatalf("attach g over %s: %v", sock, err)
+	}
+	if _, err := fs.Stat("ctl"); err != nil {
+		t.Errorf("stat ctl over %s: %v", sock, err)
+	}
+}
+
+// TestAnnounceBad checks that a bad -a address is an error (SPEC §2).
+func TestAnnounceBad(t *testing.T) {
+	for _, addr := range []string{"foo", "tcp!x", "udp!*!564", "unix!"} {
+		_, stderr, code := runMQ(t, "-a", addr)
+		if code == 0 || !strings.HasPrefix(stderr, "mq: ") {
+			t.Errorf("mq -a %s: exit %d, stderr %q; want an mq: error and non-zero exit", addr, code, stderr)
+		}
 	}
 }
 
