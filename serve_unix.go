@@ -17,6 +17,9 @@ func currentUser() string { return mqclient.User() }
 
 func exitUsage() { os.Exit(1) }
 
+// background is a Plan 9 step: on Unix mq serves in the foreground.
+func background(o *options) (bool, error) { return false, nil }
+
 // namespaceDir is plan9port's name space directory, created mode
 // 0700 if absent.
 func namespaceDir() (string, error) {
