@@ -11,3 +11,7 @@ import (
 func listenUnix(path string) (net.Listener, error) {
 	return nil, errors.New("unix!" + path + ": no unix sockets on Plan 9")
 }
+
+// exitOnSignal does nothing: on Plan 9 the kernel removes a posted
+// /srv file when mq exits (ORCLOSE), and there are no sockets to remove.
+func exitOnSignal(s *server) {}

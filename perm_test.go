@@ -17,18 +17,6 @@ const permUsers = `
 5:team:alice:alice,bob
 `
 
-// session attaches uname to the root of tr on fid 0.
-func session(t *testing.T, tr *tree, uname string) *testConn {
-	tc := dialTest(t, tr)
-	tc.run(`
-Tversion tag 65535 msize 8216 version 9P2000
-Rversion tag 65535 msize 8216 version 9P2000
-Tattach fid 0 afid NOFID uname ` + uname + ` aname ''
-Rattach ...
-`)
-	return tc
-}
-
 // permTree is glenda's root with pub (0777), alice's group pub/a
 // (alice:team 0775) holding bob's stream b1 (0664) and alice's secret
 // (0600), and alice's private group pub/priv (0700).
@@ -82,7 +70,9 @@ Rclunk
 	return
 }
 
-func TestPermissions(t *testing.T) {
+// TestPermissionsUsersFile checks what several users may do to each
+// other's files with a users file (SPEC §2 -u, §3.3).
+func TestPermissionsUsersFile(t *testing.T) {
 	_, glenda, alice, bob, carol := permTree(t)
 	for _, tt := range []struct {
 		name   string

@@ -523,6 +523,18 @@ func (q *queue) static(r *reader, offset int64, count int) []byte {
 	return data
 }
 
+// apply carries out one ctl line; s is eof's stream, nil for all.
+func (q *queue) apply(st ctlStep, s *streamq) {
+	switch st.verb {
+	case "":
+		q.setConfig(st.cfg)
+	case "clear":
+		q.clear()
+	case "eof":
+		q.eof(s)
+	}
+}
+
 // setConfig applies a new configuration at once (SPEC §4.3).
 func (q *queue) setConfig(cfg config) {
 	q.cfg = cfg

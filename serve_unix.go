@@ -7,39 +7,26 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"mq/internal/mqclient"
 )
 
 // currentUser is the effective user's login name, else $USER (SPEC §3.1).
-func currentUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "none"
-}
+func currentUser() string { return mqclient.User() }
 
 func exitUsage() { os.Exit(1) }
 
-// namespaceDir is plan9port's name space directory: $NAMESPACE, else
-// /tmp/ns.USER.DISPLAY with DISPLAY's trailing ".0" dropped and ":0"
-// when unset. It is created mode 0700 if absent.
+// background is a Plan 9 step: on Unix mq serves in the foreground.
+func background(o *options) (bool, error) { return false, nil }
+
+// namespaceDir is plan9port's name space directory, created mode
+// 0700 if absent.
 func namespaceDir() (string, error) {
-	ns := os.Getenv("NAMESPACE")
-	if ns == "" {
-		disp := os.Getenv("DISPLAY")
-		if disp == "" {
-			disp = ":0"
-		}
-		disp = strings.TrimSuffix(disp, ".0")
-		disp = strings.ReplaceAll(disp, "/", "_")
-		ns = fmt.Sprintf("/tmp/ns.%s.%s", currentUser(), disp)
+	ns := mqclient.NamespaceDir()
+	if os.Getenv("NAMESPACE") == "" {
 		return ns, privateDir(ns)
 	}
 	if err := os.MkdirAll(ns, 0700); err != nil {
@@ -90,12 +77,10 @@ func serveService(s *server, o *options) error {
 		return err
 	}
 	path := filepath.Join(ns, name)
-	ln, err := listenUnix(path)
+	ln, err := s.listenUnix(path)
 	if err != nil {
 		return err
 	}
-	s.onExit(func() { os.Remove(path) })
-	go removeOnSignal(s)
 	go s.acceptLoop(ln)
 	if fuse != "" {
 		cmd := exec.Command(fuse, path, o.mtpt)
@@ -106,12 +91,4 @@ func serveService(s *server, o *options) error {
 		}
 	}
 	select {}
-}
-
-func removeOnSignal(s *server) {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	sig := <-c
-	s.exit()
-	os.Exit(128 + int(sig.(syscall.Signal)))
 }

@@ -10,13 +10,16 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"9fans.net/go/plan9"
 )
 
 // maxMsize is the server's own largest message; at least the 8216 the
-// Plan 9 kernel asks for (SPEC §8.1).
-const maxMsize = 128<<10 + plan9.IOHDRSZ
+// Plan 9 kernel asks for (SPEC §8.1). It is what 9fans.net/go's client
+// asks for, so no other client can write a message longer than one of
+// that client's reads.
+const maxMsize = 128 << 10
 
 // maxBacklog bounds the bytes of replies a connection may have waiting
 // to be sent. Past it, no more of its requests are read until the
@@ -145,13 +148,17 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.t.mu.Unlock()
 	c.outMu.Lock()
 	c.closed = true
-	c.outc.Signal()
+	c.outc.Broadcast()
 	c.outMu.Unlock()
 	if !eof {
-		// Hang up at once: the writer may be stuck on a client that
-		// sent garbage and reads nothing, and would hold this
-		// connection's goroutines for ever.
+		// Hang up at once on a protocol error: the writer may be
+		// stuck on a client that sent garbage and reads nothing.
 		rwc.Close()
+	}
+	// Replies already queued still go out, but a client that has
+	// stopped reading does not keep this connection forever.
+	if d, ok := rwc.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		d.SetWriteDeadline(time.Now().Add(time.Minute))
 	}
 	<-done
 	rwc.Close()
@@ -322,16 +329,18 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 }
 
 func (c *conn) version(f *plan9.Fcall) (*plan9.Fcall, error) {
+	if !strings.HasPrefix(f.Version, "9P2000") {
+		// Not a version we speak: say so with Rversion, never Rerror,
+		// whatever the msize (SPEC §8.1).
+		c.abort()
+		return &plan9.Fcall{Type: plan9.Rversion, Msize: min(f.Msize, c.msize), Version: "unknown"}, nil
+	}
 	if f.Msize < 256 {
 		return nil, errMsizeSmall
 	}
 	c.abort()
 	c.msize = min(f.Msize, maxMsize)
-	v := "unknown"
-	if strings.HasPrefix(f.Version, "9P2000") {
-		v = "9P2000"
-	}
-	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: v}, nil
+	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: "9P2000"}, nil
 }
 
 // abort drops every pending request without a reply and clunks every
@@ -444,7 +453,7 @@ func (c *conn) open(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, errUnknownFid
 	case fd.open:
 		return nil, errOpen
-	case fd.n.removed:
+	case fd.n.gone():
 		return nil, errNotExist
 	}
 	if err := c.t.checkOpen(fd.n, fd.uid, f.Mode); err != nil {
@@ -611,9 +620,13 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	case kOrder:
 		return nil, errPerm
 	case kCtl:
+		if n.gone() {
+			return nil, errRemoved
+		}
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}
+		n.mtime, n.muid = now(), fd.uid
 		return rwrite, nil
 	}
 	if n.removed {
@@ -642,6 +655,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, err
 	}
 	n.mtime, n.muid = now(), fd.uid
+	n.parent.order.mtime, n.parent.order.muid = n.mtime, fd.uid
 	if w == nil {
 		return rwrite, nil
 	}
@@ -663,18 +677,11 @@ func (t *tree) ctl(g *node, text string) error {
 		}
 	}
 	for _, st := range steps {
-		switch st.verb {
-		case "":
-			g.q.setConfig(st.cfg)
-		case "clear":
-			g.q.clear()
-		case "eof":
-			var s *streamq
-			if st.stream != "" {
-				s = g.byName[st.stream].sq
-			}
-			g.q.eof(s)
+		var s *streamq
+		if st.stream != "" {
+			s = g.byName[st.stream].sq
 		}
+		g.q.apply(st, s)
 	}
 	return nil
 }

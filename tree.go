@@ -136,6 +136,11 @@ func (n *node) group() *node {
 
 func (n *node) isDir() bool { return n.kind == kGroup }
 
+// gone says whether n has been removed, with its group for ctl and order.
+func (n *node) gone() bool {
+	return n.removed || (n.kind == kCtl || n.kind == kOrder) && n.parent.removed
+}
+
 func (n *node) qid() plan9.Qid {
 	q := plan9.Qid{Path: n.path, Vers: n.vers}
 	switch n.kind {
@@ -286,16 +291,21 @@ func (t *tree) unlink(g *node, n *node) {
 
 // wstat applies d to n for uid, all or nothing (SPEC §3.6).
 func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
-	if n.removed {
-		return errNotExist
-	}
 	var null plan9.Dir
 	null.Null()
-	if d.Type != null.Type || d.Dev != null.Dev || d.Qid != null.Qid ||
-		d.Uid != "" || d.Muid != "" {
+	if *d == null {
+		return nil // a sync
+	}
+	if n.gone() {
+		return errNotExist
+	}
+	cur := n.stat()
+	if d.Type != null.Type && d.Type != cur.Type || d.Dev != null.Dev && d.Dev != cur.Dev ||
+		d.Qid != null.Qid && d.Qid != cur.Qid ||
+		d.Uid != "" && d.Uid != cur.Uid || d.Muid != "" && d.Muid != cur.Muid {
 		return errBadWstat
 	}
-	if d.Length != null.Length && d.Length != n.stat().Length {
+	if d.Length != null.Length && d.Length != cur.Length {
 		return errLength
 	}
 	rename := d.Name != "" && d.Name != n.name

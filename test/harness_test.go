@@ -1,3 +1,5 @@
+//go:build !plan9
+
 // Package test holds end-to-end tests: they build the real mq, mq-cat
 // and attach binaries and run them as a user would.
 package test
@@ -8,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"testing"
 	"time"
@@ -91,6 +94,15 @@ func startMQ(t *testing.T, flags ...string) *mqServer {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// owner is the login name mq runs as, and so the root's owner.
+func owner(t *testing.T) string {
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
 }
 
 // socket is the path of the server's posted socket.

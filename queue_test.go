@@ -1,0 +1,501 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// qtest drives a queue directly: streams by name, reads that record
+// their answers.
+type qtest struct {
+	t  *testing.T
+	st *store
+	q  *queue
+	s  map[string]*streamq
+}
+
+func newQtest(t *testing.T, cfg string, cap int64, streams ...string) *qtest {
+	x := &qtest{t: t, st: &store{cap: cap}, s: map[string]*streamq{}}
+	x.q = newQueue(x.st, config{})
+	x.ctl(cfg)
+	for _, name := range streams {
+		x.s[name] = x.q.newStream()
+	}
+	return x
+}
+
+func (x *qtest) ctl(text string) {
+	x.t.Helper()
+	steps, err := parseCtl(text, x.q.cfg)
+	if err != nil {
+		x.t.Fatalf("ctl %q: %v", text, err)
+	}
+	for _, st := range steps {
+		x.q.apply(st, x.s[st.stream])
+	}
+}
+
+// write writes each message to stream name, failing the test on error.
+func (x *qtest) write(name string, msgs ...string) {
+	x.t.Helper()
+	for _, m := range msgs {
+		if _, err := x.q.write(x.s[name], name, []byte(m), func(error) {}); err != nil {
+			x.t.Fatalf("write %s %q: %v", name, m, err)
+		}
+	}
+}
+
+// open opens a reader of stream name, or of order for "order".
+func (x *qtest) open(name string) *reader {
+	if name == "order" {
+		return x.q.open(nil)
+	}
+	return x.q.open(x.s[name])
+}
+
+// answer is what one read got: data, "EOF", "error: ...", or "parked".
+type answer string
+
+func (x *qtest) read(r *reader, count int) answer {
+	var a answer = "parked"
+	x.q.read(r, 0, count, func(data []byte, err error) {
+		switch {
+		case err != nil:
+			a = answer("error: " + err.Error())
+		case len(data) == 0:
+			a = "EOF"
+		default:
+			a = answer(data)
+		}
+	})
+	return a
+}
+
+// readAll reads with count until a read parks, returning the answers.
+func (x *qtest) readAll(r *reader, count int) []answer {
+	var as []answer
+	for {
+		a := x.read(r, count)
+		if a == "parked" {
+			x.q.cancelRead(r.parked[len(r.parked)-1])
+			return as
+		}
+		as = append(as, a)
+		if len(as) > 1000 {
+			x.t.Fatal("read does not stop")
+		}
+	}
+}
+
+// SPEC §6.2: data modes.
+func TestDataModes(t *testing.T) {
+	tests := []struct {
+		cfg   string
+		count int
+		want  []answer
+	}{
+		{"data message", 100, []answer{"hello", "world!"}},
+		{"data message", 4, []answer{"hell", "o", "worl", "d!"}},
+		{"data coalesce", 100, []answer{"helloworld!"}},
+		{"data coalesce", 4, []answer{"hell", "owor", "ld!"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, tt.cfg+"\nreplay all", 1<<20, "s")
+		r := x.open("s")
+		x.write("s", "hello", "world!")
+		if diff := cmp.Diff(tt.want, x.readAll(r, tt.count)); diff != "" {
+			t.Errorf("%s, count %d (-want +got):\n%s", tt.cfg, tt.count, diff)
+		}
+	}
+}
+
+// SPEC §6.2: static reads the retained messages as a file, by offset,
+// never blocking and moving no cursor.
+func TestStatic(t *testing.T) {
+	x := newQtest(t, "data static\nreplay all", 1<<20, "s", "t")
+	x.write("s", "hello")
+	x.write("t", "XX")
+	x.write("s", "world")
+	r := x.open("s")
+	o := x.open("order")
+	at := func(r *reader, off int64, n int) string {
+		var got string
+		x.q.read(r, off, n, func(d []byte, err error) { got = string(d) })
+		return got
+	}
+	got := []string{at(r, 0, 100), at(r, 3, 4), at(r, 10, 5), at(o, 0, 100), at(o, 3, 100)}
+	want := []string{"helloworld", "lowo", "", "s\nt\ns\n", "\ns\n"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("static reads (-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §6.1: where a new reader starts.
+func TestReplay(t *testing.T) {
+	tests := []struct {
+		replay string
+		stream []answer
+		order  []answer
+	}{
+		{"off", nil, nil},
+		{"last", []answer{"a2"}, []answer{"t\n"}},
+		{"all", []answer{"a1", "a2"}, []answer{"s\n", "s\n", "t\n"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "replay "+tt.replay, 1<<20, "s", "t")
+		keep := x.open("order") // keeps history under replay off and last
+		x.write("s", "a1", "a2")
+		x.write("t", "b1")
+		r, o := x.open("s"), x.open("order")
+		if diff := cmp.Diff(tt.stream, x.readAll(r, 100)); diff != "" {
+			t.Errorf("replay %s: stream (-want +got):\n%s", tt.replay, diff)
+		}
+		if diff := cmp.Diff(tt.order, x.readAll(o, 100)); diff != "" {
+			t.Errorf("replay %s: order (-want +got):\n%s", tt.replay, diff)
+		}
+		x.write("s", "later")
+		if got := x.read(r, 100); got != "later" {
+			t.Errorf("replay %s: read after a write = %q, want later", tt.replay, got)
+		}
+		_ = keep
+	}
+}
+
+// SPEC §7.2: what is retained under each replay mode, as stream
+// lengths show it.
+func TestRetention(t *testing.T) {
+	tests := []struct {
+		replay string
+		before int64 // s's length after the writes, with one reader behind
+		after  int64 // after that reader has read everything
+	}{
+		{"off", 6, 0},
+		{"last", 6, 3},
+		{"all", 6, 6},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "replay "+tt.replay, 1<<20, "s")
+		r := x.open("s")
+		x.write("s", "aaa", "bbb")
+		if got := x.s["s"].bytes; got != tt.before {
+			t.Errorf("replay %s: length before reading = %d, want %d", tt.replay, got, tt.before)
+		}
+		x.readAll(r, 100)
+		if got := x.s["s"].bytes; got != tt.after {
+			t.Errorf("replay %s: length after reading = %d, want %d", tt.replay, got, tt.after)
+		}
+		if x.st.total != x.q.bytes {
+			t.Errorf("replay %s: store total %d, queue %d", tt.replay, x.st.total, x.q.bytes)
+		}
+	}
+}
+
+// SPEC §7.2: with replay off, a message stays until every reader that
+// could read it (its stream's and order's) has read past it.
+func TestRetentionOffOrderReader(t *testing.T) {
+	x := newQtest(t, "replay off", 1<<20, "s")
+	r, o := x.open("s"), x.open("order")
+	x.write("s", "aaa")
+	x.readAll(r, 100)
+	if x.q.count != 1 {
+		t.Fatalf("message gone before order's reader read it")
+	}
+	x.readAll(o, 100)
+	if x.q.count != 0 {
+		t.Fatalf("message kept after every reader read it")
+	}
+	x.write("s", "bbb")
+	x.q.close(o, nil)
+	if x.q.count != 1 {
+		t.Fatalf("closing order's reader dropped a message the stream's reader has not read")
+	}
+	x.q.close(r, nil)
+	if x.q.count != 0 {
+		t.Fatalf("message kept with no reader left")
+	}
+}
+
+// SPEC §4.2, §7.2, §7.3: depth drops the oldest; a reader that lost
+// messages is told how many, once, and goes on from the oldest kept.
+func TestDepthFellBehind(t *testing.T) {
+	tests := []struct {
+		depth string
+		want  []answer
+	}{
+		{"depth 2", []answer{"error: reader fell behind: 3 messages lost", "m4", "m5"}},
+		{"depth 4b", []answer{"error: reader fell behind: 3 messages lost", "m4", "m5"}},
+		{"depth 5b", []answer{"error: reader fell behind: 3 messages lost", "m4", "m5"}},
+		{"depth 0", []answer{"m1", "m2", "m3", "m4", "m5"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "replay all\n"+tt.depth, 1<<20, "s", "t")
+		r := x.open("s")
+		x.write("s", "m1", "m2", "m3", "m4", "m5")
+		if diff := cmp.Diff(tt.want, x.readAll(r, 100)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.depth, diff)
+		}
+	}
+}
+
+// SPEC §7.3: N counts the messages this reader would have read: of its
+// stream, or order entries.
+func TestFellBehindCountsOwnStream(t *testing.T) {
+	x := newQtest(t, "replay all", 1<<20, "s", "t")
+	r, o := x.open("s"), x.open("order")
+	x.write("s", "s1")
+	x.write("t", "t1", "t2")
+	x.write("s", "s2")
+	x.ctl("depth 1")
+	want := []answer{"error: reader fell behind: 1 messages lost", "s2"}
+	if diff := cmp.Diff(want, x.readAll(r, 100)); diff != "" {
+		t.Errorf("stream reader (-want +got):\n%s", diff)
+	}
+	want = []answer{"error: reader fell behind: 3 messages lost", "s\n"}
+	if diff := cmp.Diff(want, x.readAll(o, 100)); diff != "" {
+		t.Errorf("order reader (-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §7.2: the server cap drops the written group's oldest messages,
+// or fails with nothing dropped.
+func TestCap(t *testing.T) {
+	st := &store{cap: 10}
+	a := newQueue(st, config{replay: replayAll})
+	b := newQueue(st, config{replay: replayAll})
+	as, bs := a.newStream(), b.newStream()
+	write := func(q *queue, s *streamq, data string) error {
+		_, err := q.write(s, "s", []byte(data), func(error) {})
+		return err
+	}
+	steps := []struct {
+		q    *queue
+		s    *streamq
+		data string
+		err  string
+	}{
+		{a, as, "aaaa", ""},
+		{b, bs, "bbbb", ""},
+		{a, as, "cccc", ""},                       // drops a's aaaa
+		{a, as, "ddddddddddd", "no buffer space"}, // larger than the cap
+		{a, as, "dddddddd", "no buffer space"},    // b's bytes are not a's to drop
+		{b, bs, "eeee", ""},
+	}
+	for i, s := range steps {
+		err := write(s.q, s.s, s.data)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != s.err {
+			t.Errorf("step %d: write %q: error %q, want %q", i, s.data, got, s.err)
+		}
+		if st.total > st.cap {
+			t.Errorf("step %d: total %d over cap %d", i, st.total, st.cap)
+		}
+	}
+	if a.bytes != 4 || b.bytes != 4 || st.total != 8 {
+		t.Errorf("held a=%d b=%d total=%d, want 4 4 8", a.bytes, b.bytes, st.total)
+	}
+}
+
+// SPEC §5.3: wait modes.
+func TestWait(t *testing.T) {
+	type event string
+	tests := []struct {
+		wait    string
+		readers int
+		want    []event
+	}{
+		{"off", 1, []event{"write returns", "write answered", "reading 0"}},
+		{"one", 0, []event{"write returns"}},
+		{"one", 2, []event{"write returns", "reading 0", "write answered", "reading 1"}},
+		{"all", 0, []event{"write returns", "write answered"}},
+		{"all", 2, []event{"write returns", "reading 0", "reading 1", "write answered"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "wait "+tt.wait, 1<<20, "s")
+		var rs []*reader
+		for i := 0; i < tt.readers; i++ {
+			rs = append(rs, x.open("s"))
+		}
+		var got []event
+		w, err := x.q.write(x.s["s"], "s", []byte("m"), func(err error) {
+			got = append(got, "write answered")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, "write returns")
+		if w == nil {
+			got = append(got, "write answered")
+		}
+		for i, r := range rs {
+			got = append(got, event(fmt.Sprint("reading ", i)))
+			if a := x.read(r, 100); a != "m" {
+				t.Errorf("wait %s: reader %d got %q", tt.wait, i, a)
+			}
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("wait %s with %d readers (-want +got):\n%s", tt.wait, tt.readers, diff)
+		}
+	}
+}
+
+// SPEC §5.3: a waiting write whose message leaves the history first
+// fails; a reader going away counts as having got it under wait all.
+func TestWaitDroppedOrGone(t *testing.T) {
+	x := newQtest(t, "wait all\nreplay all", 1<<20, "s")
+	r1, r2 := x.open("s"), x.open("s")
+	var got []string
+	answer := func(err error) { got = append(got, fmt.Sprint(err)) }
+	x.q.write(x.s["s"], "s", []byte("one"), answer)
+	x.read(r1, 100)
+	x.q.close(r2, nil)
+	x.q.write(x.s["s"], "s", []byte("two"), answer)
+	x.ctl("clear")
+	want := []string{"<nil>", "message dropped unread"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §4.2: eof gives readers open now one end of file after what was
+// written before it; later readers never see it.
+func TestEOF(t *testing.T) {
+	x := newQtest(t, "replay all", 1<<20, "s", "t")
+	r, o, rt := x.open("s"), x.open("order"), x.open("t")
+	x.write("s", "before")
+	x.ctl("eof s")
+	x.write("s", "after")
+	late := x.open("s")
+	want := []answer{"before", "EOF", "after"}
+	if diff := cmp.Diff(want, x.readAll(r, 100)); diff != "" {
+		t.Errorf("reader open at eof (-want +got):\n%s", diff)
+	}
+	want = []answer{"before", "after"}
+	if diff := cmp.Diff(want, x.readAll(late, 100)); diff != "" {
+		t.Errorf("later reader (-want +got):\n%s", diff)
+	}
+	if got := x.readAll(rt, 100); got != nil {
+		t.Errorf("reader of another stream got %q", got)
+	}
+	if diff := cmp.Diff([]answer{"s\n", "s\n"}, x.readAll(o, 100)); diff != "" {
+		t.Errorf("order reader (-want +got):\n%s", diff)
+	}
+	// A parked reader gets its end of file at once.
+	if a := x.read(rt, 100); a != "parked" {
+		t.Fatalf("read = %q, want parked", a)
+	}
+	x.ctl("eof")
+	if len(rt.parked) != 0 {
+		t.Errorf("eof left a parked reader waiting")
+	}
+}
+
+// SPEC §6.2: a message longer than the read comes over several reads,
+// and eof waits for its end; coalesce stops at an eof.
+func TestEOFAfterPartialRead(t *testing.T) {
+	x := newQtest(t, "data coalesce", 1<<20, "s")
+	r := x.open("s")
+	x.write("s", "abcdef")
+	if a := x.read(r, 2); a != "ab" {
+		t.Fatalf("read = %q", a)
+	}
+	x.ctl("eof s")
+	x.write("s", "gh")
+	want := []answer{"cdef", "EOF", "gh"}
+	if diff := cmp.Diff(want, x.readAll(r, 100)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §4.2, §4.3: clear drops the history and moves readers to its end.
+func TestClear(t *testing.T) {
+	x := newQtest(t, "replay all", 1<<20, "s")
+	r := x.open("s")
+	x.write("s", "a", "b")
+	x.ctl("clear")
+	if x.q.count != 0 || x.s["s"].bytes != 0 || x.st.total != 0 {
+		t.Errorf("after clear: count %d bytes %d total %d", x.q.count, x.s["s"].bytes, x.st.total)
+	}
+	x.write("s", "c")
+	if diff := cmp.Diff([]answer{"c"}, x.readAll(r, 100)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §4.3: a replay mode that keeps less trims at once; readers keep
+// their positions.
+func TestReplayChangeTrims(t *testing.T) {
+	x := newQtest(t, "replay all", 1<<20, "s")
+	x.write("s", "a", "b")
+	r := x.open("s")
+	x.read(r, 100)
+	x.write("s", "c")
+	x.ctl("replay last")
+	if got := x.s["s"].bytes; got != 2 {
+		t.Errorf("replay last kept %d bytes, want 2 (b unread, c newest)", got)
+	}
+	x.ctl("replay off")
+	if diff := cmp.Diff([]answer{"b", "c"}, x.readAll(r, 100)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if x.q.count != 0 {
+		t.Errorf("replay off kept %d messages no one will read", x.q.count)
+	}
+}
+
+// SPEC §3.5: removing a stream ends its readers' files and takes its
+// messages out of order.
+func TestRemoveStream(t *testing.T) {
+	x := newQtest(t, "replay all", 1<<20, "s", "t")
+	r, o := x.open("s"), x.open("order")
+	x.write("s", "s1")
+	x.write("t", "t1")
+	if a := x.read(r, 100); a != "s1" {
+		t.Fatal(a)
+	}
+	if a := x.read(r, 100); a != "parked" {
+		t.Fatal(a)
+	}
+	x.q.removeStream(x.s["s"])
+	if len(r.parked) != 0 {
+		t.Errorf("parked reader not woken by remove")
+	}
+	want := []answer{"EOF", "EOF"}
+	if diff := cmp.Diff(want, []answer{x.read(r, 100), x.read(r, 100)}); diff != "" {
+		t.Errorf("reads after remove (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]answer{"t\n"}, x.readAll(o, 100)); diff != "" {
+		t.Errorf("order after remove (-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §5.1, §6.3, §7.1: order lists exactly the writes, in order, and
+// every reader with replay all sees the same window.
+func TestOrderMatchesWrites(t *testing.T) {
+	x := newQtest(t, "replay all\ndepth 50", 1<<20, "fd0", "fd1", "fd2")
+	var want []string
+	for i := 0; i < 120; i++ {
+		name := []string{"fd1", "fd2", "fd1", "fd0"}[i%4]
+		x.write(name, fmt.Sprintf("%s-%d", name, i))
+		want = append(want, fmt.Sprintf("%s-%d", name, i))
+	}
+	want = want[len(want)-50:]
+	o := x.open("order")
+	readers := map[string]*reader{}
+	for name := range x.s {
+		readers[name] = x.open(name)
+	}
+	var got []string
+	for _, a := range x.readAll(o, 100) {
+		name := strings.TrimSuffix(string(a), "\n")
+		got = append(got, string(x.read(readers[name], 100)))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("history via order (-want +got):\n%s", diff)
+	}
+}
