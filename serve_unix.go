@@ -23,7 +23,8 @@ func exitUsage() { os.Exit(1) }
 func background(o *options) (bool, error) { return false, nil }
 
 // namespaceDir is plan9port's name space directory, created mode
-// 0700 if absent.
+// 0700 if absent. Without $NAMESPACE it is in /tmp, and an existing
+// one must be ours and private.
 func namespaceDir() (string, error) {
 	ns := mqclient.NamespaceDir()
 	if os.Getenv("NAMESPACE") == "" {
