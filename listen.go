@@ -28,10 +28,7 @@ func (s *server) announce(addr string) error {
 		}
 		ln, err = net.Listen("tcp", net.JoinHostPort(host, f[2]))
 	case len(f) == 2 && f[0] == "unix":
-		ln, err = listenUnix(f[1])
-		if err == nil {
-			s.onExit(func() { os.Remove(f[1]) })
-		}
+		ln, err = s.listenUnix(f[1])
 	default:
 		return fmt.Errorf("bad address %q: want tcp!host!port or unix!path", addr)
 	}
@@ -40,6 +37,18 @@ func (s *server) announce(addr string) error {
 	}
 	go s.acceptLoop(ln)
 	return nil
+}
+
+// listenUnix listens on the Unix socket path and removes it when mq
+// exits, even when a signal comes while it is being made.
+func (s *server) listenUnix(path string) (net.Listener, error) {
+	s.exitMu.Lock()
+	defer s.exitMu.Unlock()
+	ln, err := listenUnix(path)
+	if err == nil {
+		s.exits = append(s.exits, func() { os.Remove(path) })
+	}
+	return ln, err
 }
 
 func isLoopback(host string) bool {

@@ -18,6 +18,9 @@ func listenUnix(path string) (net.Listener, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s: a server is already posted there", path)
 	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != os.ModeSocket {
+		return nil, fmt.Errorf("%s: exists and is not a socket", path)
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -33,12 +36,15 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// exitOnSignal runs the server's clean-up (removing its sockets) and
-// exits when mq is interrupted, hung up or terminated.
+// exitOnSignal arranges that when mq is interrupted, hung up or
+// terminated, it runs the server's clean-up (removing its sockets) and
+// exits. It is in force when it returns.
 func exitOnSignal(s *server) {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	sig := <-c
-	s.exit()
-	os.Exit(128 + int(sig.(syscall.Signal)))
+	go func() {
+		sig := <-c
+		s.exit()
+		os.Exit(128 + int(sig.(syscall.Signal)))
+	}()
 }

@@ -79,11 +79,21 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
+	// On Plan 9, -s and -m leave the server in the background: this
+	// command posts and mounts it and returns (SPEC §2).
+	if o.srvname != "" || o.mtpt != "" {
+		if done, err := background(o); done || err != nil {
+			return err
+		}
+	}
 	var trace io.Writer
 	if o.debug {
 		trace = os.Stderr
 	}
 	s := newServer(newTree(currentUser(), users, o.capBytes), trace)
+	if o.addr != "" || o.srvname != "" || o.mtpt != "" {
+		exitOnSignal(s)
+	}
 	if o.addr != "" {
 		if err := s.announce(o.addr); err != nil {
 			return err
@@ -93,7 +103,6 @@ func run(o *options) error {
 	case o.srvname != "" || o.mtpt != "":
 		return serveService(s, o)
 	case o.addr != "":
-		go exitOnSignal(s)
 		select {} // serve the announced address until killed
 	default:
 		s.serve(newStdio(), 0)

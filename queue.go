@@ -344,7 +344,11 @@ func (q *queue) close(r *reader, err error) {
 	for m := r.next; m != nil; {
 		next := r.after(m)
 		m.unread--
-		r.passedWait(m)
+		// A reader going away counts for wait all, but a wait one
+		// write waits on for a reader that gets its message.
+		if m.waiter != nil && m.waiter.mode == waitAll {
+			r.passedWait(m)
+		}
 		q.maybeDrop(m)
 		m = next
 	}
@@ -503,6 +507,9 @@ func (r *reader) eofDue() bool {
 // static is a read of r's view as a regular file: its retained
 // messages back to back, read at offset (SPEC §6.2).
 func (q *queue) static(r *reader, offset int64, count int) []byte {
+	if offset < 0 {
+		return nil // a Tread offset past 2⁶³: far beyond the end
+	}
 	var data []byte
 	start := q.head
 	if r.s != nil {
@@ -522,6 +529,18 @@ func (q *queue) static(r *reader, offset int64, count int) []byte {
 		data = append(data, t...)
 	}
 	return data
+}
+
+// apply carries out one ctl line; s is eof's stream, nil for all.
+func (q *queue) apply(st ctlStep, s *streamq) {
+	switch st.verb {
+	case "":
+		q.setConfig(st.cfg)
+	case "clear":
+		q.clear()
+	case "eof":
+		q.eof(s)
+	}
 }
 
 // setConfig applies a new configuration at once (SPEC §4.3).

@@ -34,14 +34,7 @@ func (x *qtest) ctl(text string) {
 		x.t.Fatalf("ctl %q: %v", text, err)
 	}
 	for _, st := range steps {
-		switch st.verb {
-		case "":
-			x.q.setConfig(st.cfg)
-		case "clear":
-			x.q.clear()
-		case "eof":
-			x.q.eof(x.s[st.stream])
-		}
+		x.q.apply(st, x.s[st.stream])
 	}
 }
 

@@ -142,6 +142,19 @@ func (tc *testConn) run(script string) {
 	tc.sync()
 }
 
+// session opens a connection to tr attached as user on fid 0.
+func session(t *testing.T, tr *tree, user string) *testConn {
+	t.Helper()
+	tc := dialTest(t, tr)
+	tc.run(`
+Tversion tag 65535 msize 8216 version 9P2000
+Rversion tag 65535 msize 8216 version 9P2000
+Tattach fid 0 afid NOFID uname ` + user + ` aname ''
+Rattach ...
+`)
+	return tc
+}
+
 // le32 encodes a message size for raw byte tests.
 func le32(n uint32) []byte {
 	b := make([]byte, 4)

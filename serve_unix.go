@@ -3,46 +3,56 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"mq/internal/mqclient"
 )
 
 // currentUser is the effective user's login name, else $USER (SPEC §3.1).
-func currentUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "none"
-}
+func currentUser() string { return mqclient.User() }
 
 func exitUsage() { os.Exit(1) }
 
-// namespaceDir is plan9port's name space directory: $NAMESPACE, else
-// /tmp/ns.USER.DISPLAY with DISPLAY's trailing ".0" dropped and ":0"
-// when unset. It is created mode 0700 if absent.
+// background is a Plan 9 step: on Unix mq serves in the foreground.
+func background(o *options) (bool, error) { return false, nil }
+
+// namespaceDir is plan9port's name space directory, created mode
+// 0700 if absent. Without $NAMESPACE it is in /tmp, and an existing
+// one must be ours and private.
 func namespaceDir() (string, error) {
-	ns := os.Getenv("NAMESPACE")
-	if ns == "" {
-		disp := os.Getenv("DISPLAY")
-		if disp == "" {
-			disp = ":0"
-		}
-		disp = strings.TrimSuffix(disp, ".0")
-		disp = strings.ReplaceAll(disp, "/", "_")
-		ns = fmt.Sprintf("/tmp/ns.%s.%s", currentUser(), disp)
+	ns := mqclient.NamespaceDir()
+	if os.Getenv("NAMESPACE") == "" {
+		return ns, privateDir(ns)
 	}
 	if err := os.MkdirAll(ns, 0700); err != nil {
 		return "", err
 	}
 	return ns, nil
+}
+
+// privateDir makes dir mode 0700, or accepts it if it is already ours
+// and mode 0700, as plan9port's getns does: in /tmp another user could
+// have made it first, to catch the socket or let anyone reach it.
+func privateDir(dir string) error {
+	err := os.Mkdir(dir, 0700)
+	if err == nil || !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || fi.Mode().Perm() != 0700 || !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("bad name space dir %s", dir)
+	}
+	return nil
 }
 
 // serveService posts the server as a Unix socket in the name space
@@ -68,12 +78,10 @@ func serveService(s *server, o *options) error {
 		return err
 	}
 	path := filepath.Join(ns, name)
-	ln, err := listenUnix(path)
+	ln, err := s.listenUnix(path)
 	if err != nil {
 		return err
 	}
-	s.onExit(func() { os.Remove(path) })
-	go exitOnSignal(s)
 	go s.acceptLoop(ln)
 	if fuse != "" {
 		cmd := exec.Command(fuse, path, o.mtpt)

@@ -16,8 +16,20 @@ import (
 )
 
 // maxMsize is the server's own largest message; at least the 8216 the
-// Plan 9 kernel asks for (SPEC §8.1).
-const maxMsize = 128<<10 + plan9.IOHDRSZ
+// Plan 9 kernel asks for (SPEC §8.1). It is what 9fans.net/go's client
+// asks for, so no other client can write a message longer than one of
+// that client's reads.
+const maxMsize = 128 << 10
+
+// maxBacklog bounds the bytes of replies a connection may have waiting
+// to be sent. Past it, no more of its requests are read until the
+// client takes its replies, so a client that never reads cannot make
+// the server grow without end.
+const maxBacklog = 4 * maxMsize
+
+// maxBuf is the largest reply buffer a connection keeps between
+// batches.
+const maxBuf = 64 << 10
 
 // server is the 9P side of mq.
 type server struct {
@@ -85,12 +97,14 @@ type conn struct {
 	fids    map[uint32]*fid     // guarded by tree.mu
 	pending map[uint16]*request // guarded by tree.mu
 
-	// outMu guards outq and closed: replies waiting for the writer.
-	// outc is signalled when either changes.
-	outMu  sync.Mutex
-	outc   *sync.Cond
-	outq   []outMsg
-	closed bool
+	// outMu guards outq, backlog and closed: replies waiting for the
+	// writer.
+	outMu   sync.Mutex
+	outc    *sync.Cond // signalled when outq grows or closed is set
+	roomc   *sync.Cond // signalled when backlog shrinks or closed is set
+	outq    []outMsg
+	backlog int // bytes queued and not yet written
+	closed  bool
 }
 
 // outMsg is a reply as bytes: hdr then data, which may be shared with
@@ -108,6 +122,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.out = 1
 	}
 	c.outc = sync.NewCond(&c.outMu)
+	c.roomc = sync.NewCond(&c.outMu)
 	done := make(chan struct{})
 	go func() {
 		c.writer()
@@ -115,13 +130,15 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}()
 	br := bufio.NewReaderSize(rwc, 8192)
 	var buf []byte
+	eof := false
 	for {
-		c.waitForRoom()
+		c.waitRoom()
 		f, err := c.readMsg(br, &buf)
 		if err != nil {
 			if err != io.EOF && s.trace != nil {
 				fmt.Fprintf(s.trace, "mq: connection %d: %v\n", id, err)
 			}
+			eof = err == io.EOF
 			break
 		}
 		c.t.mu.Lock()
@@ -138,6 +155,11 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.closed = true
 	c.outc.Broadcast()
 	c.outMu.Unlock()
+	if !eof {
+		// Hang up at once on a protocol error: the writer may be
+		// stuck on a client that sent garbage and reads nothing.
+		rwc.Close()
+	}
 	// Replies already queued still go out, but a client that has
 	// stopped reading does not keep this connection forever.
 	if d, ok := rwc.(interface{ SetWriteDeadline(time.Time) error }); ok {
@@ -145,6 +167,15 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}
 	<-done
 	rwc.Close()
+}
+
+// waitRoom waits until the client has taken enough of its replies.
+func (c *conn) waitRoom() {
+	c.outMu.Lock()
+	for c.backlog > maxBacklog && !c.closed {
+		c.roomc.Wait()
+	}
+	c.outMu.Unlock()
 }
 
 // readMsg reads one message no larger than msize (SPEC §8.9).
@@ -210,7 +241,6 @@ func (c *conn) writer() {
 			return
 		}
 		batch, c.outq = c.outq, batch[:0]
-		c.outc.Broadcast()
 		c.outMu.Unlock()
 		buf = buf[:0]
 		for i, m := range batch {
@@ -219,16 +249,20 @@ func (c *conn) writer() {
 			batch[i] = outMsg{}
 		}
 		_, err := c.rwc.Write(buf)
+		sent := len(buf)
 		if cap(buf) > maxBuf {
 			buf = nil // a burst does not pin its memory
 		}
+		c.outMu.Lock()
+		c.backlog -= sent
 		if err != nil {
-			c.rwc.Close() // the reading goroutine sees it and cleans up
-			c.outMu.Lock()
 			c.closed = true
 			c.outq = nil
-			c.outc.Broadcast()
-			c.outMu.Unlock()
+		}
+		c.roomc.Signal()
+		c.outMu.Unlock()
+		if err != nil {
+			c.rwc.Close() // the reading goroutine sees it and cleans up
 			return
 		}
 	}
@@ -238,24 +272,8 @@ func (c *conn) queue(m outMsg) {
 	c.outMu.Lock()
 	if !c.closed {
 		c.outq = append(c.outq, m)
-		c.outc.Broadcast()
-	}
-	c.outMu.Unlock()
-}
-
-// maxBuf is the largest reply buffer a connection keeps between
-// batches.
-const maxBuf = 64 << 10
-
-// maxQueued is how many replies may wait for a client before mq stops
-// reading its requests: a client that does not read its replies slows
-// only itself.
-const maxQueued = 4096
-
-func (c *conn) waitForRoom() {
-	c.outMu.Lock()
-	for len(c.outq) >= maxQueued && !c.closed {
-		c.outc.Wait()
+		c.backlog += len(m.hdr) + len(m.data)
+		c.outc.Signal()
 	}
 	c.outMu.Unlock()
 }
@@ -356,16 +374,18 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 }
 
 func (c *conn) version(f *plan9.Fcall) (*plan9.Fcall, error) {
+	if !strings.HasPrefix(f.Version, "9P2000") {
+		// Not a version we speak: say so with Rversion, never Rerror,
+		// whatever the msize (SPEC §8.1).
+		c.abort()
+		return &plan9.Fcall{Type: plan9.Rversion, Msize: min(f.Msize, c.msize), Version: "unknown"}, nil
+	}
 	if f.Msize < 256 {
 		return nil, errMsizeSmall
 	}
 	c.abort()
 	c.msize = min(f.Msize, maxMsize)
-	v := "unknown"
-	if strings.HasPrefix(f.Version, "9P2000") {
-		v = "9P2000"
-	}
-	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: v}, nil
+	return &plan9.Fcall{Type: plan9.Rversion, Msize: c.msize, Version: "9P2000"}, nil
 }
 
 // abort drops every pending request without a reply and clunks every
@@ -478,7 +498,7 @@ func (c *conn) open(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, errUnknownFid
 	case fd.open:
 		return nil, errOpen
-	case fd.n.removed:
+	case fd.n.gone():
 		return nil, errNotExist
 	}
 	if err := c.t.checkOpen(fd.n, fd.uid, f.Mode); err != nil {
@@ -644,9 +664,13 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	case kOrder:
 		return nil, errPerm
 	case kCtl:
+		if n.gone() {
+			return nil, errRemoved
+		}
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}
+		n.mtime, n.muid = now(), fd.uid
 		return &plan9.Fcall{Type: plan9.Rwrite, Count: count}, nil
 	}
 	if n.removed {
@@ -707,18 +731,11 @@ func (t *tree) ctl(g *node, text string) error {
 		}
 	}
 	for _, st := range steps {
-		switch st.verb {
-		case "":
-			g.q.setConfig(st.cfg)
-		case "clear":
-			g.q.clear()
-		case "eof":
-			var s *streamq
-			if st.stream != "" {
-				s = g.byName[st.stream].sq
-			}
-			g.q.eof(s)
+		var s *streamq
+		if st.stream != "" {
+			s = g.byName[st.stream].sq
 		}
+		g.q.apply(st, s)
 	}
 	return nil
 }

@@ -114,3 +114,30 @@ Tclunk tag 16 fid 4
 Rclunk tag 16
 `)
 }
+
+// SPEC §3.5: a removed group's ctl and order go with it.
+func TestRemovedGroupCtl(t *testing.T) {
+	tc := dialTest(t, newTestTree())
+	tc.run(`
+Tversion tag 65535 msize 8216 version 9P2000
+Rversion tag 65535 msize 8216 version 9P2000
+Tattach fid 0 afid NOFID uname glenda aname ''
+Rattach ...
+Twalk fid 0 newfid 1
+Rwalk
+Tcreate fid 1 name g perm d-rwxrwxr-x mode OREAD
+Rcreate ...
+Twalk fid 0 newfid 2 wname [g ctl]
+Rwalk ...
+Twalk fid 0 newfid 3 wname [g ctl]
+Rwalk ...
+Topen fid 3 mode OWRITE
+Ropen ...
+Tremove fid 1
+Rremove
+Topen fid 2 mode OWRITE
+Rerror ename 'file does not exist'
+Twrite fid 3 data 'replay all'
+Rerror ename 'file has been removed'
+`)
+}

@@ -136,6 +136,11 @@ func (n *node) group() *node {
 
 func (n *node) isDir() bool { return n.kind == kGroup }
 
+// gone says whether n has been removed, with its group for ctl and order.
+func (n *node) gone() bool {
+	return n.removed || (n.kind == kCtl || n.kind == kOrder) && n.parent.removed
+}
+
 func (n *node) qid() plan9.Qid {
 	q := plan9.Qid{Path: n.path, Vers: n.vers}
 	switch n.kind {
@@ -207,8 +212,12 @@ func (t *tree) isOwner(n *node, uid string) bool {
 	return uid == n.uid || t.users.leader(uid, n.gid)
 }
 
+// validName refuses what Plan 9's kernel refuses in a name: '/',
+// control characters and DEL. A newline in a stream's name would also
+// break the lines of order for every reader (SPEC §6.3).
 func validName(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+	return name != "" && name != "." && name != ".." &&
+		strings.IndexFunc(name, func(r rune) bool { return r == '/' || r < 0x20 || r == 0x7f }) < 0
 }
 
 // create makes a group (DMDIR in perm) or a stream named name in g,
@@ -287,14 +296,16 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 	if *d == null {
 		return nil // a sync
 	}
-	if n.removed {
+	if n.gone() {
 		return errNotExist
 	}
-	if d.Type != null.Type || d.Dev != null.Dev || d.Qid != null.Qid ||
-		d.Uid != "" || d.Muid != "" {
+	cur := n.stat()
+	if d.Type != null.Type && d.Type != cur.Type || d.Dev != null.Dev && d.Dev != cur.Dev ||
+		d.Qid != null.Qid && d.Qid != cur.Qid ||
+		d.Uid != "" && d.Uid != cur.Uid || d.Muid != "" && d.Muid != cur.Muid {
 		return errBadWstat
 	}
-	if d.Length != null.Length && d.Length != n.stat().Length {
+	if d.Length != null.Length && d.Length != cur.Length {
 		return errLength
 	}
 	rename := d.Name != "" && d.Name != n.name
@@ -318,6 +329,12 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 	setAtime := d.Atime != null.Atime
 	setGid := d.Gid != "" && d.Gid != n.gid
 	if (setMode || setMtime || setAtime || setGid) && !t.isOwner(n, uid) {
+		return errNotOwner
+	}
+	// A new group: its owner if a member of it, or the leader of
+	// both the old and the new group, as Plan 9's file servers do.
+	if setGid && !(uid == n.uid && t.users.member(uid, d.Gid) ||
+		t.users.leader(uid, n.gid) && t.users.leader(uid, d.Gid)) {
 		return errNotOwner
 	}
 	if setMode && (d.Mode&plan9.DMDIR != 0) != n.isDir() {

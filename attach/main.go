@@ -1,11 +1,97 @@
+// Attach detaches programs onto mq streams and attaches to them later,
+// from one or many places at once (SPEC §10).
+//
+//	attach [-s srv] -c id [command ...]
+//	attach [-s srv] id
+//	attach [-s srv] -w id [text ...]
+//	attach [-s srv] -k id
+//	attach [-s srv] -l
 package main
 
 import (
 	"fmt"
 	"os"
+	"strings"
+
+	"mq/internal/arg"
+	"mq/internal/mqclient"
 )
 
-func main() {
-	fmt.Fprintln(os.Stderr, "not yet")
+const usageText = `usage: attach [-s srv] -c id [command ...]
+       attach [-s srv] id
+       attach [-s srv] -w id [text ...]
+       attach [-s srv] -k id
+       attach [-s srv] -l
+`
+
+func usage() {
+	fmt.Fprint(os.Stderr, usageText)
 	os.Exit(1)
+}
+
+// fatal ends attach with a message in the Plan 9 form.
+func fatal(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "attach: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == supervisorArg {
+		superviseMain(os.Args[2:])
+		return
+	}
+	flags, rest, err := arg.Parse(os.Args[1:], "c:k:lw:s:")
+	if err != nil {
+		usage()
+	}
+	srv := "attach-" + mqclient.User()
+	var op byte
+	var id string
+	for _, f := range flags {
+		switch f.Letter {
+		case 's':
+			srv = f.Value
+		default:
+			if op != 0 {
+				usage()
+			}
+			op, id = f.Letter, f.Value
+		}
+	}
+	switch op {
+	case 0:
+		if len(rest) != 1 {
+			usage()
+		}
+		id, rest = rest[0], nil
+	case 'k', 'l':
+		if len(rest) != 0 {
+			usage()
+		}
+	}
+	if op != 'l' && !validID(id) {
+		fatal("bad session name %q", id)
+	}
+	fs := connect(srv)
+	switch op {
+	case 'c':
+		if len(rest) == 0 {
+			rest = defaultCommand()
+		}
+		create(fs, srv, id, rest)
+	case 'w':
+		write(fs, id, rest)
+	case 'k':
+		kill(fs, id)
+	case 'l':
+		list(fs)
+	default:
+		attach(fs, id)
+	}
+}
+
+// validID says whether id can name a group of the root.
+func validID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.Contains(id, "/") &&
+		id != "ctl" && id != "order"
 }

@@ -1,0 +1,214 @@
+//go:build !plan9
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path"
+	"strconv"
+	"syscall"
+	"time"
+
+	"9fans.net/go/plan9"
+
+	"mq/internal/mqclient"
+)
+
+// mqStartWait bounds how long attach waits for an mq it started to
+// answer on its socket.
+const mqStartWait = 10 * time.Second
+
+// outputGrace is how long, after the program exits, its output is
+// still passed on while programs it left behind hold the pipes open.
+const outputGrace = time.Second
+
+// connect reaches service srv over 9P, starting `mq -s srv` in the
+// background if it is not posted.
+func connect(srv string) mqclient.FS {
+	fs, err := mqclient.Service(srv)
+	if err == nil {
+		return fs
+	}
+	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ECONNREFUSED) {
+		fatal("%s: service unreachable: %v", srv, err)
+	}
+	if err := startMQ(srv); err != nil {
+		fatal("%s: %v", srv, err)
+	}
+	if fs, err = mqclient.Service(srv); err != nil {
+		fatal("%s: service unreachable: %v", srv, err)
+	}
+	return fs
+}
+
+// startMQ starts `mq -s srv` detached from the terminal, stdio on
+// /dev/null, and waits until its socket answers.
+func startMQ(srv string) error {
+	mq, err := exec.LookPath("mq")
+	if err != nil {
+		return errors.New("service not running, and mq is not on $PATH")
+	}
+	cmd := exec.Command(mq, "-s", srv)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cannot start mq: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	sock := mqclient.Socket(srv)
+	answers := func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	deadline := time.After(mqStartWait)
+	for !answers() {
+		select {
+		case err := <-exited:
+			// Another attach may have started it first.
+			if answers() {
+				return nil
+			}
+			return fmt.Errorf("mq -s %s exited: %v", srv, err)
+		case <-deadline:
+			return fmt.Errorf("mq -s %s does not answer on %s", srv, sock)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func defaultCommand() []string {
+	if sh := os.Getenv("SHELL"); sh != "" {
+		return []string{sh, "-i"}
+	}
+	return []string{"/bin/sh", "-i"}
+}
+
+// exitCode is the status attach exits with: the program's.
+func exitCode(status string) int {
+	n, err := strconv.Atoi(status)
+	if err != nil || n < 0 || n > 255 {
+		return 1
+	}
+	return n
+}
+
+// detached puts the supervisor in a session of its own, away from the
+// terminal and its hangup.
+func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
+
+// closeInherited keeps the files the supervisor was started with, bar
+// standard input, output and error, from the program: the report pipe,
+// and whatever the terminal's shell left open.
+func closeInherited() {
+	var lim syscall.Rlimit
+	n := 1024
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		n = int(min(lim.Cur, 1<<16))
+	}
+	for fd := 3; fd < n; fd++ {
+		syscall.CloseOnExec(fd)
+	}
+}
+
+// detachSignals keeps the supervisor from dying of a terminal's
+// signals. They are caught rather than ignored so that the program,
+// which gets default handling across exec, can still be interrupted
+// even if attach itself was started with them ignored.
+func detachSignals() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
+	go func() {
+		for range c {
+		}
+	}()
+}
+
+// unixProc is the program in a process group of its own, its standard
+// files pumped to and from the session's streams.
+type unixProc struct {
+	cmd *exec.Cmd
+}
+
+func start(fs mqclient.FS, id string, argv []string) (proc, error) {
+	in, err := fs.Open(path.Join(id, "fd0"), plan9.OREAD)
+	if err != nil {
+		return nil, err
+	}
+	out, err := fs.Open(path.Join(id, "fd1"), plan9.OWRITE)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := fs.Open(path.Join(id, "fd2"), plan9.OWRITE)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	// Each read of the program's output becomes a message or a few.
+	cmd.Stdout, cmd.Stderr = msgWriter{out}, msgWriter{errs}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = outputGrace
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go pumpInput(fs, in, stdin)
+	return &unixProc{cmd}, nil
+}
+
+// pumpInput passes fd0's messages to the program's standard input,
+// which it closes when fd0 ends (an eof written to ctl, or removal).
+func pumpInput(fs mqclient.FS, in mqclient.File, w io.WriteCloser) {
+	defer w.Close()
+	buf := make([]byte, fs.MsgSize())
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return
+			}
+			continue
+		}
+		if !mqclient.IsFellBehind(err) {
+			return
+		}
+	}
+}
+
+var noteSignals = map[string]syscall.Signal{
+	"interrupt": syscall.SIGINT,
+	"hangup":    syscall.SIGHUP,
+	"kill":      syscall.SIGKILL,
+}
+
+func (p *unixProc) note(n string) {
+	if sig, ok := noteSignals[n]; ok {
+		syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+}
+
+// wait returns the exit status as shells report it: the exit code, or
+// 128+N for signal N.
+func (p *unixProc) wait() string {
+	p.cmd.Wait()
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case !ok:
+		return strconv.Itoa(p.cmd.ProcessState.ExitCode())
+	case ws.Signaled():
+		return strconv.Itoa(128 + int(ws.Signal()))
+	}
+	return strconv.Itoa(ws.ExitStatus())
+}

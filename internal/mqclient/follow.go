@@ -1,0 +1,201 @@
+package mqclient
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"path"
+	"strings"
+
+	"9fans.net/go/plan9"
+)
+
+// A Follower reads messages of some of a group's streams in the order
+// they entered the group, as listed by its order file (SPEC §6.3).
+//
+// Each message is taken with a single read of FS.MsgSize bytes. In
+// message mode a read returns bytes of one message only (SPEC §6.2),
+// and every 9P client cuts its writes at its own iounit (SPEC §5.2),
+// so one read of the largest count our connection carries returns
+// exactly one whole message, even one of exactly that many bytes
+// followed by another. Reading on while a read comes back full would
+// instead join such messages, which clients make whenever they split a
+// large write, and then wait for a message order has not yet listed.
+// The cost is with a writer whose msize is larger than ours: the rest
+// of a message longer than our read comes, still in the stream's
+// order, with the stream's next message.
+type Follower struct {
+	fs      FS
+	group   string
+	order   *bufio.Reader
+	orderf  File
+	streams map[string]*stream
+	buf     []byte
+	pending string // an entry of order read ahead, with its newline
+
+	// Lost, when set, is told of each "reader fell behind" error
+	// (SPEC §7.3); reading goes on after it.
+	Lost func(error)
+}
+
+type stream struct {
+	f File
+	// stale is set when order skipped entries this stream's reader
+	// may still be behind on: its next "fell behind" error then moves
+	// it to the entry order resumed at, rather than past it.
+	stale bool
+}
+
+// Follow opens the named streams of group and its order file. The
+// streams are opened first: when the group does not replay all, a
+// message written meanwhile is then one the streams hold but order
+// does not list, rather than an entry whose message would never come.
+func Follow(fs FS, group string, names []string) (*Follower, error) {
+	f := &Follower{fs: fs, group: group, streams: make(map[string]*stream)}
+	for _, name := range names {
+		sf, err := fs.Open(path.Join(group, name), plan9.OREAD)
+		if err != nil {
+			f.Close()
+			return nil, PathErr(path.Join(group, name), err)
+		}
+		f.streams[name] = &stream{f: sf}
+	}
+	of, err := fs.Open(path.Join(group, "order"), plan9.OREAD)
+	if err != nil {
+		f.Close()
+		return nil, PathErr(path.Join(group, "order"), err)
+	}
+	f.orderf = of
+	f.order = bufio.NewReaderSize(of, 512)
+	f.buf = make([]byte, fs.MsgSize()) // known once files are open
+	return f, nil
+}
+
+// Next returns the next message of a followed stream and the stream's
+// name. Its data is valid until the next call. When the group is
+// removed it returns io.EOF.
+func (f *Follower) Next() (name string, data []byte, err error) {
+	for {
+		line, err := f.entry()
+		if err != nil {
+			if IsFellBehind(err) {
+				f.lost(err)
+				for _, s := range f.streams {
+					s.stale = true
+				}
+				continue
+			}
+			return "", nil, err
+		}
+		name := strings.TrimSuffix(line, "\n")
+		s, ok := f.streams[name]
+		if !ok {
+			continue
+		}
+		data, err := f.read(name, s)
+		switch {
+		case err == errSkip:
+			continue
+		case err != nil:
+			return "", nil, err
+		}
+		return name, data, nil
+	}
+}
+
+func (f *Follower) entry() (string, error) {
+	if line := f.pending; line != "" {
+		f.pending = ""
+		return line, nil
+	}
+	return f.order.ReadString('\n')
+}
+
+// AlignLast lines the streams up with order in a group whose replay is
+// last (SPEC §6.1). There order starts at the group's newest entry but
+// each stream at its own newest message, which for every stream but
+// the one that entry names was written before it and so has no entry
+// to come: those messages are read and dropped. A message written
+// while the files are being opened can still leave a stream out of
+// line.
+func (f *Follower) AlignLast() error {
+	var held []string
+	for name := range f.streams {
+		if d, err := f.fs.Stat(path.Join(f.group, name)); err == nil && d.Length > 0 {
+			held = append(held, name)
+		}
+	}
+	if len(held) == 0 {
+		return nil // no history: all start together
+	}
+	line, err := f.order.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	f.pending = line
+	for _, name := range held {
+		if name+"\n" == line {
+			continue
+		}
+		if _, err := f.streams[name].f.Read(f.buf); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	return nil
+}
+
+var errSkip = errors.New("skip entry")
+
+// read takes the message of the order entry just read from stream s.
+func (f *Follower) read(name string, s *stream) ([]byte, error) {
+	for {
+		n, err := s.f.Read(f.buf)
+		if n > 0 {
+			s.stale = false
+			return f.buf[:n], nil
+		}
+		switch {
+		case err == nil || err == io.EOF:
+			// The entry's message is there unless the stream went;
+			// else this was an eof written to ctl, and it comes next.
+			if f.fs.Gone(s.f, path.Join(f.group, name)) {
+				s.f.Close()
+				delete(f.streams, name)
+				return nil, errSkip
+			}
+		case IsFellBehind(err):
+			f.lost(err)
+			if !s.stale {
+				// The entry's message was dropped, and order
+				// will resume where this stream now is.
+				return nil, errSkip
+			}
+			s.stale = false
+		default:
+			return nil, err
+		}
+	}
+}
+
+func (f *Follower) lost(err error) {
+	if f.Lost != nil {
+		f.Lost(err)
+	}
+}
+
+// Close closes the files the Follower opened.
+func (f *Follower) Close() error {
+	for _, s := range f.streams {
+		s.f.Close()
+	}
+	if f.orderf != nil {
+		f.orderf.Close()
+	}
+	return nil
+}
+
+// IsFellBehind says whether err is the one error a reader gets when
+// messages it had not read were dropped (SPEC §7.3).
+func IsFellBehind(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "reader fell behind")
+}

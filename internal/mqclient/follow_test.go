@@ -1,0 +1,171 @@
+package mqclient
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"9fans.net/go/plan9"
+	"github.com/google/go-cmp/cmp"
+)
+
+// A scripted tree: each file answers its reads from a list, as the
+// server would have; a read past the script would have blocked.
+type fakeFS struct {
+	files map[string]*fakeFile
+	gone  map[string]bool
+}
+
+type reply struct {
+	data string
+	err  error
+}
+
+type fakeFile struct {
+	name    string
+	replies []reply
+}
+
+var errBlocked = errors.New("read would block")
+
+func (f *fakeFile) Read(b []byte) (int, error) {
+	if len(f.replies) == 0 {
+		return 0, errBlocked
+	}
+	r := f.replies[0]
+	f.replies = f.replies[1:]
+	return copy(b, r.data), r.err
+}
+
+func (f *fakeFile) Write(b []byte) (int, error) { return 0, errors.New("read only") }
+func (f *fakeFile) Close() error                { return nil }
+
+func (fs *fakeFS) Open(name string, mode uint8) (File, error) {
+	f, ok := fs.files[name]
+	if !ok {
+		return nil, errors.New("file does not exist")
+	}
+	return f, nil
+}
+
+func (fs *fakeFS) Create(string, plan9.Perm) error { return errors.New("no") }
+func (fs *fakeFS) Remove(string) error             { return errors.New("no") }
+func (fs *fakeFS) Stat(string) (*Dir, error)       { return nil, errors.New("no") }
+func (fs *fakeFS) ReadDir(string) ([]Dir, error)   { return nil, errors.New("no") }
+func (fs *fakeFS) Gone(f File, name string) bool   { return fs.gone[name] }
+func (fs *fakeFS) MsgSize() int                    { return 8192 }
+func (fs *fakeFS) Close() error                    { return nil }
+
+var fellBehind = errors.New("reader fell behind: 2 messages lost")
+
+func msgs(s ...string) []reply {
+	var rs []reply
+	for _, m := range s {
+		rs = append(rs, reply{m, nil})
+	}
+	return rs
+}
+
+// Follower matches order's entries with the streams' messages,
+// through eof marks, removals and lost messages (SPEC §4.2, §3.5, §6.3,
+// §7.3).
+func TestFollower(t *testing.T) {
+	eof := reply{"", io.EOF}
+	tests := []struct {
+		name    string
+		follow  []string
+		order   []reply
+		streams map[string][]reply
+		gone    []string
+		want    []string
+		lost    int
+	}{
+		{
+			name:    "interleaved",
+			follow:  []string{"a", "b"},
+			order:   msgs("a\n", "b\n", "b\n", "a\n"),
+			streams: map[string][]reply{"a": msgs("1", "4"), "b": msgs("2", "3")},
+			want:    []string{"a:1", "b:2", "b:3", "a:4"},
+		},
+		{
+			name:    "entries of other streams skipped",
+			follow:  []string{"b"},
+			order:   msgs("a\n", "b\n", "c\n", "b\n"),
+			streams: map[string][]reply{"a": nil, "b": msgs("2", "4")},
+			want:    []string{"b:2", "b:4"},
+		},
+		{
+			name:    "entries joined in one read",
+			follow:  []string{"a", "b"},
+			order:   msgs("a\nb\n", "a\n"),
+			streams: map[string][]reply{"a": msgs("1", "3"), "b": msgs("2")},
+			want:    []string{"a:1", "b:2", "a:3"},
+		},
+		{
+			name:    "an eof from ctl is read past",
+			follow:  []string{"a"},
+			order:   msgs("a\n", "a\n"),
+			streams: map[string][]reply{"a": {{"1", nil}, eof, eof, {"2", nil}}},
+			want:    []string{"a:1", "a:2"},
+		},
+		{
+			name:    "a removed stream is dropped",
+			follow:  []string{"a", "b"},
+			order:   msgs("a\n", "b\n", "a\n"),
+			streams: map[string][]reply{"a": {eof}, "b": msgs("2")},
+			gone:    []string{"g/a"},
+			want:    []string{"b:2"},
+		},
+		{
+			name:    "the entry of a dropped message is skipped",
+			follow:  []string{"a"},
+			order:   msgs("a\n", "a\n"),
+			streams: map[string][]reply{"a": {{"", fellBehind}, {"5", nil}}},
+			want:    []string{"a:5"},
+			lost:    1,
+		},
+		{
+			name:    "after order lost entries the stream catches up to it",
+			follow:  []string{"a"},
+			order:   []reply{{"", fellBehind}, {"a\n", nil}},
+			streams: map[string][]reply{"a": {{"", fellBehind}, {"7", nil}}},
+			want:    []string{"a:7"},
+			lost:    2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := &fakeFS{files: map[string]*fakeFile{"g/order": {"g/order", append(tt.order, eof)}}, gone: map[string]bool{}}
+			for name, rs := range tt.streams {
+				fs.files["g/"+name] = &fakeFile{"g/" + name, rs}
+			}
+			for _, g := range tt.gone {
+				fs.gone[g] = true
+			}
+			f, err := Follow(fs, "g", tt.follow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lost := 0
+			f.Lost = func(error) { lost++ }
+			var got []string
+			for {
+				name, data, err := f.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				got = append(got, fmt.Sprintf("%s:%s", name, data))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("messages (-want +got):\n%s", diff)
+			}
+			if lost != tt.lost {
+				t.Errorf("Lost told %d times, want %d", lost, tt.lost)
+			}
+		})
+	}
+}
