@@ -286,10 +286,10 @@ func (q *queue) skip(r *reader, m *message, forced bool) {
 		return
 	}
 	r.next = r.after(m)
-	r.off = 0
-	if forced {
-		r.lost++
+	if forced || r.off > 0 {
+		r.lost++ // a half-read message is lost, not cut short
 	}
+	r.off = 0
 }
 
 // open makes a reader of s, or of order when s is nil, starting where

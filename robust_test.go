@@ -6,11 +6,14 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"9fans.net/go/plan9"
+	"github.com/google/go-cmp/cmp"
 )
 
 // staticSetup is setup with group g in replay all and static mode,
@@ -225,4 +228,75 @@ Rwalk ...
 Tcreate fid 9 name 'ünïcode ok' perm --rw-rw-rw- mode OWRITE
 Rcreate ...
 `)
+}
+
+// An error string naming a huge bad ctl line is cut to Plan 9's
+// ERRMAX: it neither crashes the server nor outgrows msize (SPEC §4.2,
+// §8.1, §8.9).
+func TestLongErrorStrings(t *testing.T) {
+	for _, tt := range []struct {
+		msize uint32
+		data  string
+	}{
+		{131072, strings.Repeat("x", 70000)},
+		{256, strings.Repeat("\x01", 200)},
+	} {
+		tc := dialTest(t, newTestTree())
+		tc.run(fmt.Sprintf(`
+Tversion tag 65535 msize %d version 9P2000
+Rversion tag 65535 msize %d version 9P2000
+Tattach fid 0 afid NOFID uname glenda aname ''
+Rattach ...
+Twalk fid 0 newfid 1 wname ctl
+Rwalk ...
+Topen fid 1 mode OWRITE
+Ropen ...
+`, tt.msize, tt.msize))
+		r := tc.rpc(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: []byte(tt.data)})
+		b, _ := r.Bytes()
+		if r.Type != plan9.Rerror || len(b) > int(tt.msize) || len(r.Ename) >= errmax {
+			t.Errorf("msize %d: bad ctl line of %d bytes: %d-byte reply %.80v", tt.msize, len(tt.data), len(b), r)
+		}
+	}
+}
+
+// Names and attach names are bounded, so every stat fits a directory
+// read at msize 8216 (SPEC §8.5).
+func TestLongNames(t *testing.T) {
+	tc := dialTest(t, newTestTree())
+	tc.run(`
+Tversion tag 65535 msize 8216 version 9P2000
+Rversion tag 65535 msize 8216 version 9P2000
+Tattach fid 0 afid NOFID uname glenda aname ''
+Rattach ...
+Twalk fid 0 newfid 1
+Rwalk
+`)
+	r := tc.rpc(&plan9.Fcall{Type: plan9.Tcreate, Tag: 1, Fid: 1, Name: strings.Repeat("n", 8180), Perm: 0666, Mode: plan9.OWRITE})
+	if r.Type != plan9.Rerror {
+		t.Errorf("create with an 8180-byte name: %.80v", r)
+	}
+	r = tc.rpc(&plan9.Fcall{Type: plan9.Tattach, Tag: 1, Fid: 2, Afid: plan9.NOFID, Uname: strings.Repeat("u", 4000)})
+	if r.Type != plan9.Rerror {
+		t.Errorf("attach with a 4000-byte name: %.80v", r)
+	}
+	tc.sync()
+}
+
+// A reader of order partway through an entry whose stream is removed is
+// told it lost the entry, rather than reading a line cut short
+// (SPEC §6.3, §7.3).
+func TestOrderEntryCutByRemove(t *testing.T) {
+	x := newQtest(t, "replay off", 1<<20, "sss", "tt")
+	o := x.open("order")
+	x.write("sss", "x")
+	if a := x.read(o, 2); a != "ss" {
+		t.Fatalf("read = %q", a)
+	}
+	x.q.removeStream(x.s["sss"])
+	x.write("tt", "y")
+	want := []answer{"error: reader fell behind: 1 messages lost", "tt\n"}
+	if diff := cmp.Diff(want, x.readAll(o, 100)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }

@@ -290,10 +290,17 @@ func (c *conn) send(rx *plan9.Fcall) {
 	c.queue(outMsg{hdr: b})
 }
 
+// errmax is Plan 9's ERRMAX: error strings are shorter.
+const errmax = 128
+
 // respond answers the request with tag: rx, or Rerror when err is set.
 func (c *conn) respond(tag uint16, rx *plan9.Fcall, err error) {
 	if err != nil {
-		rx = &plan9.Fcall{Type: plan9.Rerror, Ename: err.Error()}
+		e := err.Error()
+		if len(e) >= errmax {
+			e = e[:errmax-1] // fits any msize from 256 up
+		}
+		rx = &plan9.Fcall{Type: plan9.Rerror, Ename: e}
 	}
 	rx.Tag = tag
 	c.send(rx)
@@ -416,6 +423,9 @@ func (c *conn) attach(f *plan9.Fcall) (*plan9.Fcall, error) {
 	}
 	if f.Afid != plan9.NOFID {
 		return nil, errNoAuth
+	}
+	if len(f.Uname) > maxName {
+		return nil, errNameLong
 	}
 	n, err := c.t.walkTo(f.Aname, f.Uname)
 	if err != nil {

@@ -40,6 +40,7 @@ const (
 	errMsizeSmall  fsError = "msize too small"
 	errNoAuth      fsError = "mq: authentication not required"
 	errBadName     fsError = "bad file name"
+	errNameLong    fsError = "name too long"
 	errOpen        fsError = "fid already open"
 	errNotOpen     fsError = "fid not open"
 	errWalkOpen    fsError = "cannot walk an open fid"
@@ -215,8 +216,12 @@ func (t *tree) isOwner(n *node, uid string) bool {
 // validName refuses what Plan 9's kernel refuses in a name: '/',
 // control characters and DEL. A newline in a stream's name would also
 // break the lines of order for every reader (SPEC §6.3).
+// maxName bounds names and attach names, so that every stat fits in a
+// directory read of the smallest msize Plan 9 uses.
+const maxName = 255
+
 func validName(name string) bool {
-	return name != "" && name != "." && name != ".." &&
+	return name != "" && name != "." && name != ".." && len(name) <= maxName &&
 		strings.IndexFunc(name, func(r rune) bool { return r == '/' || r < 0x20 || r == 0x7f }) < 0
 }
 
