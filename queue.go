@@ -65,6 +65,7 @@ type reader struct {
 // once, with tree.mu held, unless the read is cancelled first.
 type readReq struct {
 	r       *reader
+	offset  int64 // for a static read, should the group turn static
 	count   int
 	respond func(data []byte, err error)
 }
@@ -403,7 +404,7 @@ func (q *queue) read(r *reader, offset int64, count int, respond func([]byte, er
 		respond(q.static(r, offset, count), nil)
 		return nil
 	}
-	p := &readReq{r: r, count: count, respond: respond}
+	p := &readReq{r: r, offset: offset, count: count, respond: respond}
 	r.parked = append(r.parked, p)
 	q.wake(r)
 	if len(r.parked) > 0 && r.parked[len(r.parked)-1] == p {
@@ -428,8 +429,12 @@ func (q *queue) cancelRead(p *readReq) {
 func (q *queue) wake(r *reader) {
 	for len(r.parked) > 0 {
 		p := r.parked[0]
-		data, err, ok := q.take(r, p.count)
-		if !ok {
+		var data []byte
+		var err error
+		ok := true
+		if q.cfg.data == dataStatic {
+			data = q.static(r, p.offset, p.count)
+		} else if data, err, ok = q.take(r, p.count); !ok {
 			return
 		}
 		r.parked[0] = nil
@@ -545,7 +550,11 @@ func (q *queue) apply(st ctlStep, s *streamq) {
 
 // setConfig applies a new configuration at once (SPEC §4.3).
 func (q *queue) setConfig(cfg config) {
+	static := cfg.data == dataStatic && q.cfg.data != dataStatic
 	q.cfg = cfg
+	if static {
+		q.wakeAll() // static reads never block
+	}
 	for m := q.head; m != nil; {
 		next := m.gnext
 		q.maybeDrop(m)

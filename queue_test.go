@@ -499,3 +499,18 @@ func TestOrderMatchesWrites(t *testing.T) {
 		t.Errorf("history via order (-want +got):\n%s", diff)
 	}
 }
+
+// SPEC §6.2: static never blocks, so reads parked before the group
+// turned static are answered as static reads.
+func TestStaticWakesParked(t *testing.T) {
+	x := newQtest(t, "replay all", 1<<20, "s")
+	x.write("s", "abc")
+	r := x.open("s")
+	x.readAll(r, 100)
+	var got []string
+	x.q.read(r, 1, 100, func(d []byte, err error) { got = append(got, fmt.Sprintf("%q %v", d, err)) })
+	x.ctl("data static")
+	if diff := cmp.Diff([]string{`"bc" <nil>`}, got); diff != "" || len(r.parked) != 0 {
+		t.Errorf("parked read after data static (-want +got):\n%s", diff)
+	}
+}
