@@ -308,14 +308,14 @@ func (q *queue) open(s *streamq) *reader {
 		if s != nil {
 			r.next = s.tail
 		}
-	case replayOff:
-		// A writer waiting for a reader is met by the next one to come.
-		if s != nil {
-			for m := s.head; m != nil; m = m.snext {
-				if m.waiter != nil && m.waiter.mode == waitOne {
-					r.next = m
-					break
-				}
+	}
+	// A writer waiting for a reader is met by the next one to come,
+	// whatever the replay mode.
+	if s != nil && q.cfg.replay != replayAll {
+		for m := s.head; m != nil && m != r.next; m = m.snext {
+			if m.waiter != nil && m.waiter.mode == waitOne {
+				r.next = m
+				break
 			}
 		}
 	}

@@ -514,3 +514,19 @@ func TestStaticWakesParked(t *testing.T) {
 		t.Errorf("parked read after data static (-want +got):\n%s", diff)
 	}
 }
+
+// SPEC §5.3: with replay last too, a reader that comes while wait one
+// writes wait starts at the oldest of them, so each is answered.
+func TestWaitOneReplayLast(t *testing.T) {
+	x := newQtest(t, "replay last\nwait one", 1<<20, "s")
+	answered := 0
+	for _, m := range []string{"one", "two"} {
+		if _, err := x.q.write(x.s["s"], "s", []byte(m), func(error) { answered++ }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := x.open("s")
+	if diff := cmp.Diff([]answer{"one", "two"}, x.readAll(r, 100)); diff != "" || answered != 2 {
+		t.Errorf("answered %d of 2; reads (-want +got):\n%s", answered, diff)
+	}
+}
