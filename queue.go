@@ -4,19 +4,31 @@ package main
 // depth and the server cap, parked reads and waiting writes. It knows
 // nothing of 9P. Every function here runs with tree.mu held.
 
+import "strings"
+
 // message is one write, stored once whatever the number of readers
 // (SPEC §7.1). It sits in two lists at once: its group's history, which
 // is what order shows, and its stream's, which is what the stream shows.
+// A history may hold millions, so it is kept to 64 bytes: the stream
+// list is singly linked, as messages leave a stream almost always from
+// its head, and a waiting write is found through its group.
 type message struct {
 	seq          uint64 // position in the group's history, from 1
-	data         []byte
-	name         string // the stream's name when written, for order
-	s            *streamq
+	data         string
+	from         *origin // the stream, and its name when written
 	gprev, gnext *message
-	sprev, snext *message
-	unread       int        // readers of its stream or of order not yet past it
-	waiter       *writeWait // the write waiting on it (SPEC §5.3), if any
-	gone         bool       // dropped from the history
+	snext        *message
+	unread       int32 // readers of its stream or of order not yet past it
+	waited       bool  // a write waits on it (SPEC §5.3): see queue.waits
+	gone         bool  // dropped from the history
+}
+
+// origin is a stream under one name: what order shows for the messages
+// written to it under that name (SPEC §6.3). It is shared by all of
+// them and replaced when the stream is renamed.
+type origin struct {
+	s    *streamq
+	line string // the name and a newline
 }
 
 // store is what all groups share: the server cap (SPEC §7.2).
@@ -36,6 +48,7 @@ type queue struct {
 	orderVers  uint32
 	order      []*reader // open readers of order
 	streams    []*streamq
+	waits      map[*message]*writeWait
 	removed    bool
 }
 
@@ -43,6 +56,7 @@ type queue struct {
 type streamq struct {
 	q          *queue
 	head, tail *message
+	from       *origin // for the next message written
 	bytes      int64
 	vers       uint32
 	readers    []*reader
@@ -61,13 +75,20 @@ type reader struct {
 	parked []*readReq
 }
 
-// readReq is a read waiting for data (SPEC §6.2). respond is called
-// once, with tree.mu held, unless the read is cancelled first.
+// readReq is a read waiting for data (SPEC §6.2). The caller owns it;
+// done is told once, with tree.mu held, unless the read is cancelled
+// first.
 type readReq struct {
-	r       *reader
-	offset  int64 // for a static read, should the group turn static
-	count   int
-	respond func(data []byte, err error)
+	r      *reader
+	offset int64 // for a static read, should the group turn static
+	count  int
+	done   readDone
+}
+
+// readDone is what a read returns to: data, or an error. data is
+// never written to.
+type readDone interface {
+	readDone(data string, err error)
 }
 
 // writeWait is a write waiting for its readers (SPEC §5.3). respond is
@@ -99,18 +120,35 @@ func (r *reader) after(m *message) *message {
 
 // text is what m reads as in the reader's view: its data, or for
 // order the stream's name and a newline (SPEC §6.3).
-func (r *reader) text(m *message) []byte {
+func (r *reader) text(m *message) string {
 	if r.s != nil {
 		return m.data
 	}
-	return []byte(m.name + "\n")
+	return m.from.line
 }
 
-func (r *reader) textLen(m *message) int {
-	if r.s != nil {
-		return len(m.data)
+// waiter is the write waiting on m, if any.
+func (q *queue) waiter(m *message) *writeWait {
+	if !m.waited {
+		return nil
 	}
-	return len(m.name) + 1
+	return q.waits[m]
+}
+
+// setWaiter makes w, or nobody when w is nil, the write waiting on m.
+func (q *queue) setWaiter(m *message, w *writeWait) {
+	if w == nil {
+		if m.waited {
+			delete(q.waits, m)
+			m.waited = false
+		}
+		return
+	}
+	if q.waits == nil {
+		q.waits = make(map[*message]*writeWait)
+	}
+	q.waits[m] = w
+	m.waited = true
 }
 
 // write appends data to s as one message and its entry to order, in
@@ -119,15 +157,18 @@ func (r *reader) textLen(m *message) int {
 // respond is called exactly once, perhaps before write returns, unless
 // the wait is cancelled. Otherwise the write is done. respond may be
 // nil when mayWait is false.
-func (q *queue) write(s *streamq, name string, data []byte, respond func(error)) (*writeWait, error) {
+func (q *queue) write(s *streamq, name string, data string, respond func(error)) (*writeWait, error) {
 	n := int64(len(data))
 	if err := q.makeRoom(n); err != nil {
 		return nil, err
 	}
-	m := &message{seq: q.nextSeq, data: data, name: name, s: s}
+	if f := s.from; f == nil || len(f.line) != len(name)+1 || f.line[:len(name)] != name {
+		s.from = &origin{s: s, line: name + "\n"}
+	}
+	m := &message{seq: q.nextSeq, data: data, from: s.from}
 	q.nextSeq++
+	prev := s.tail
 	q.append(m)
-	prev := m.sprev
 	var w *writeWait
 	switch q.cfg.wait {
 	case waitOne:
@@ -137,7 +178,7 @@ func (q *queue) write(s *streamq, name string, data []byte, respond func(error))
 			w = &writeWait{m: m, mode: waitAll, need: len(s.readers), respond: respond}
 		}
 	}
-	m.waiter = w
+	q.setWaiter(m, w)
 	for _, r := range s.readers {
 		if r.next == nil {
 			r.next = m
@@ -182,7 +223,7 @@ func (q *queue) makeRoom(n int64) error {
 }
 
 func (q *queue) append(m *message) {
-	s := m.s
+	s := m.from.s
 	m.gprev = q.tail
 	if q.tail != nil {
 		q.tail.gnext = m
@@ -190,7 +231,6 @@ func (q *queue) append(m *message) {
 		q.head = m
 	}
 	q.tail = m
-	m.sprev = s.tail
 	if s.tail != nil {
 		s.tail.snext = m
 	} else {
@@ -204,7 +244,7 @@ func (q *queue) append(m *message) {
 	q.st.total += n
 	s.vers++
 	q.orderVers++
-	m.unread = len(s.readers) + len(q.order)
+	m.unread = int32(len(s.readers) + len(q.order))
 }
 
 // trimDepth drops the oldest messages while the history is over its
@@ -219,14 +259,14 @@ func (q *queue) trimDepth() {
 // droppable says whether m may go without any reader losing it
 // (SPEC §7.2).
 func (q *queue) droppable(m *message) bool {
-	if m.unread > 0 || m.waiter != nil {
+	if m.unread > 0 || m.waited {
 		return false
 	}
 	switch q.cfg.replay {
 	case replayAll:
 		return false
 	case replayLast:
-		return m != m.s.tail
+		return m != m.from.s.tail
 	}
 	return true
 }
@@ -241,7 +281,7 @@ func (q *queue) maybeDrop(m *message) {
 // move on; when forced (depth, cap) they are told how many they lost
 // (SPEC §7.3). A write still waiting on m fails.
 func (q *queue) drop(m *message, forced bool) {
-	s := m.s
+	s := m.from.s
 	m.gone = true
 	if forced || m.unread > 0 {
 		for _, r := range s.readers {
@@ -261,24 +301,36 @@ func (q *queue) drop(m *message, forced bool) {
 	} else {
 		q.tail = m.gprev
 	}
-	if m.sprev != nil {
-		m.sprev.snext = m.snext
-	} else {
-		s.head = m.snext
-	}
-	if m.snext != nil {
-		m.snext.sprev = m.sprev
-	} else {
-		s.tail = m.sprev
-	}
+	s.unlink(m)
 	n := int64(len(m.data))
 	q.count--
 	q.bytes -= n
 	s.bytes -= n
 	q.st.total -= n
-	if w := m.waiter; w != nil {
-		m.waiter = nil
+	if w := q.waiter(m); w != nil {
+		q.setWaiter(m, nil)
 		w.respond(errDropped)
+	}
+}
+
+// unlink takes m out of the stream's list. It is nearly always the
+// head: in a stream, a message that may go was written after none that
+// must stay, but for a write still waiting on an older one.
+func (s *streamq) unlink(m *message) {
+	var prev *message
+	if s.head != m {
+		prev = s.head
+		for prev.snext != m {
+			prev = prev.snext
+		}
+	}
+	if prev != nil {
+		prev.snext = m.snext
+	} else {
+		s.head = m.snext
+	}
+	if s.tail == m {
+		s.tail = prev
 	}
 }
 
@@ -313,7 +365,7 @@ func (q *queue) open(s *streamq) *reader {
 	// whatever the replay mode.
 	if s != nil && q.cfg.replay != replayAll {
 		for m := s.head; m != nil && m != r.next; m = m.snext {
-			if m.waiter != nil && m.waiter.mode == waitOne {
+			if w := q.waiter(m); w != nil && w.mode == waitOne {
 				r.next = m
 				break
 			}
@@ -334,7 +386,7 @@ func (q *queue) open(s *streamq) *reader {
 // messages it had not read may go.
 func (q *queue) close(r *reader, err error) {
 	for _, p := range r.parked {
-		p.respond(nil, err)
+		p.done.readDone("", err)
 	}
 	r.parked = nil
 	if r.s != nil {
@@ -347,7 +399,7 @@ func (q *queue) close(r *reader, err error) {
 		m.unread--
 		// A reader going away counts for wait all, but a wait one
 		// write waits on for a reader that gets its message.
-		if m.waiter != nil && m.waiter.mode == waitAll {
+		if w := q.waiter(m); w != nil && w.mode == waitAll {
 			r.passedWait(m)
 		}
 		q.maybeDrop(m)
@@ -369,7 +421,7 @@ func without(rs []*reader, r *reader) []*reader {
 
 // passedWait tells a write waiting on m that r has got m, or gone.
 func (r *reader) passedWait(m *message) {
-	w := m.waiter
+	w := r.q.waiter(m)
 	if w == nil || r.s == nil {
 		return
 	}
@@ -382,35 +434,31 @@ func (r *reader) passedWait(m *message) {
 			return
 		}
 	}
-	m.waiter = nil
+	r.q.setWaiter(m, nil)
 	w.respond(nil)
 }
 
 // cancelWait forgets a waiting write (flushed, or its client gone).
 func (q *queue) cancelWait(w *writeWait) {
 	m := w.m
-	if m.waiter != w {
+	if q.waiter(m) != w {
 		return
 	}
-	m.waiter = nil
+	q.setWaiter(m, nil)
 	q.maybeDrop(m)
 }
 
-// read serves a read of count bytes at offset on r: at once, through
-// respond, or later when data comes (the returned readReq is parked
-// and may be cancelled).
-func (q *queue) read(r *reader, offset int64, count int, respond func([]byte, error)) *readReq {
+// read serves p: at once, or later when data comes. It says whether p
+// is parked, to be answered later or cancelled.
+func (q *queue) read(p *readReq) bool {
+	r := p.r
 	if q.cfg.data == dataStatic {
-		respond(q.static(r, offset, count), nil)
-		return nil
+		p.done.readDone(q.static(r, p.offset, p.count), nil)
+		return false
 	}
-	p := &readReq{r: r, offset: offset, count: count, respond: respond}
 	r.parked = append(r.parked, p)
 	q.wake(r)
-	if len(r.parked) > 0 && r.parked[len(r.parked)-1] == p {
-		return p
-	}
-	return nil
+	return len(r.parked) > 0 && r.parked[len(r.parked)-1] == p
 }
 
 // cancelRead forgets a parked read (flushed, or its client gone).
@@ -429,7 +477,7 @@ func (q *queue) cancelRead(p *readReq) {
 func (q *queue) wake(r *reader) {
 	for len(r.parked) > 0 {
 		p := r.parked[0]
-		var data []byte
+		var data string
 		var err error
 		ok := true
 		if q.cfg.data == dataStatic {
@@ -443,64 +491,61 @@ func (q *queue) wake(r *reader) {
 		} else {
 			r.parked = r.parked[1:]
 		}
-		p.respond(data, err)
+		p.done.readDone(data, err)
 	}
 }
 
 // take cuts the next read of up to count bytes from r's view. ok is
-// false when there is nothing to return yet. A nil data with nil err
-// is end of file.
-func (q *queue) take(r *reader, count int) (data []byte, err error, ok bool) {
+// false when there is nothing to return yet. No data and no error is
+// end of file. Data from one message is not copied.
+func (q *queue) take(r *reader, count int) (data string, err error, ok bool) {
 	if r.lost > 0 {
 		err = fellBehind(r.lost)
 		r.lost = 0
-		return nil, err, true
+		return "", err, true
 	}
 	if r.s != nil && r.s.removed || r.s == nil && q.removed {
-		return nil, nil, true
+		return "", nil, true
 	}
 	if r.eofDue() {
 		r.eofs = r.eofs[1:]
-		return nil, nil, true
+		return "", nil, true
 	}
 	if count == 0 {
-		return []byte{}, nil, true
+		return "", nil, true
 	}
 	if r.next == nil {
-		return nil, nil, false
+		return "", nil, false
 	}
-	if q.cfg.data == dataMessage {
-		m := r.next
-		rest := r.text(m)[r.off:]
-		if len(rest) > count {
-			rest = rest[:count]
-		}
-		r.advance(m, len(rest))
-		return rest, nil, true
+	data = r.cut(count)
+	if q.cfg.data == dataMessage || len(data) == count || r.next == nil || r.eofDue() {
+		return data, nil, true
 	}
-	for r.next != nil && len(data) < count && !r.eofDue() {
-		m := r.next
-		rest := r.text(m)[r.off:]
-		if len(rest) > count-len(data) {
-			rest = rest[:count-len(data)]
-		}
-		data = append(data, rest...)
-		r.advance(m, len(rest))
+	var b strings.Builder // bytes: join messages up to count
+	b.WriteString(data)
+	for r.next != nil && b.Len() < count && !r.eofDue() {
+		b.WriteString(r.cut(count - b.Len()))
 	}
-	return data, nil, true
+	return b.String(), nil, true
 }
 
-// advance moves r n bytes into m, past it when that was the rest.
-func (r *reader) advance(m *message, n int) {
-	r.off += n
-	if r.off < r.textLen(m) {
-		return
+// cut returns up to n bytes of r's next message and moves r past them.
+func (r *reader) cut(n int) string {
+	m := r.next
+	t := r.text(m)
+	rest := t[r.off:]
+	if len(rest) > n {
+		rest = rest[:n]
 	}
-	r.next = r.after(m)
-	r.off = 0
-	m.unread--
-	r.passedWait(m)
-	r.q.maybeDrop(m)
+	r.off += len(rest)
+	if r.off == len(t) {
+		r.next = r.after(m)
+		r.off = 0
+		m.unread--
+		r.passedWait(m)
+		r.q.maybeDrop(m)
+	}
+	return rest
 }
 
 // eofDue says whether r has read everything written before its oldest
@@ -511,16 +556,16 @@ func (r *reader) eofDue() bool {
 
 // static is a read of r's view as a regular file: its retained
 // messages back to back, read at offset (SPEC §6.2).
-func (q *queue) static(r *reader, offset int64, count int) []byte {
+func (q *queue) static(r *reader, offset int64, count int) string {
 	if offset < 0 {
-		return nil // a Tread offset past 2⁶³: far beyond the end
+		return "" // a Tread offset past 2⁶³: far beyond the end
 	}
-	var data []byte
+	var data strings.Builder
 	start := q.head
 	if r.s != nil {
 		start = r.s.head
 	}
-	for m := start; m != nil && len(data) < count; m = r.after(m) {
+	for m := start; m != nil && data.Len() < count; m = r.after(m) {
 		t := r.text(m)
 		if offset >= int64(len(t)) {
 			offset -= int64(len(t))
@@ -528,12 +573,12 @@ func (q *queue) static(r *reader, offset int64, count int) []byte {
 		}
 		t = t[offset:]
 		offset = 0
-		if len(t) > count-len(data) {
-			t = t[:count-len(data)]
+		if len(t) > count-data.Len() {
+			t = t[:count-data.Len()]
 		}
-		data = append(data, t...)
+		data.WriteString(t)
 	}
-	return data
+	return data.String()
 }
 
 // apply carries out one ctl line; s is eof's stream, nil for all.

@@ -42,7 +42,7 @@ func (x *qtest) ctl(text string) {
 func (x *qtest) write(name string, msgs ...string) {
 	x.t.Helper()
 	for _, m := range msgs {
-		if _, err := x.q.write(x.s[name], name, []byte(m), func(error) {}); err != nil {
+		if _, err := x.q.write(x.s[name], name, m, func(error) {}); err != nil {
 			x.t.Fatalf("write %s %q: %v", name, m, err)
 		}
 	}
@@ -56,12 +56,22 @@ func (x *qtest) open(name string) *reader {
 	return x.q.open(x.s[name])
 }
 
+// readFunc takes a read's answer.
+type readFunc func(data string, err error)
+
+func (f readFunc) readDone(data string, err error) { f(data, err) }
+
+// readAt reads r at offset off and says whether the read parked.
+func readAt(q *queue, r *reader, off int64, count int, f readFunc) bool {
+	return q.read(&readReq{r: r, offset: off, count: count, done: f})
+}
+
 // answer is what one read got: data, "EOF", "error: ...", or "parked".
 type answer string
 
 func (x *qtest) read(r *reader, count int) answer {
 	var a answer = "parked"
-	x.q.read(r, 0, count, func(data []byte, err error) {
+	readAt(x.q, r, 0, count, func(data string, err error) {
 		switch {
 		case err != nil:
 			a = answer("error: " + err.Error())
@@ -123,7 +133,7 @@ func TestStatic(t *testing.T) {
 	o := x.open("order")
 	at := func(r *reader, off int64, n int) string {
 		var got string
-		x.q.read(r, off, n, func(d []byte, err error) { got = string(d) })
+		readAt(x.q, r, off, n, func(d string, err error) { got = d })
 		return got
 	}
 	got := []string{at(r, 0, 100), at(r, 3, 4), at(r, 10, 5), at(o, 0, 100), at(o, 3, 100)}
@@ -267,7 +277,7 @@ func TestCap(t *testing.T) {
 	b := newQueue(st, config{replay: replayAll})
 	as, bs := a.newStream(), b.newStream()
 	write := func(q *queue, s *streamq, data string) error {
-		_, err := q.write(s, "s", []byte(data), func(error) {})
+		_, err := q.write(s, "s", data, func(error) {})
 		return err
 	}
 	steps := []struct {
@@ -322,7 +332,7 @@ func TestWait(t *testing.T) {
 			rs = append(rs, x.open("s"))
 		}
 		var got []event
-		w, err := x.q.write(x.s["s"], "s", []byte("m"), func(err error) {
+		w, err := x.q.write(x.s["s"], "s", "m", func(err error) {
 			got = append(got, "write answered")
 		})
 		if err != nil {
@@ -351,10 +361,10 @@ func TestWaitDroppedOrGone(t *testing.T) {
 	r1, r2 := x.open("s"), x.open("s")
 	var got []string
 	answer := func(err error) { got = append(got, fmt.Sprint(err)) }
-	x.q.write(x.s["s"], "s", []byte("one"), answer)
+	x.q.write(x.s["s"], "s", "one", answer)
 	x.read(r1, 100)
 	x.q.close(r2, nil)
-	x.q.write(x.s["s"], "s", []byte("two"), answer)
+	x.q.write(x.s["s"], "s", "two", answer)
 	x.ctl("clear")
 	want := []string{"<nil>", "message dropped unread"}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -508,7 +518,7 @@ func TestStaticWakesParked(t *testing.T) {
 	r := x.open("s")
 	x.readAll(r, 100)
 	var got []string
-	x.q.read(r, 1, 100, func(d []byte, err error) { got = append(got, fmt.Sprintf("%q %v", d, err)) })
+	readAt(x.q, r, 1, 100, func(d string, err error) { got = append(got, fmt.Sprintf("%q %v", d, err)) })
 	x.ctl("data static")
 	if diff := cmp.Diff([]string{`"bc" <nil>`}, got); diff != "" || len(r.parked) != 0 {
 		t.Errorf("parked read after data static (-want +got):\n%s", diff)
@@ -521,7 +531,7 @@ func TestWaitOneReplayLast(t *testing.T) {
 	x := newQtest(t, "replay last\nwait one", 1<<20, "s")
 	answered := 0
 	for _, m := range []string{"one", "two"} {
-		if _, err := x.q.write(x.s["s"], "s", []byte(m), func(error) { answered++ }); err != nil {
+		if _, err := x.q.write(x.s["s"], "s", m, func(error) { answered++ }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -344,7 +344,7 @@ func (sm *sim) replies(i int) {
 	sc.c.outq = nil
 	sc.c.outMu.Unlock()
 	for _, m := range q {
-		b := append(append([]byte(nil), m.hdr...), m.data...)
+		b := m.appendTo(nil)
 		rx, err := plan9.UnmarshalFcall(b)
 		if err != nil {
 			sm.fail("c%d: unreadable reply: %v", i, err)
@@ -508,12 +508,12 @@ func (sm *sim) check() {
 	waiting := map[*writeWait]bool{}
 	for _, sc := range sm.conns {
 		for tag, r := range sc.c.pending {
-			if r.rd != nil {
-				parked[r.rd] = true
+			if r.rd.r != nil {
+				parked[&r.rd] = true
 			}
 			if r.wr != nil {
 				waiting[r.wr] = true
-				if r.wr.m.waiter != r.wr || r.wr.m.gone {
+				if r.wr.m.from.s.q.waiter(r.wr.m) != r.wr || r.wr.m.gone {
 					sm.fail("tag %d waits on a message that no longer waits for it", tag)
 				}
 			}
@@ -539,21 +539,41 @@ func (sm *sim) checkQueue(q *queue, parked map[*readReq]bool, waiting map[*write
 		if m.gone {
 			sm.fail("message %d is gone but still in the history", m.seq)
 		}
-		if m.waiter != nil && !waiting[m.waiter] {
-			sm.fail("message %d has a waiting write nobody is owed", m.seq)
+		if w := q.waits[m]; m.waited != (w != nil) || w != nil && (!waiting[w] || w.m != m) {
+			sm.fail("message %d: waited %v, but its waiting write is %v", m.seq, m.waited, w)
 		}
 		unread := 0
 		for _, r := range readers {
-			if (r.s == nil || r.s == m.s) && r.next != nil && r.next.seq <= m.seq {
+			if (r.s == nil || r.s == m.from.s) && r.next != nil && r.next.seq <= m.seq {
 				unread++
 			}
 		}
-		if unread != m.unread {
+		if int32(unread) != m.unread {
 			sm.fail("message %d: unread %d, but %d readers are at or before it", m.seq, m.unread, unread)
 		}
 	}
 	if bytes != q.bytes || count != q.count {
 		sm.fail("history holds %d messages, %d bytes; queue counts %d, %d", count, bytes, q.count, q.bytes)
+	}
+	if len(q.waits) > count {
+		sm.fail("%d waiting writes for %d messages", len(q.waits), count)
+	}
+	for _, s := range q.streams {
+		// A stream's list is its messages in the history, in order.
+		var want, got []uint64
+		var last *message
+		for m := q.head; m != nil; m = m.gnext {
+			if m.from.s == s {
+				want = append(want, m.seq)
+				last = m
+			}
+		}
+		for m := s.head; m != nil; m = m.snext {
+			got = append(got, m.seq)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || s.tail != last {
+			sm.fail("stream list %v, history has %v", got, want)
+		}
 	}
 	for _, r := range readers {
 		if r.next != nil && r.next.gone {
@@ -641,10 +661,10 @@ func (sm *sim) finish() {
 		// With no readers, replay off keeps nothing and replay last
 		// only each stream's newest message (SPEC §7.2).
 		for m := q.head; m != nil; m = m.gnext {
-			if m.waiter != nil {
+			if m.waited {
 				sm.fail("group %s: a write still waits with nobody to answer", n.name)
 			}
-			if q.cfg.replay == replayOff || q.cfg.replay == replayLast && m != m.s.tail {
+			if q.cfg.replay == replayOff || q.cfg.replay == replayLast && m != m.from.s.tail {
 				sm.fail("group %s: replay %s keeps message %d with no reader", n.name, replayNames[q.cfg.replay], m.seq)
 			}
 		}

@@ -75,14 +75,28 @@ type fid struct {
 	diroff  uint64  // where the previous read ended
 }
 
-// request is a request still waiting for its reply: a parked read or a
-// waiting write.
+// request is a request that may wait for its reply: a read, which
+// the queue answers through readDone, or a write that waits.
 type request struct {
-	tag   uint16
-	f     *fid
-	rd    *readReq
-	wr    *writeWait
-	count uint32 // a write's count, for its Rwrite
+	c       *conn
+	tag     uint16
+	f       *fid
+	rd      readReq // rd.r is set for a read
+	wr      *writeWait
+	count   uint32 // a write's count, for its Rwrite
+	pending bool   // in c.pending
+}
+
+func (r *request) readDone(data string, err error) {
+	c := r.c
+	if r.pending {
+		delete(c.pending, r.tag)
+	}
+	if err != nil {
+		c.respond(r.tag, nil, err)
+		return
+	}
+	c.sendRead(r.tag, data)
 }
 
 // conn is one 9P session.
@@ -107,11 +121,27 @@ type conn struct {
 	closed  bool
 }
 
-// outMsg is a reply as bytes: hdr then data, which may be shared with
-// a stored message and is never written to.
+// outMsg is a reply as bytes: hdr, or io when hdr is nil, then data,
+// which may be a stored message's.
 type outMsg struct {
-	hdr, data []byte
+	hdr  []byte
+	io   [ioHdrSize]byte // the header of an Rread or Rwrite
+	data string
 }
+
+// appendTo appends the reply's bytes to b.
+func (m *outMsg) appendTo(b []byte) []byte {
+	if m.hdr != nil {
+		b = append(b, m.hdr...)
+	} else {
+		b = append(b, m.io[:]...)
+	}
+	return append(b, m.data...)
+}
+
+// ioHdrSize is the size of an Rread's or Rwrite's header: size[4]
+// type[1] tag[2] count[4].
+const ioHdrSize = 11
 
 // serve speaks 9P on rwc until it fails or closes. id names the
 // connection in -D traces: 0 is standard input and output.
@@ -244,8 +274,7 @@ func (c *conn) writer() {
 		c.outMu.Unlock()
 		buf = buf[:0]
 		for i, m := range batch {
-			buf = append(buf, m.hdr...)
-			buf = append(buf, m.data...)
+			buf = m.appendTo(buf)
 			batch[i] = outMsg{}
 		}
 		_, err := c.rwc.Write(buf)
@@ -272,7 +301,7 @@ func (c *conn) queue(m outMsg) {
 	c.outMu.Lock()
 	if !c.closed {
 		c.outq = append(c.outq, m)
-		c.backlog += len(m.hdr) + len(m.data)
+		c.backlog += max(len(m.hdr), ioHdrSize) + len(m.data)
 		c.outc.Signal()
 	}
 	c.outMu.Unlock()
@@ -307,16 +336,13 @@ func (c *conn) respond(tag uint16, rx *plan9.Fcall, err error) {
 }
 
 // sendRead answers a read with data, which it does not copy.
-func (c *conn) sendRead(tag uint16, data []byte) {
+func (c *conn) sendRead(tag uint16, data string) {
 	if c.s.trace != nil {
-		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: data})
+		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: []byte(data)})
 	}
-	hdr := make([]byte, 11)
-	binary.LittleEndian.PutUint32(hdr, uint32(11+len(data)))
-	hdr[4] = plan9.Rread
-	binary.LittleEndian.PutUint16(hdr[5:], tag)
-	binary.LittleEndian.PutUint32(hdr[7:], uint32(len(data)))
-	c.queue(outMsg{hdr: hdr, data: data})
+	m := outMsg{data: data}
+	putIOHdr(&m.io, plan9.Rread, tag, uint32(len(data)))
+	c.queue(m)
 }
 
 // sendWrite answers a write with count, encoded here as sendRead does.
@@ -324,12 +350,22 @@ func (c *conn) sendWrite(tag uint16, count uint32) {
 	if c.s.trace != nil {
 		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rwrite, Tag: tag, Count: count})
 	}
-	hdr := make([]byte, 11)
-	binary.LittleEndian.PutUint32(hdr, 11)
-	hdr[4] = plan9.Rwrite
-	binary.LittleEndian.PutUint16(hdr[5:], tag)
-	binary.LittleEndian.PutUint32(hdr[7:], count)
-	c.queue(outMsg{hdr: hdr})
+	var m outMsg
+	putIOHdr(&m.io, plan9.Rwrite, tag, count)
+	c.queue(m)
+}
+
+// putIOHdr encodes an Rread's header, whose data follows, or an
+// Rwrite, which is nothing more.
+func putIOHdr(h *[ioHdrSize]byte, typ uint8, tag uint16, count uint32) {
+	size := uint32(ioHdrSize)
+	if typ == plan9.Rread {
+		size += count
+	}
+	binary.LittleEndian.PutUint32(h[0:], size)
+	h[4] = typ
+	binary.LittleEndian.PutUint16(h[5:], tag)
+	binary.LittleEndian.PutUint32(h[7:], count)
 }
 
 // dispatch handles one T-message with tree.mu held. It returns false
@@ -409,11 +445,11 @@ func (c *conn) abort() {
 }
 
 func (c *conn) cancel(r *request) {
-	if r.rd != nil {
-		r.rd.r.q.cancelRead(r.rd)
+	if r.rd.r != nil {
+		r.rd.r.q.cancelRead(&r.rd)
 	}
 	if r.wr != nil {
-		r.wr.m.s.q.cancelWait(r.wr)
+		r.wr.m.from.s.q.cancelWait(r.wr)
 	}
 }
 
@@ -605,17 +641,12 @@ func (c *conn) read(f *plan9.Fcall) (*plan9.Fcall, error) {
 	case kCtl:
 		return &plan9.Fcall{Type: plan9.Rread, Data: sliceAt(n.parent.q.cfg.String(), f.Offset, count)}, nil
 	}
-	r := &request{tag: f.Tag, f: fd}
-	c.pending[f.Tag] = r
-	tag := f.Tag
-	r.rd = fd.rd.q.read(fd.rd, int64(f.Offset), int(count), func(data []byte, err error) {
-		delete(c.pending, tag)
-		if err != nil {
-			c.respond(tag, nil, err)
-			return
-		}
-		c.sendRead(tag, data)
-	})
+	r := &request{c: c, tag: f.Tag, f: fd}
+	r.rd = readReq{r: fd.rd, offset: int64(f.Offset), count: int(count), done: r}
+	if fd.rd.q.read(&r.rd) {
+		c.pending[r.tag] = r
+		r.pending = true
+	}
 	return nil, nil
 }
 
@@ -691,15 +722,14 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		c.sendWrite(tag, 0) // adds nothing (SPEC §5.2)
 		return nil, nil
 	}
-	data := make([]byte, count)
-	copy(data, f.Data)
+	data := string(f.Data)
 	q := n.parent.q
 	// Only a write that may wait needs a pending entry and a callback;
 	// with wait off (the default) it is answered here and now.
 	var r *request
 	var respond func(error)
 	if q.mayWait() {
-		r = &request{tag: tag, f: fd, count: count}
+		r = &request{c: c, tag: tag, f: fd, count: count, pending: true}
 		c.pending[tag] = r
 		respond = func(err error) {
 			delete(c.pending, tag)
