@@ -100,7 +100,7 @@ func newSim(t testing.TB, tr *tree, nconn int) *sim {
 }
 
 func (sm *sim) newConn() *simConn {
-	c := &conn{s: sm.srv, t: sm.tr, in: 3, out: 3, msize: maxMsize,
+	c := &conn{s: sm.srv, t: sm.tr, in: 3, out: 3, msize: maxMsize, clock: now(),
 		fids: make(map[uint32]*fid), pending: make(map[uint16]*request)}
 	c.outc = sync.NewCond(&c.outMu)
 	return &simConn{c: c, msize: maxMsize, outstanding: make(map[uint16]*simReq),

@@ -107,6 +107,7 @@ type conn struct {
 	in, out int         // names in -D traces, as lib9p's file descriptors
 	msize   uint32      // set only by the reading goroutine
 	fc      plan9.Fcall // the reading goroutine's Tread or Twrite, decoded in place
+	clock   uint32      // when the message being handled arrived, for atime and mtime
 
 	fids    map[uint32]*fid     // guarded by tree.mu
 	pending map[uint16]*request // guarded by tree.mu
@@ -158,12 +159,19 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.writer()
 		close(done)
 	}()
-	br := bufio.NewReaderSize(rwc, 8192)
+	// The clock is read once per read from the client, not once per
+	// message: a burst of requests arrives together, and reading the
+	// time for each cost a tenth of a fan-out's time.
+	arrived := &arrivals{r: rwc}
+	br := bufio.NewReaderSize(arrived, 8192)
 	var buf []byte
 	eof := false
 	for {
 		c.waitRoom()
 		f, err := c.readMsg(br, &buf)
+		if arrived.fresh {
+			c.clock, arrived.fresh = now(), false
+		}
 		if err != nil {
 			if err != io.EOF && s.trace != nil {
 				fmt.Fprintf(s.trace, "mq: connection %d: %v\n", id, err)
@@ -197,6 +205,18 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}
 	<-done
 	rwc.Close()
+}
+
+// arrivals notes that a read from the client has returned.
+type arrivals struct {
+	r     io.Reader
+	fresh bool
+}
+
+func (a *arrivals) Read(b []byte) (int, error) {
+	n, err := a.r.Read(b)
+	a.fresh = true
+	return n, err
 }
 
 // waitRoom waits until the client has taken enough of its replies.
@@ -629,7 +649,7 @@ func (c *conn) read(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, errPerm
 	}
 	n := fd.n
-	n.atime = now()
+	n.atime = c.clock
 	count := min(f.Count, c.msize-plan9.IOHDRSZ)
 	switch n.kind {
 	case kGroup:
@@ -711,7 +731,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
 			return nil, err
 		}
-		n.mtime, n.muid = now(), fd.uid
+		n.mtime, n.muid = c.clock, fd.uid
 		return &plan9.Fcall{Type: plan9.Rwrite, Count: count}, nil
 	}
 	if n.removed {
@@ -747,7 +767,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.mtime, n.muid = now(), fd.uid
+	n.mtime, n.muid = c.clock, fd.uid
 	n.parent.order.mtime, n.parent.order.muid = n.mtime, fd.uid
 	if w == nil {
 		c.sendWrite(tag, count)
