@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"9fans.net/go/plan9"
@@ -100,9 +100,7 @@ func newSim(t testing.TB, tr *tree, nconn int) *sim {
 }
 
 func (sm *sim) newConn() *simConn {
-	c := &conn{s: sm.srv, t: sm.tr, in: 3, out: 3, msize: maxMsize, clock: now(),
-		fids: make(map[uint32]*fid), pending: make(map[uint16]*request)}
-	c.outc = sync.NewCond(&c.outMu)
+	c := sm.srv.newConn(nil, 3)
 	return &simConn{c: c, msize: maxMsize, outstanding: make(map[uint16]*simReq),
 		reused: make(map[uint16]int), have: make(map[uint32]bool), fids: make(map[uint32]*mReader)}
 }
@@ -471,7 +469,7 @@ func (sm *sim) check() {
 		sm.fail("retained %d bytes over the cap %d (SPEC §7.2)", tr.st.total, tr.st.cap)
 	}
 	for i, sc := range sm.conns {
-		if got, want := tagSet(sc.c.pending), tagSetReq(sc.outstanding); got != want {
+		if got, want := tagSet(maps.Collect(sc.c.pending.all())), tagSetReq(sc.outstanding); got != want {
 			sm.fail("c%d: server has pending tags %s, client is owed %s", i, got, want)
 		}
 		if got, want := fidSet(sc.c.fids), fidSetHave(sc.have); got != want {
@@ -507,7 +505,7 @@ func (sm *sim) check() {
 	parked := map[*readReq]bool{}
 	waiting := map[*writeWait]bool{}
 	for _, sc := range sm.conns {
-		for tag, r := range sc.c.pending {
+		for tag, r := range sc.c.pending.all() {
 			if r.rd.r != nil {
 				parked[&r.rd] = true
 			}
@@ -633,8 +631,8 @@ func (sm *sim) finish() {
 		for _, num := range fids {
 			sm.step(ci, &plan9.Fcall{Type: plan9.Tclunk, Tag: 0xfff1, Fid: num})
 		}
-		if len(sc.c.fids) != 0 || len(sc.c.pending) != 0 {
-			sm.fail("c%d: %d fids and %d tags left after flushing and clunking everything", ci, len(sc.c.fids), len(sc.c.pending))
+		if len(sc.c.fids) != 0 || sc.c.pending.len() != 0 {
+			sm.fail("c%d: %d fids and %d tags left after flushing and clunking everything", ci, len(sc.c.fids), sc.c.pending.len())
 		}
 	}
 	for ci := range sm.conns {

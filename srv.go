@@ -87,16 +87,41 @@ type request struct {
 	pending bool   // in c.pending
 }
 
+// readDone answers a read. A parked one is done with; one answered
+// at once is freed by conn.read.
 func (r *request) readDone(data string, err error) {
 	c := r.c
-	if r.pending {
-		delete(c.pending, r.tag)
-	}
 	if err != nil {
 		c.respond(r.tag, nil, err)
-		return
+	} else {
+		c.sendRead(r.tag, data)
 	}
-	c.sendRead(r.tag, data)
+	if r.pending {
+		c.pending.del(r.tag)
+		c.freeRead(r)
+	}
+}
+
+// maxSpare bounds the read requests a connection keeps for reuse: up
+// to 10 KB, once it has had that many reads in flight.
+const maxSpare = 128
+
+// newRead returns a read request, zeroed: reads are the commonest
+// requests, and reusing them spares the garbage collector.
+func (c *conn) newRead() *request {
+	if n := len(c.spare); n > 0 {
+		r := c.spare[n-1]
+		c.spare = c.spare[:n-1]
+		return r
+	}
+	return new(request)
+}
+
+func (c *conn) freeRead(r *request) {
+	*r = request{}
+	if len(c.spare) < maxSpare {
+		c.spare = append(c.spare, r)
+	}
 }
 
 // conn is one 9P session.
@@ -109,8 +134,9 @@ type conn struct {
 	fc      plan9.Fcall // the reading goroutine's Tread or Twrite, decoded in place
 	clock   uint32      // when the message being handled arrived, for atime and mtime
 
-	fids    map[uint32]*fid     // guarded by tree.mu
-	pending map[uint16]*request // guarded by tree.mu
+	fids    map[uint32]*fid // guarded by tree.mu
+	pending tagTable        // guarded by tree.mu
+	spare   []*request      // read requests to reuse; guarded by tree.mu
 
 	// outMu guards outq, backlog and closed: replies waiting for the
 	// writer.
@@ -147,13 +173,7 @@ const ioHdrSize = 11
 // serve speaks 9P on rwc until it fails or closes. id names the
 // connection in -D traces: 0 is standard input and output.
 func (s *server) serve(rwc io.ReadWriteCloser, id int) {
-	c := &conn{s: s, t: s.tree, rwc: rwc, in: id, out: id, msize: maxMsize,
-		fids: make(map[uint32]*fid), pending: make(map[uint16]*request)}
-	if id == 0 {
-		c.out = 1
-	}
-	c.outc = sync.NewCond(&c.outMu)
-	c.roomc = sync.NewCond(&c.outMu)
+	c := s.newConn(rwc, id)
 	done := make(chan struct{})
 	go func() {
 		c.writer()
@@ -217,6 +237,17 @@ func (a *arrivals) Read(b []byte) (int, error) {
 	n, err := a.r.Read(b)
 	a.fresh = true
 	return n, err
+}
+
+func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
+	c := &conn{s: s, t: s.tree, rwc: rwc, in: id, out: id, msize: maxMsize, clock: now(),
+		fids: make(map[uint32]*fid)}
+	if id == 0 {
+		c.out = 1
+	}
+	c.outc = sync.NewCond(&c.outMu)
+	c.roomc = sync.NewCond(&c.outMu)
+	return c
 }
 
 // waitRoom waits until the client has taken enough of its replies.
@@ -394,7 +425,7 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 	if c.s.trace != nil {
 		fmt.Fprintf(c.s.trace, "<-%d- %v\n", c.in, f)
 	}
-	if _, busy := c.pending[f.Tag]; busy && f.Type != plan9.Tversion && f.Type != plan9.Tflush {
+	if c.pending.get(f.Tag) != nil && f.Type != plan9.Tversion && f.Type != plan9.Tflush {
 		c.respond(f.Tag, nil, errTagInUse)
 		return true
 	}
@@ -454,9 +485,9 @@ func (c *conn) version(f *plan9.Fcall) (*plan9.Fcall, error) {
 // abort drops every pending request without a reply and clunks every
 // fid: a new session, or the end of this one (SPEC §8.1, §8.8).
 func (c *conn) abort() {
-	for tag, r := range c.pending {
+	for tag, r := range c.pending.all() {
 		c.cancel(r)
-		delete(c.pending, tag)
+		c.pending.del(tag)
 	}
 	for num, fd := range c.fids {
 		delete(c.fids, num)
@@ -464,9 +495,12 @@ func (c *conn) abort() {
 	}
 }
 
+// cancel forgets a request taken from c.pending. A read is done with;
+// a write is left to its caller to answer.
 func (c *conn) cancel(r *request) {
 	if r.rd.r != nil {
 		r.rd.r.q.cancelRead(&r.rd)
+		c.freeRead(r)
 	}
 	if r.wr != nil {
 		r.wr.m.from.s.q.cancelWait(r.wr)
@@ -494,8 +528,8 @@ func (c *conn) attach(f *plan9.Fcall) (*plan9.Fcall, error) {
 // flush abandons the request with oldtag. A waiting write has been
 // written all the same, so it is answered first (SPEC §5.3, §8.6).
 func (c *conn) flush(f *plan9.Fcall) *plan9.Fcall {
-	if r := c.pending[f.Oldtag]; r != nil {
-		delete(c.pending, f.Oldtag)
+	if r := c.pending.get(f.Oldtag); r != nil {
+		c.pending.del(f.Oldtag)
 		c.cancel(r)
 		if r.wr != nil {
 			c.respond(r.tag, &plan9.Fcall{Type: plan9.Rwrite, Count: r.count}, nil)
@@ -661,11 +695,14 @@ func (c *conn) read(f *plan9.Fcall) (*plan9.Fcall, error) {
 	case kCtl:
 		return &plan9.Fcall{Type: plan9.Rread, Data: sliceAt(n.parent.q.cfg.String(), f.Offset, count)}, nil
 	}
-	r := &request{c: c, tag: f.Tag, f: fd}
+	r := c.newRead()
+	r.c, r.tag, r.f = c, f.Tag, fd
 	r.rd = readReq{r: fd.rd, offset: int64(f.Offset), count: int(count), done: r}
 	if fd.rd.q.read(&r.rd) {
-		c.pending[r.tag] = r
+		c.pending.put(r.tag, r)
 		r.pending = true
+	} else {
+		c.freeRead(r)
 	}
 	return nil, nil
 }
@@ -750,9 +787,9 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	var respond func(error)
 	if q.mayWait() {
 		r = &request{c: c, tag: tag, f: fd, count: count, pending: true}
-		c.pending[tag] = r
+		c.pending.put(tag, r)
 		respond = func(err error) {
-			delete(c.pending, tag)
+			c.pending.del(tag)
 			if err != nil {
 				c.respond(tag, nil, err)
 				return
@@ -762,7 +799,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	}
 	w, err := q.write(n.sq, n.name, data, respond)
 	if r != nil && (err != nil || w == nil) {
-		delete(c.pending, tag)
+		c.pending.del(tag)
 	}
 	if err != nil {
 		return nil, err
@@ -814,9 +851,9 @@ func (c *conn) clunk(f *plan9.Fcall) (*plan9.Fcall, error) {
 // reader goes, its parked reads are interrupted, its waiting writes are
 // answered, and ORCLOSE is honoured.
 func (c *conn) release(fd *fid) {
-	for tag, r := range c.pending {
+	for tag, r := range c.pending.all() {
 		if r.f == fd && r.wr != nil {
-			delete(c.pending, tag)
+			c.pending.del(tag)
 			c.cancel(r)
 			c.respond(tag, &plan9.Fcall{Type: plan9.Rwrite, Count: r.count}, nil)
 		}
