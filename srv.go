@@ -4,7 +4,6 @@ package main
 // per T-message; replies leave through conn.respond and conn.send.
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -179,18 +178,16 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.writer()
 		close(done)
 	}()
-	// The clock is read once per read from the client, not once per
-	// message: a burst of requests arrives together, and reading the
-	// time for each cost a tenth of a fan-out's time.
-	arrived := &arrivals{r: rwc}
-	br := bufio.NewReaderSize(arrived, 8192)
-	var buf []byte
+	in := &msgReader{r: rwc, buf: make([]byte, 8192)}
 	eof := false
 	for {
 		c.waitRoom()
-		f, err := c.readMsg(br, &buf)
-		if arrived.fresh {
-			c.clock, arrived.fresh = now(), false
+		f, err := c.readMsg(in)
+		// The clock is read once per read from the client, not once
+		// per message: a burst of requests arrives together, and
+		// reading the time for each cost a tenth of a fan-out's time.
+		if in.fresh {
+			c.clock, in.fresh = now(), false
 		}
 		if err != nil {
 			if err != io.EOF && s.trace != nil {
@@ -227,18 +224,6 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	rwc.Close()
 }
 
-// arrivals notes that a read from the client has returned.
-type arrivals struct {
-	r     io.Reader
-	fresh bool
-}
-
-func (a *arrivals) Read(b []byte) (int, error) {
-	n, err := a.r.Read(b)
-	a.fresh = true
-	return n, err
-}
-
 func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
 	c := &conn{s: s, t: s.tree, rwc: rwc, in: id, out: id, msize: maxMsize, clock: now(),
 		fids: make(map[uint32]*fid)}
@@ -259,31 +244,76 @@ func (c *conn) waitRoom() {
 	c.outMu.Unlock()
 }
 
-// readMsg reads one message no larger than msize (SPEC §8.9).
-func (c *conn) readMsg(br *bufio.Reader, buf *[]byte) (*plan9.Fcall, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(br, size[:]); err != nil {
-		return nil, err
-	}
-	n := binary.LittleEndian.Uint32(size[:])
-	if n < 7 || n > c.msize {
-		return nil, fmt.Errorf("bad message size %d", n)
-	}
-	if uint32(cap(*buf)) < n {
-		*buf = make([]byte, n)
-	}
-	b := (*buf)[:n]
-	copy(b, size[:])
-	if _, err := io.ReadFull(br, b[4:]); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+// readMsg reads one message no larger than msize (SPEC §8.9). It is
+// good until the next.
+func (c *conn) readMsg(in *msgReader) (*plan9.Fcall, error) {
+	b, err := in.next(c.msize)
+	if err != nil {
 		return nil, err
 	}
 	if f := c.decodeIO(b); f != nil {
 		return f, nil
 	}
 	return plan9.UnmarshalFcall(b)
+}
+
+// msgReader reads 9P messages, as many per read from the client as it
+// has sent. Its buffer grows to hold two of the largest message yet, so
+// that a run of large writes costs one read each, not two.
+type msgReader struct {
+	r      io.Reader
+	buf    []byte
+	lo, hi int  // buf[lo:hi] is read and not yet returned
+	fresh  bool // a read from r has returned
+}
+
+// next returns the next message, which stays in the buffer until the
+// following call.
+func (in *msgReader) next(msize uint32) ([]byte, error) {
+	if err := in.fill(4); err != nil {
+		if err == io.ErrUnexpectedEOF && in.hi == in.lo {
+			err = io.EOF // between messages
+		}
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(in.buf[in.lo:])
+	if n < 7 || n > msize {
+		return nil, fmt.Errorf("bad message size %d", n)
+	}
+	if err := in.fill(int(n)); err != nil {
+		return nil, err
+	}
+	b := in.buf[in.lo : in.lo+int(n)]
+	in.lo += int(n)
+	return b, nil
+}
+
+// fill reads until n bytes are buffered.
+func (in *msgReader) fill(n int) error {
+	if in.hi-in.lo >= n {
+		return nil
+	}
+	// What is left of the buffer moves to its front, so that a read
+	// can take all that has come.
+	buf := in.buf
+	if 2*n > len(buf) {
+		in.buf = make([]byte, 2*n)
+	}
+	copy(in.buf, buf[in.lo:in.hi])
+	in.lo, in.hi = 0, in.hi-in.lo
+	for in.hi-in.lo < n {
+		m, err := in.r.Read(in.buf[in.hi:])
+		in.hi += m
+		in.fresh = true
+		if m > 0 || err == nil {
+			continue
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
 }
 
 // decodeIO decodes a well-formed Tread or Twrite into c.fc, which the
