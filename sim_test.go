@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"sort"
@@ -333,16 +334,28 @@ func (r *mReader) skip() {
 	}
 }
 
+// takeReplies takes the replies queued for the writer, one message
+// each.
+func (c *conn) takeReplies() [][]byte {
+	c.outMu.Lock()
+	q := c.outq
+	c.outq = nil
+	c.backlog.Store(0)
+	c.outMu.Unlock()
+	var ms [][]byte
+	for len(q) >= 4 {
+		n := int(binary.LittleEndian.Uint32(q))
+		ms = append(ms, q[:n:n])
+		q = q[n:]
+	}
+	return ms
+}
+
 // replies takes connection i's queued replies and checks each.
 func (sm *sim) replies(i int) {
 	sm.t.Helper()
 	sc := sm.conns[i]
-	sc.c.outMu.Lock()
-	q := sc.c.outq
-	sc.c.outq = nil
-	sc.c.outMu.Unlock()
-	for _, m := range q {
-		b := m.appendTo(nil)
+	for _, b := range sc.c.takeReplies() {
 		rx, err := plan9.UnmarshalFcall(b)
 		if err != nil {
 			sm.fail("c%d: unreadable reply: %v", i, err)

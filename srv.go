@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"9fans.net/go/plan9"
@@ -140,29 +141,11 @@ type conn struct {
 	// outMu guards outq, backlog and closed: replies waiting for the
 	// writer.
 	outMu   sync.Mutex
-	outc    *sync.Cond // signalled when outq grows or closed is set
-	roomc   *sync.Cond // signalled when backlog shrinks or closed is set
-	outq    []outMsg
-	backlog int // bytes queued and not yet written
+	outc    *sync.Cond   // signalled when outq grows or closed is set
+	roomc   *sync.Cond   // signalled when backlog shrinks or closed is set
+	outq    []byte       // replies, encoded, in order
+	backlog atomic.Int64 // bytes queued and not yet written; read without outMu by roomy
 	closed  bool
-}
-
-// outMsg is a reply as bytes: hdr, or io when hdr is nil, then data,
-// which may be a stored message's.
-type outMsg struct {
-	hdr  []byte
-	io   [ioHdrSize]byte // the header of an Rread or Rwrite
-	data string
-}
-
-// appendTo appends the reply's bytes to b.
-func (m *outMsg) appendTo(b []byte) []byte {
-	if m.hdr != nil {
-		b = append(b, m.hdr...)
-	} else {
-		b = append(b, m.io[:]...)
-	}
-	return append(b, m.data...)
 }
 
 // ioHdrSize is the size of an Rread's or Rwrite's header: size[4]
@@ -180,8 +163,17 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}()
 	in := &msgReader{r: rwc, buf: make([]byte, 8192)}
 	eof := false
+	locked := false
 	for {
-		c.waitRoom()
+		// Requests that came together are handled under one hold of
+		// the tree's lock, let go before anything that may block.
+		if locked && (!in.ready() || !c.roomy()) {
+			c.t.mu.Unlock()
+			locked = false
+		}
+		if !locked {
+			c.waitRoom()
+		}
 		f, err := c.readMsg(in)
 		// The clock is read once per read from the client, not once
 		// per message: a burst of requests arrives together, and
@@ -196,14 +188,17 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			eof = err == io.EOF
 			break
 		}
-		c.t.mu.Lock()
-		ok := c.dispatch(f)
-		c.t.mu.Unlock()
-		if !ok {
+		if !locked {
+			c.t.mu.Lock()
+			locked = true
+		}
+		if !c.dispatch(f) {
 			break
 		}
 	}
-	c.t.mu.Lock()
+	if !locked {
+		c.t.mu.Lock()
+	}
 	c.abort()
 	c.t.mu.Unlock()
 	c.outMu.Lock()
@@ -235,10 +230,14 @@ func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
 	return c
 }
 
+// roomy says whether the client has taken enough of its replies for
+// more of its requests to be read.
+func (c *conn) roomy() bool { return c.backlog.Load() <= maxBacklog }
+
 // waitRoom waits until the client has taken enough of its replies.
 func (c *conn) waitRoom() {
 	c.outMu.Lock()
-	for c.backlog > maxBacklog && !c.closed {
+	for !c.roomy() && !c.closed {
 		c.roomc.Wait()
 	}
 	c.outMu.Unlock()
@@ -286,6 +285,13 @@ func (in *msgReader) next(msize uint32) ([]byte, error) {
 	b := in.buf[in.lo : in.lo+int(n)]
 	in.lo += int(n)
 	return b, nil
+}
+
+// ready says whether a whole message is buffered, so that next will
+// not read.
+func (in *msgReader) ready() bool {
+	n := in.hi - in.lo
+	return n >= 4 && n >= int(binary.LittleEndian.Uint32(in.buf[in.lo:]))
 }
 
 // fill reads until n bytes are buffered.
@@ -337,10 +343,11 @@ func (c *conn) decodeIO(b []byte) *plan9.Fcall {
 }
 
 // writer sends replies in the order they were queued, many at a time,
-// and never holds a lock while it writes. A batch leaves in one write
-// whatever its size (a bufio.Writer would split an 8 KiB Rread in two).
+// and never holds a lock while it writes. Replies are encoded into
+// outq as they are made; the writer swaps it for an empty buffer, so
+// a batch leaves in one write whatever its size (a bufio.Writer would
+// split an 8 KiB Rread in two) and is not copied again.
 func (c *conn) writer() {
-	var batch []outMsg
 	var buf []byte
 	for {
 		c.outMu.Lock()
@@ -351,20 +358,15 @@ func (c *conn) writer() {
 			c.outMu.Unlock()
 			return
 		}
-		batch, c.outq = c.outq, batch[:0]
+		buf, c.outq = c.outq, buf[:0]
 		c.outMu.Unlock()
-		buf = buf[:0]
-		for i, m := range batch {
-			buf = m.appendTo(buf)
-			batch[i] = outMsg{}
-		}
 		_, err := c.rwc.Write(buf)
 		sent := len(buf)
 		if cap(buf) > maxBuf {
 			buf = nil // a burst does not pin its memory
 		}
 		c.outMu.Lock()
-		c.backlog -= sent
+		c.backlog.Add(int64(-sent))
 		if err != nil {
 			c.closed = true
 			c.outq = nil
@@ -378,11 +380,13 @@ func (c *conn) writer() {
 	}
 }
 
-func (c *conn) queue(m outMsg) {
+// queue adds a reply, hdr then data, for the writer.
+func (c *conn) queue(hdr []byte, data string) {
 	c.outMu.Lock()
 	if !c.closed {
-		c.outq = append(c.outq, m)
-		c.backlog += max(len(m.hdr), ioHdrSize) + len(m.data)
+		c.outq = append(c.outq, hdr...)
+		c.outq = append(c.outq, data...)
+		c.backlog.Add(int64(len(hdr) + len(data)))
 		c.outc.Signal()
 	}
 	c.outMu.Unlock()
@@ -397,7 +401,7 @@ func (c *conn) send(rx *plan9.Fcall) {
 	if err != nil {
 		b, _ = (&plan9.Fcall{Type: plan9.Rerror, Tag: rx.Tag, Ename: err.Error()}).Bytes()
 	}
-	c.queue(outMsg{hdr: b})
+	c.queue(b, "")
 }
 
 // errmax is Plan 9's ERRMAX: error strings are shorter.
@@ -416,14 +420,14 @@ func (c *conn) respond(tag uint16, rx *plan9.Fcall, err error) {
 	c.send(rx)
 }
 
-// sendRead answers a read with data, which it does not copy.
+// sendRead answers a read with data.
 func (c *conn) sendRead(tag uint16, data string) {
 	if c.s.trace != nil {
 		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: []byte(data)})
 	}
-	m := outMsg{data: data}
-	putIOHdr(&m.io, plan9.Rread, tag, uint32(len(data)))
-	c.queue(m)
+	var h [ioHdrSize]byte
+	putIOHdr(&h, plan9.Rread, tag, uint32(len(data)))
+	c.queue(h[:], data)
 }
 
 // sendWrite answers a write with count, encoded here as sendRead does.
@@ -431,9 +435,9 @@ func (c *conn) sendWrite(tag uint16, count uint32) {
 	if c.s.trace != nil {
 		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rwrite, Tag: tag, Count: count})
 	}
-	var m outMsg
-	putIOHdr(&m.io, plan9.Rwrite, tag, count)
-	c.queue(m)
+	var h [ioHdrSize]byte
+	putIOHdr(&h, plan9.Rwrite, tag, count)
+	c.queue(h[:], "")
 }
 
 // putIOHdr encodes an Rread's header, whose data follows, or an

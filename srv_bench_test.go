@@ -89,15 +89,18 @@ func BenchmarkServeFanOut(b *testing.B) {
 	replies := func(want int) {
 		c.outMu.Lock()
 		q := c.outq
-		c.outq, c.backlog = q[:0], 0
+		c.outq = q[:0]
+		c.backlog.Store(0)
 		c.outMu.Unlock()
-		if len(q) != want {
-			b.Fatalf("%d replies, want %d", len(q), want)
-		}
-		for i, m := range q {
-			if m.hdr == nil && m.io[4] == plan9.Rerror || m.hdr != nil && m.hdr[4] == plan9.Rerror {
-				b.Fatalf("reply %d is an error", i)
+		n := 0
+		for ; len(q) > 0; n++ {
+			if q[4] == plan9.Rerror {
+				b.Fatalf("reply %d is an error", n)
 			}
+			q = q[binary.LittleEndian.Uint32(q):]
+		}
+		if n != want {
+			b.Fatalf("%d replies, want %d", n, want)
 		}
 	}
 	do(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"})
