@@ -157,6 +157,10 @@ func (q *queue) setWaiter(m *message, w *writeWait) {
 // respond is called exactly once, perhaps before write returns, unless
 // the wait is cancelled. Otherwise the write is done. respond may be
 // nil when mayWait is false.
+//
+// data is only borrowed: write copies it if the message stays, so a
+// message that every reader takes at once and nobody keeps is never
+// copied out of the request that brought it.
 func (q *queue) write(s *streamq, name string, data string, respond func(error)) (*writeWait, error) {
 	n := int64(len(data))
 	if err := q.makeRoom(n); err != nil {
@@ -200,6 +204,9 @@ func (q *queue) write(s *streamq, name string, data string, respond func(error))
 	}
 	q.maybeDrop(m)
 	q.trimDepth()
+	if !m.gone {
+		m.data = strings.Clone(m.data)
+	}
 	return w, nil
 }
 
@@ -307,6 +314,7 @@ func (q *queue) drop(m *message, forced bool) {
 	q.bytes -= n
 	s.bytes -= n
 	q.st.total -= n
+	m.data = ""
 	if w := q.waiter(m); w != nil {
 		q.setWaiter(m, nil)
 		w.respond(errDropped)

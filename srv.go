@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"9fans.net/go/plan9"
 )
@@ -813,7 +814,10 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		c.sendWrite(tag, 0) // adds nothing (SPEC §5.2)
 		return nil, nil
 	}
-	data := string(f.Data)
+	// The data stays in the connection's buffer while the queue has
+	// it; the queue copies what it keeps, and replies are encoded as
+	// they are made.
+	data := unsafe.String(unsafe.SliceData(f.Data), len(f.Data))
 	q := n.parent.q
 	// Only a write that may wait needs a pending entry and a callback;
 	// with wait off (the default) it is answered here and now.
