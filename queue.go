@@ -49,6 +49,7 @@ type queue struct {
 	order      []*reader // open readers of order
 	streams    []*streamq
 	waits      map[*message]*writeWait
+	spare      *message // a message written and gone at once, to reuse
 	removed    bool
 }
 
@@ -169,7 +170,13 @@ func (q *queue) write(s *streamq, name string, data string, respond func(error))
 	if f := s.from; f == nil || len(f.line) != len(name)+1 || f.line[:len(name)] != name {
 		s.from = &origin{s: s, line: name + "\n"}
 	}
-	m := &message{seq: q.nextSeq, data: data, from: s.from}
+	m := q.spare
+	if m != nil {
+		q.spare = nil
+		*m = message{seq: q.nextSeq, data: data, from: s.from}
+	} else {
+		m = &message{seq: q.nextSeq, data: data, from: s.from}
+	}
 	q.nextSeq++
 	prev := s.tail
 	q.append(m)
@@ -204,8 +211,13 @@ func (q *queue) write(s *streamq, name string, data string, respond func(error))
 	}
 	q.maybeDrop(m)
 	q.trimDepth()
-	if !m.gone {
+	switch {
+	case !m.gone:
 		m.data = strings.Clone(m.data)
+	case w == nil:
+		// Taken by every reader at once, and never waited on: nothing
+		// refers to it now, and the next write can have it.
+		q.spare = m
 	}
 	return w, nil
 }
