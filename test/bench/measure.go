@@ -183,6 +183,16 @@ func (b *bench) workloads() []*workload {
 			return []float64{a, b, x, y}, err
 		}})
 
+	// G: fan-out across connections, as when many clients follow one
+	// stream (not in the list; no target).
+	g := newRow(fmt.Sprintf("G fan-out to %d connections", *flagFanConns), "deliveries/s", "")
+	gc := newRow("G … server CPU", "µs/delivery", "")
+	ws = append(ws, &workload{id: "G", kinds: p9, listen: true, rows: []*row{g, gc}, cpuRow: gc, profile: true,
+		fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
+			x, err := fanoutConns(ch, *flagFanConns, warm, t)
+			return []float64{x}, err
+		}})
+
 	// F: growth.
 	fr := fan("F", []int{1, 10, 100, 1000}, "")
 	for _, r := range fr[2:] {

@@ -329,3 +329,76 @@ func readMany(s *session, fid uint32, lane int, first uint64, n int, size int) e
 	}
 	return nil
 }
+
+// fanoutConns is fanout with each reader on a connection of its own,
+// as when many clients follow one stream: one write, then a read
+// answered on each of n connections.
+func fanoutConns(ch *child, n int, warm, d time.Duration) (float64, error) {
+	dial := func() (*session, error) {
+		c, err := net.Dial("unix", ch.listen)
+		if err != nil {
+			return nil, err
+		}
+		return attach(c)
+	}
+	s, err := dial()
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if err := s.mkgroup("g"); err != nil {
+		return 0, err
+	}
+	w, err := s.mkstream("g", "s")
+	if err != nil {
+		return 0, err
+	}
+	readers := make([]*session, n)
+	fids := make([]uint32, n)
+	defer func() {
+		for _, r := range readers {
+			if r != nil {
+				r.Close()
+			}
+		}
+	}()
+	for i := range readers {
+		if readers[i], err = dial(); err != nil {
+			return 0, fmt.Errorf("connection %d: %v", i, err)
+		}
+		if fids[i], err = readers[i].open(plan9.OREAD, "g", "s"); err != nil {
+			return 0, err
+		}
+	}
+	buf := make([]byte, 64)
+	t := newTimer(warm, d)
+	count := 0
+	for seq := uint64(0); t.tick(count); seq++ {
+		for i, r := range readers {
+			r.sendRead(1, fids[i], 0, 64)
+			if err := r.flush(); err != nil {
+				return 0, err
+			}
+		}
+		// A read that comes after the write gets the message all the
+		// same: it was written while the fid was open.
+		s.sendWrite(0, w, stamp(buf, 0, seq))
+		if err := s.flush(); err != nil {
+			return 0, err
+		}
+		if r, err := s.recv(); err != nil || r.typ != plan9.Rwrite {
+			return 0, fmt.Errorf("round %d: write: %v %v", seq, r, err)
+		}
+		for i, r := range readers {
+			rep, err := r.recv()
+			if err != nil {
+				return 0, err
+			}
+			if rep.typ != plan9.Rread || !bytes.Equal(rep.data, buf) {
+				return 0, fmt.Errorf("round %d, connection %d: bad reply type %d %s", seq, i, rep.typ, rep.ename)
+			}
+			count++
+		}
+	}
+	return t.rate(count), nil
+}
