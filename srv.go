@@ -5,8 +5,10 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,19 +136,33 @@ type conn struct {
 	msize   uint32      // set only by the reading goroutine
 	fc      plan9.Fcall // the reading goroutine's Tread or Twrite, decoded in place
 	clock   uint32      // when the message being handled arrived, for atime and mtime
+	arrival time.Time   // the same, to the nanosecond
 
 	fids    map[uint32]*fid // guarded by tree.mu
 	pending tagTable        // guarded by tree.mu
 	spare   []*request      // read requests to reuse; guarded by tree.mu
+	own     bool            // the reading goroutine will write the replies queued; guarded by tree.mu
 
-	// outMu guards outq, backlog and closed: replies waiting for the
-	// writer.
-	outMu   sync.Mutex
-	outc    *sync.Cond   // signalled when outq grows or closed is set
-	roomc   *sync.Cond   // signalled when backlog shrinks or closed is set
-	outq    []byte       // replies, encoded, in order
-	backlog atomic.Int64 // bytes queued and not yet written; read without outMu by roomy
-	closed  bool
+	// outMu guards outq, backlog, writing, deadline and closed:
+	// replies waiting to be written.
+	outMu    sync.Mutex
+	outc     *sync.Cond   // signalled when the writer has work, or closed is set
+	roomc    *sync.Cond   // signalled when backlog shrinks or closed is set
+	outq     []byte       // replies, encoded, in order
+	backlog  atomic.Int64 // bytes queued and not yet written; read without outMu by roomy
+	writing  bool         // the writer or the reading goroutine is writing
+	deadline bool         // rwc has a write deadline the reading goroutine set
+	closed   bool
+
+	direct      deadliner // rwc, when the reading goroutine may write to it; nil if not
+	ownBuf      []byte    // the reading goroutine's spare output buffer
+	ownDeadline time.Time // the write deadline the reading goroutine last set
+	slow        bool      // the client once left its replies waiting: the writer writes them all
+}
+
+// deadliner is a connection whose writes can be given a deadline.
+type deadliner interface {
+	SetWriteDeadline(time.Time) error
 }
 
 // ioHdrSize is the size of an Rread's or Rwrite's header: size[4]
@@ -169,8 +185,13 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		// Requests that came together are handled under one hold of
 		// the tree's lock, let go before anything that may block.
 		if locked && (!in.ready() || !c.roomy()) {
+			own := c.own
+			c.own = false
 			c.t.mu.Unlock()
 			locked = false
+			if own {
+				c.writeOwn()
+			}
 		}
 		if !locked {
 			c.waitRoom()
@@ -180,7 +201,8 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		// per message: a burst of requests arrives together, and
 		// reading the time for each cost a tenth of a fan-out's time.
 		if in.fresh {
-			c.clock, in.fresh = now(), false
+			c.arrival, in.fresh = time.Now(), false
+			c.clock = uint32(c.arrival.Unix())
 		}
 		if err != nil {
 			if err != io.EOF && s.trace != nil {
@@ -192,6 +214,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		if !locked {
 			c.t.mu.Lock()
 			locked = true
+			c.own = c.direct != nil && !c.slow
 		}
 		if !c.dispatch(f) {
 			break
@@ -201,10 +224,17 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.t.mu.Lock()
 	}
 	c.abort()
+	c.own = false
 	c.t.mu.Unlock()
 	c.outMu.Lock()
 	c.closed = true
 	c.outc.Broadcast()
+	// Replies already queued still go out, but a client that has
+	// stopped reading does not keep this connection forever.
+	if d, ok := rwc.(deadliner); ok {
+		d.SetWriteDeadline(time.Now().Add(time.Minute))
+		c.deadline = false
+	}
 	c.outMu.Unlock()
 	if !eof {
 		// Hang up at once on a protocol error: the writer may be
@@ -213,9 +243,6 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}
 	// Replies already queued still go out, but a client that has
 	// stopped reading does not keep this connection forever.
-	if d, ok := rwc.(interface{ SetWriteDeadline(time.Time) error }); ok {
-		d.SetWriteDeadline(time.Now().Add(time.Minute))
-	}
 	<-done
 	rwc.Close()
 }
@@ -228,6 +255,9 @@ func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
 	}
 	c.outc = sync.NewCond(&c.outMu)
 	c.roomc = sync.NewCond(&c.outMu)
+	if d, ok := rwc.(deadliner); ok && d.SetWriteDeadline(time.Time{}) == nil {
+		c.direct = d
+	}
 	return c
 }
 
@@ -354,13 +384,21 @@ func (c *conn) writer() {
 	var buf []byte
 	for {
 		c.outMu.Lock()
-		for len(c.outq) == 0 && !c.closed {
+		for (len(c.outq) == 0 || c.writing) && !c.closed {
 			c.outc.Wait()
+		}
+		for c.writing {
+			c.outc.Wait() // closed, but the reading goroutine is still writing
 		}
 		if len(c.outq) == 0 {
 			c.outMu.Unlock()
 			return
 		}
+		if c.deadline {
+			c.direct.SetWriteDeadline(time.Time{})
+			c.deadline = false
+		}
+		c.writing = true
 		buf, c.outq = c.outq, buf[:0]
 		c.outMu.Unlock()
 		_, err := c.rwc.Write(buf)
@@ -369,6 +407,7 @@ func (c *conn) writer() {
 			buf = nil // a burst does not pin its memory
 		}
 		c.outMu.Lock()
+		c.writing = false
 		c.backlog.Add(int64(-sent))
 		if err != nil {
 			c.closed = true
@@ -383,6 +422,65 @@ func (c *conn) writer() {
 	}
 }
 
+// ownWait is about how long the reading goroutine waits for a client
+// to take its replies before it leaves them to the writer and reads
+// on: between half of it and all of it. The deadline is moved only
+// when half has passed, as setting it for every write cost as much as
+// the handing over it replaces.
+const ownWait = 50 * time.Millisecond
+
+// writeOwn writes the replies queued, from the reading goroutine,
+// unless the writer is busy. Handing every round trip's replies to the
+// writer woke another thread each time, which on more than one
+// processor cost more than all the rest of the work. The write has a
+// deadline: a client that does not read its replies while it sends
+// requests must not stop its requests being read, so what is not
+// taken by then is left to the writer.
+func (c *conn) writeOwn() {
+	c.outMu.Lock()
+	if c.writing || len(c.outq) == 0 || c.closed {
+		if len(c.outq) > 0 {
+			c.outc.Signal()
+		}
+		c.outMu.Unlock()
+		return
+	}
+	armed := c.deadline
+	c.writing, c.deadline = true, true
+	buf := c.outq
+	c.outq, c.ownBuf = c.ownBuf[:0], nil
+	c.outMu.Unlock()
+	if !armed || c.arrival.After(c.ownDeadline.Add(-ownWait/2)) {
+		c.ownDeadline = c.arrival.Add(ownWait)
+		c.direct.SetWriteDeadline(c.ownDeadline)
+	}
+	n, err := c.rwc.Write(buf)
+	c.outMu.Lock()
+	c.writing = false
+	c.backlog.Add(int64(-n))
+	switch {
+	case err == nil:
+		if cap(buf) <= maxBuf {
+			c.ownBuf = buf[:0]
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.closed:
+		// The rest goes first, then what was queued meanwhile. This
+		// client may well do it again: from now on the reading
+		// goroutine leaves its replies to the writer.
+		c.outq = append(buf[n:len(buf):len(buf)], c.outq...)
+		c.slow = true
+	default:
+		c.closed = true
+		c.outq = nil
+		c.rwc.Close() // the reading goroutine sees it and cleans up
+	}
+	if len(c.outq) > 0 || c.closed {
+		c.outc.Broadcast()
+	}
+	c.roomc.Signal()
+	c.outMu.Unlock()
+}
+
 // queue adds a reply, hdr then data, for the writer.
 func (c *conn) queue(hdr []byte, data string) {
 	c.outMu.Lock()
@@ -390,7 +488,9 @@ func (c *conn) queue(hdr []byte, data string) {
 		c.outq = append(c.outq, hdr...)
 		c.outq = append(c.outq, data...)
 		c.backlog.Add(int64(len(hdr) + len(data)))
-		c.outc.Signal()
+		if !c.own {
+			c.outc.Signal()
+		}
 	}
 	c.outMu.Unlock()
 }
