@@ -101,7 +101,16 @@ func serveService(s *server, o *options) error {
 // at once. Terminals and files are left as they are: the descriptor's
 // non-blocking mode is shared with whoever else holds it.
 func newStdio() stdio {
-	return stdio{pollable(0, os.Stdin), pollable(1, os.Stdout)}
+	in := pollable(0, os.Stdin)
+	if sameFile(0, 1) && in != os.Stdin {
+		return stdio{in, in}
+	}
+	return stdio{in, pollable(1, os.Stdout)}
+}
+
+func sameFile(a, b int) bool {
+	var sa, sb syscall.Stat_t
+	return syscall.Fstat(a, &sa) == nil && syscall.Fstat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 func pollable(fd int, f *os.File) *os.File {
