@@ -144,20 +144,26 @@ func (ch *child) ask(cmd string) (string, error) {
 // heap is the child's live memory after a collection: heap objects
 // and goroutine stacks, since a parked goroutine costs its stack.
 func (ch *child) heap() (int64, error) {
+	h, s, err := ch.mem()
+	return h + s, err
+}
+
+// mem is the child's live heap and goroutine stacks, after a collection.
+func (ch *child) mem() (heap, stack int64, err error) {
 	line, err := ch.ask("mem")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	f := strings.Fields(line)
 	if len(f) < 4 {
-		return 0, fmt.Errorf("probe: %q", line)
+		return 0, 0, fmt.Errorf("probe: %q", line)
 	}
 	h, err1 := strconv.ParseInt(f[1], 10, 64)
 	s, err2 := strconv.ParseInt(f[3], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("probe: %q", line)
+		return 0, 0, fmt.Errorf("probe: %q", line)
 	}
-	return h + s, nil
+	return h, s, nil
 }
 
 // rss is the child's resident set size in bytes.
