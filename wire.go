@@ -23,7 +23,12 @@ const maxBacklog = 4 * maxMsize
 
 // maxBuf is the largest reply buffer a connection keeps between
 // batches.
-const maxBuf = 64 << 10
+const maxBuf = maxMsize
+
+// maxIn is the largest a connection's request buffer grows to while the
+// client sends more at once than it holds, besides the room for two of
+// the largest message.
+const maxIn = 64 << 10
 
 // deadliner is a connection whose writes can be given a deadline.
 type deadliner interface {
@@ -62,12 +67,14 @@ func (c *conn) readMsg(in *msgReader) (*plan9.Fcall, error) {
 
 // msgReader reads 9P messages, as many per read from the client as it
 // has sent. Its buffer grows to hold two of the largest message yet, so
-// that a run of large writes costs one read each, not two.
+// that a run of large writes costs one read each, not two, and while
+// reads fill it, so that a burst of small requests is taken in few.
 type msgReader struct {
 	r      io.Reader
 	buf    []byte
 	lo, hi int  // buf[lo:hi] is read and not yet returned
 	fresh  bool // a read from r has returned
+	filled bool // the last read filled the buffer
 }
 
 // next returns the next message, which stays in the buffer until the
@@ -104,15 +111,18 @@ func (in *msgReader) fill(n int) error {
 		return nil
 	}
 	// What is left of the buffer moves to its front, so that a read
-	// can take all that has come.
+	// can take all that has come. A client that filled it with the
+	// last read is sending more at once than it holds: it doubles, up
+	// to maxIn.
 	buf := in.buf
-	if 2*n > len(buf) {
-		in.buf = make([]byte, 2*n)
+	if size := max(2*n, min(2*len(buf), maxIn)); in.filled && size > len(buf) || 2*n > len(buf) {
+		in.buf = make([]byte, size)
 	}
 	copy(in.buf, buf[in.lo:in.hi])
 	in.lo, in.hi = 0, in.hi-in.lo
 	for in.hi-in.lo < n {
 		m, err := in.r.Read(in.buf[in.hi:])
+		in.filled = in.hi+m == len(in.buf)
 		in.hi += m
 		in.fresh = true
 		if m > 0 || err == nil {
