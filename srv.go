@@ -128,7 +128,8 @@ type conn struct {
 	fids    map[uint32]*fid // guarded by tree.mu
 	pending tagTable        // guarded by tree.mu
 	spare   []*request      // read requests to reuse; guarded by tree.mu
-	own     bool            // the reading goroutine will write the replies queued; guarded by tree.mu
+	own     bool            // replies go to ownq, for the reading goroutine to write; guarded by tree.mu
+	ownq    []byte          // replies made while own is set; guarded by tree.mu
 
 	// outMu guards outq, backlog, writing, deadline and closed:
 	// replies waiting to be written.
@@ -162,9 +163,9 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	for {
 		// Requests that came together are handled under one hold of
 		// the tree's lock, let go before anything that may block.
-		if locked && (!in.ready() || !c.roomy()) {
+		if locked && (!in.ready() || c.backlog.Load()+int64(len(c.ownq)) > maxBacklog) {
 			own := c.own
-			c.own = false
+			c.handOwn()
 			c.t.mu.Unlock()
 			locked = false
 			if own {
@@ -202,7 +203,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.t.mu.Lock()
 	}
 	c.abort()
-	c.own = false
+	c.handOwn()
 	c.t.mu.Unlock()
 	c.outMu.Lock()
 	c.closed = true

@@ -266,16 +266,40 @@ func (c *conn) writeOwn() {
 
 // queue adds a reply, hdr then data, for the writer.
 func (c *conn) queue(hdr []byte, data string) {
+	if c.own {
+		c.ownq = append(c.ownq, hdr...)
+		c.ownq = append(c.ownq, data...)
+		return
+	}
 	c.outMu.Lock()
 	if !c.closed {
 		c.outq = append(c.outq, hdr...)
 		c.outq = append(c.outq, data...)
 		c.backlog.Add(int64(len(hdr) + len(data)))
-		if !c.own {
-			c.outc.Signal()
+		c.outc.Signal()
+	}
+	c.outMu.Unlock()
+}
+
+// handOwn ends the reading goroutine's hold on its connection's
+// replies, with tree.mu held: those it made go to outq in one step, in
+// order, before any other reply can, and writeOwn is to write them.
+func (c *conn) handOwn() {
+	if !c.own {
+		return
+	}
+	c.own = false
+	c.outMu.Lock()
+	if !c.closed {
+		c.backlog.Add(int64(len(c.ownq)))
+		if len(c.outq) == 0 {
+			c.outq, c.ownq = c.ownq, c.outq
+		} else {
+			c.outq = append(c.outq, c.ownq...)
 		}
 	}
 	c.outMu.Unlock()
+	c.ownq = c.ownq[:0]
 }
 
 // send queues a reply. It and respond are where replies are written.
