@@ -9,6 +9,19 @@ import (
 	"9fans.net/go/plan9"
 )
 
+// benchSetup starts a session: the root on fid 0, and a group g with
+// a stream s open for writing on fid 2.
+func benchSetup() []*plan9.Fcall {
+	return []*plan9.Fcall{
+		{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"},
+		{Type: plan9.Tattach, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"},
+		{Type: plan9.Twalk, Fid: 0, Newfid: 1},
+		{Type: plan9.Tcreate, Fid: 1, Name: "g", Perm: plan9.DMDIR | 0775},
+		{Type: plan9.Twalk, Fid: 0, Newfid: 2, Wname: []string{"g"}},
+		{Type: plan9.Tcreate, Fid: 2, Name: "s", Perm: 0664, Mode: plan9.OWRITE},
+	}
+}
+
 // BenchmarkServePingPong is one Tread and one Twrite of 64 bytes on a
 // stream through the whole 9P loop, over an in-memory pipe. The client
 // side allocates nothing, so allocs/op is the server's per message
@@ -26,12 +39,9 @@ func BenchmarkServePingPong(b *testing.B) {
 			b.Fatalf("%v: %v %v", f, r, err)
 		}
 	}
-	rpc(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"})
-	rpc(&plan9.Fcall{Type: plan9.Tattach, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"})
-	rpc(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 1})
-	rpc(&plan9.Fcall{Type: plan9.Tcreate, Fid: 1, Name: "g", Perm: plan9.DMDIR | 0775})
-	rpc(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 2, Wname: []string{"g"}})
-	rpc(&plan9.Fcall{Type: plan9.Tcreate, Fid: 2, Name: "s", Perm: 0664, Mode: plan9.OWRITE})
+	for _, f := range benchSetup() {
+		rpc(f)
+	}
 	rpc(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 3, Wname: []string{"g", "s"}})
 	rpc(&plan9.Fcall{Type: plan9.Topen, Fid: 3, Mode: plan9.OREAD})
 
@@ -103,12 +113,9 @@ func BenchmarkServeFanOut(b *testing.B) {
 			b.Fatalf("%d replies, want %d", n, want)
 		}
 	}
-	do(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"})
-	do(&plan9.Fcall{Type: plan9.Tattach, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"})
-	do(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 1})
-	do(&plan9.Fcall{Type: plan9.Tcreate, Fid: 1, Name: "g", Perm: plan9.DMDIR | 0775})
-	do(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 2, Wname: []string{"g"}})
-	do(&plan9.Fcall{Type: plan9.Tcreate, Fid: 2, Name: "s", Perm: 0664, Mode: plan9.OWRITE})
+	for _, f := range benchSetup() {
+		do(f)
+	}
 	for i := range uint32(readers) {
 		do(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 10 + i, Wname: []string{"g", "s"}})
 		do(&plan9.Fcall{Type: plan9.Topen, Fid: 10 + i, Mode: plan9.OREAD})

@@ -177,18 +177,44 @@ func sync9p(s *session) error {
 	return nil
 }
 
+// dial attaches a new session to a listening child.
+func (ch *child) dial() (*session, error) {
+	c, err := net.Dial("unix", ch.listen)
+	if err != nil {
+		return nil, err
+	}
+	return attach(c)
+}
+
+// readers attaches n sessions to a listening child, each with path
+// open for reading. The sessions made are returned even on error.
+func (ch *child) readers(n int, path ...string) ([]*session, []uint32, error) {
+	var ss []*session
+	fids := make([]uint32, n)
+	for i := range fids {
+		s, err := ch.dial()
+		if err != nil {
+			return ss, nil, fmt.Errorf("connection %d: %v", i, err)
+		}
+		ss = append(ss, s)
+		if fids[i], err = s.open(plan9.OREAD, path...); err != nil {
+			return ss, nil, err
+		}
+	}
+	return ss, fids, nil
+}
+
+func closeAll(ss []*session) {
+	for _, s := range ss {
+		s.Close()
+	}
+}
+
 // conns opens n connections to a listening server, each parking one
 // read on the same stream, and returns the live memory and resident
 // memory each costs; then one write must reach them all.
 func conns(ch *child, n int) (heapPer, rssPer float64, err error) {
-	dial := func() (*session, error) {
-		c, err := net.Dial("unix", ch.listen)
-		if err != nil {
-			return nil, err
-		}
-		return attach(c)
-	}
-	s, err := dial()
+	s, err := ch.dial()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -208,25 +234,13 @@ func conns(ch *child, n int) (heapPer, rssPer float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	readers := make([]*session, n)
-	defer func() {
-		for _, r := range readers {
-			if r != nil {
-				r.Close()
-			}
-		}
-	}()
-	for i := range readers {
-		r, err := dial()
-		if err != nil {
-			return 0, 0, fmt.Errorf("connection %d: %v", i, err)
-		}
-		readers[i] = r
-		fid, err := r.open(plan9.OREAD, "g", "s")
-		if err != nil {
-			return 0, 0, err
-		}
-		r.sendRead(1, fid, 0, 64)
+	readers, fids, err := ch.readers(n, "g", "s")
+	defer closeAll(readers)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i, r := range readers {
+		r.sendRead(1, fids[i], 0, 64)
 		if err := sync9p(r); err != nil {
 			return 0, 0, err
 		}

@@ -334,14 +334,7 @@ func readMany(s *session, fid uint32, lane int, first uint64, n int, size int) e
 // as when many clients follow one stream: one write, then a read
 // answered on each of n connections.
 func fanoutConns(ch *child, n int, warm, d time.Duration) (float64, error) {
-	dial := func() (*session, error) {
-		c, err := net.Dial("unix", ch.listen)
-		if err != nil {
-			return nil, err
-		}
-		return attach(c)
-	}
-	s, err := dial()
+	s, err := ch.dial()
 	if err != nil {
 		return 0, err
 	}
@@ -353,22 +346,10 @@ func fanoutConns(ch *child, n int, warm, d time.Duration) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	readers := make([]*session, n)
-	fids := make([]uint32, n)
-	defer func() {
-		for _, r := range readers {
-			if r != nil {
-				r.Close()
-			}
-		}
-	}()
-	for i := range readers {
-		if readers[i], err = dial(); err != nil {
-			return 0, fmt.Errorf("connection %d: %v", i, err)
-		}
-		if fids[i], err = readers[i].open(plan9.OREAD, "g", "s"); err != nil {
-			return 0, err
-		}
+	readers, fids, err := ch.readers(n, "g", "s")
+	defer closeAll(readers)
+	if err != nil {
+		return 0, err
 	}
 	buf := make([]byte, 64)
 	t := newTimer(warm, d)
