@@ -346,12 +346,27 @@ func (s *slowReader) next() <-chan struct{} {
 // them: its reads on one fid answered in the order it sent them, each
 // with the next message of the stream, and its writes' Rwrites in the
 // order it sent them (SPEC §6, §8.8).
+//
+// Where a connection takes no write deadline, as on Plan 9, the writer
+// writes every reply, and the same holds.
 func TestSlowReaderRepliesOnce(t *testing.T) {
+	t.Run("deadline", func(t *testing.T) {
+		slowReaderRepliesOnce(t, func(c net.Conn) io.ReadWriteCloser { return c })
+	})
+	t.Run("no deadline", func(t *testing.T) {
+		slowReaderRepliesOnce(t, func(c net.Conn) io.ReadWriteCloser { return noDeadline{c} })
+	})
+}
+
+// noDeadline is a connection that cannot be given a write deadline.
+type noDeadline struct{ io.ReadWriteCloser }
+
+func slowReaderRepliesOnce(t *testing.T, conn func(net.Conn) io.ReadWriteCloser) {
 	tr := newTestTree()
 	w := dialTest(t, tr)
 	w.run(setup)
 	cli, end := net.Pipe()
-	go newServer(tr, nil).serve(end, 3)
+	go newServer(tr, nil).serve(conn(end), 3)
 	defer cli.Close()
 	const (
 		own, other = 60, 60 // messages written by the slow client and by w
@@ -442,11 +457,12 @@ func TestSlowReaderRepliesOnce(t *testing.T) {
 		}
 	}
 	// Nothing else is written to the slow client, so the first bytes
-	// it gets now are the server writing the first burst's replies
-	// itself, for 50 ms at most; they are more than the client takes
-	// in that time. w's write now answers the next parked read: its
-	// reply waits behind theirs. Once the first burst is read whole,
-	// the server has given up and left what remains to the writer.
+	// it gets now are the first burst's replies, which the server
+	// writes itself where the connection takes a deadline, for 50 ms
+	// at most; they are more than the client takes in that time. w's
+	// write now answers the next parked read: its reply waits behind
+	// theirs. Once the first burst is read whole, the server has given
+	// up and left what remains to the writer.
 	took := sr.next()
 	sent := make(chan error, 1)
 	go func() { sent <- send(bursts[0]) }()
