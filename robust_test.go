@@ -6,9 +6,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,5 +301,235 @@ func TestOrderEntryCutByRemove(t *testing.T) {
 	want := []answer{"error: reader fell behind: 1 messages lost", "tt\n"}
 	if diff := cmp.Diff(want, x.readAll(o, 100)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// slowReader takes a client's replies 64 bytes every 2 ms until it
+// has taken slow bytes, then as they come.
+type slowReader struct {
+	r    io.Reader
+	slow int
+
+	mu   sync.Mutex
+	took chan struct{} // closed by the next read that takes anything
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if s.slow > 0 {
+		time.Sleep(2 * time.Millisecond)
+		p = p[:min(len(p), 64)]
+	}
+	n, err := s.r.Read(p)
+	s.slow -= n
+	s.mu.Lock()
+	if n > 0 && s.took != nil {
+		close(s.took)
+		s.took = nil
+	}
+	s.mu.Unlock()
+	return n, err
+}
+
+// next returns a channel closed once a read takes something.
+func (s *slowReader) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.took = make(chan struct{})
+	return s.took
+}
+
+// A client that takes its replies more slowly than the 50 ms the
+// reading goroutine gives it, so that the server gives up writing them
+// part way through and leaves the rest to the connection's writer,
+// behind a reply that another connection's write caused meanwhile,
+// gets every reply exactly once, whole, in the order the server made
+// them: its reads on one fid answered in the order it sent them, each
+// with the next message of the stream, and its writes' Rwrites in the
+// order it sent them (SPEC §6, §8.8).
+//
+// Where a connection takes no write deadline, as on Plan 9, the writer
+// writes every reply, and the same holds.
+func TestSlowReaderRepliesOnce(t *testing.T) {
+	t.Run("deadline", func(t *testing.T) {
+		slowReaderRepliesOnce(t, func(c net.Conn) io.ReadWriteCloser { return c })
+	})
+	t.Run("no deadline", func(t *testing.T) {
+		slowReaderRepliesOnce(t, func(c net.Conn) io.ReadWriteCloser { return noDeadline{c} })
+	})
+}
+
+// noDeadline is a connection that cannot be given a write deadline.
+type noDeadline struct{ io.ReadWriteCloser }
+
+func slowReaderRepliesOnce(t *testing.T, conn func(net.Conn) io.ReadWriteCloser) {
+	tr := newTestTree()
+	w := dialTest(t, tr)
+	w.run(setup)
+	cli, end := net.Pipe()
+	go newServer(tr, nil).serve(conn(end), 3)
+	defer cli.Close()
+	const (
+		own, other = 60, 60 // messages written by the slow client and by w
+		size       = 3000
+		firstWrite = 1000 // tag of the slow client's first write
+	)
+	payload := func(who string, i int) []byte {
+		b := bytes.Repeat([]byte{'.'}, size)
+		copy(b, fmt.Sprintf("%s%d:", who, i))
+		return b
+	}
+	sr := &slowReader{r: cli, slow: 16 << 10}
+	replies := make(chan *plan9.Fcall, 2*(own+other)+10)
+	go func() {
+		defer close(replies)
+		br := bufio.NewReader(sr)
+		for {
+			f, err := plan9.ReadFcall(br)
+			if err != nil {
+				return
+			}
+			replies <- f
+		}
+	}()
+	var got []*plan9.Fcall
+	timeout := time.After(10 * time.Second)
+	// await collects replies up to the one with tag.
+	await := func(tag uint16) {
+		t.Helper()
+		for len(got) == 0 || got[len(got)-1].Tag != tag {
+			select {
+			case f, ok := <-replies:
+				if !ok {
+					t.Fatalf("connection closed after %d replies", len(got))
+				}
+				got = append(got, f)
+			case <-timeout:
+				t.Fatalf("no reply with tag %d after %d replies (a reply cut short or sent twice leaves the client reading garbage)", tag, len(got))
+			}
+		}
+	}
+	send := func(b []byte) error {
+		cli.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		_, err := cli.Write(b)
+		return err
+	}
+	wwrite := func(i int) {
+		t.Helper()
+		if r := w.rpc(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 2, Data: payload("w", i)}); r.Type != plan9.Rwrite {
+			t.Fatalf("w's write %d: %v", i, r)
+		}
+	}
+	// A session, a reader and a writer of g/s, and a read parked for
+	// every message to come; the probe's Rflush comes once all are.
+	var out []byte
+	for _, f := range []*plan9.Fcall{
+		{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"},
+		{Type: plan9.Tattach, Tag: 60000, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"},
+		{Type: plan9.Twalk, Tag: 60001, Fid: 0, Newfid: 3, Wname: []string{"g", "s"}},
+		{Type: plan9.Topen, Tag: 60002, Fid: 3, Mode: plan9.OREAD},
+		{Type: plan9.Twalk, Tag: 60003, Fid: 0, Newfid: 4, Wname: []string{"g", "s"}},
+		{Type: plan9.Topen, Tag: 60004, Fid: 4, Mode: plan9.OWRITE},
+		{Type: plan9.Tflush, Tag: 60005, Oldtag: 60006},
+	} {
+		b, _ := f.Bytes()
+		out = append(out, b...)
+		if f.Type == plan9.Topen && f.Fid == 4 {
+			for i := range own + other {
+				b, _ := (&plan9.Fcall{Type: plan9.Tread, Tag: uint16(i), Fid: 3, Count: 8000}).Bytes()
+				out = append(out, b...)
+			}
+		}
+	}
+	if err := send(out); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	await(60005)
+	// The slow client's writes, in bursts of five: the server reads a
+	// burst in more than one read and writes the replies (Rreads and
+	// Rwrites) of what it has read before reading on.
+	var bursts [][]byte
+	out = nil
+	for i := range own {
+		b, _ := (&plan9.Fcall{Type: plan9.Twrite, Tag: uint16(firstWrite + i), Fid: 4, Data: payload("c", i)}).Bytes()
+		out = append(out, b...)
+		if i%5 == 4 {
+			bursts, out = append(bursts, out), nil
+		}
+	}
+	// Nothing else is written to the slow client, so the first bytes
+	// it gets now are the first burst's replies, which the server
+	// writes itself where the connection takes a deadline, for 50 ms
+	// at most; they are more than the client takes in that time. w's
+	// write now answers the next parked read: its reply waits behind
+	// theirs. Once the first burst is read whole, the server has given
+	// up and left what remains to the writer.
+	took := sr.next()
+	sent := make(chan error, 1)
+	go func() { sent <- send(bursts[0]) }()
+	<-took
+	wwrite(0)
+	if err := <-sent; err != nil {
+		t.Fatalf("first burst: %v", err)
+	}
+	go func() {
+		for _, b := range bursts[1:] {
+			if err := send(b); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	for i := 1; i < other; i++ {
+		wwrite(i)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("sending the slow client's requests: %v", err)
+	}
+	// Anything still owed comes before the Rflush of this probe.
+	b, _ := (&plan9.Fcall{Type: plan9.Tflush, Tag: 0xfffe, Oldtag: 0xfffd}).Bytes()
+	if err := send(b); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	await(0xfffe)
+	seen := make(map[string]bool)
+	nextRead, nextWrite := 0, firstWrite
+	for _, f := range got[:len(got)-1] {
+		switch {
+		case f.Tag >= 60000 || f.Tag == plan9.NOTAG:
+			if f.Type == plan9.Rerror {
+				t.Fatalf("setup: %v", f)
+			}
+		case f.Type == plan9.Rread:
+			if int(f.Tag) != nextRead {
+				t.Fatalf("Rread tag %d, want %d: reads on one fid are answered in order", f.Tag, nextRead)
+			}
+			nextRead++
+			d := string(f.Data)
+			if len(d) != size || seen[d] {
+				t.Fatalf("Rread tag %d: %d bytes %.12q, seen before: %v", f.Tag, len(d), d, seen[d])
+			}
+			seen[d] = true
+		case f.Type == plan9.Rwrite:
+			if int(f.Tag) != nextWrite || f.Count != size {
+				t.Fatalf("%v, want Rwrite tag %d count %d", f, nextWrite, size)
+			}
+			nextWrite++
+		default:
+			t.Fatalf("unexpected reply %v", f)
+		}
+	}
+	if nextRead != own+other || nextWrite != firstWrite+own {
+		t.Fatalf("%d Rreads and %d Rwrites, want %d and %d", nextRead, nextWrite-firstWrite, own+other, own)
+	}
+	for i := range own {
+		if !seen[string(payload("c", i))] {
+			t.Errorf("the slow client's message %d was never read", i)
+		}
+	}
+	for i := range other {
+		if !seen[string(payload("w", i))] {
+			t.Errorf("w's message %d was never read", i)
+		}
 	}
 }

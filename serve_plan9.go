@@ -258,3 +258,11 @@ func exits(msg string) {
 }
 
 func newStdio() stdio { return stdio{os.Stdin, os.Stdout} }
+
+// exactDeadlines is false: a network connection's write deadline
+// interrupts the write with a note, which the kernel takes only after
+// queueing the data it was given (qbwrite waits for flow control last),
+// and the write then reports none of it sent. Sending the rest again
+// would send replies twice, so the reading goroutine never writes
+// replies itself: the writer does, with no deadline until the end.
+const exactDeadlines = false

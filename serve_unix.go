@@ -19,6 +19,10 @@ func currentUser() string { return mqclient.User() }
 
 func exitUsage() { os.Exit(1) }
 
+// exactDeadlines says whether a write that outlives its deadline
+// reports how much of it was sent, so that another can send the rest.
+const exactDeadlines = true
+
 // background is a Plan 9 step: on Unix mq serves in the foreground.
 func background(o *options) (bool, error) { return false, nil }
 

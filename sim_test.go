@@ -170,6 +170,11 @@ func (sm *sim) step(ci int, f *plan9.Fcall) {
 	if ws != nil && ws.parent.q.nextSeq != before {
 		sm.wrote(ws, before, f.Data)
 	}
+	// A Twrite's data is the connection's read buffer, which the next
+	// request overwrites: the server must have copied what it keeps.
+	for i := range f.Data {
+		f.Data[i] = '#'
+	}
 	sm.noteOpens(sc)
 	sm.noteGone()
 	sm.tr.mu.Unlock()

@@ -234,7 +234,7 @@ func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
 	}
 	c.outc = sync.NewCond(&c.outMu)
 	c.roomc = sync.NewCond(&c.outMu)
-	if d, ok := rwc.(deadliner); ok && d.SetWriteDeadline(time.Time{}) == nil {
+	if d, ok := rwc.(deadliner); ok && exactDeadlines && d.SetWriteDeadline(time.Time{}) == nil {
 		c.direct = d
 	}
 	return c
