@@ -123,7 +123,6 @@ type conn struct {
 	msize   uint32      // set only by the reading goroutine
 	fc      plan9.Fcall // the reading goroutine's Tread or Twrite, decoded in place
 	clock   uint32      // when the message being handled arrived, for atime and mtime
-	arrival time.Time   // the same, to the nanosecond
 
 	fids    map[uint32]*fid // guarded by tree.mu
 	pending tagTable        // guarded by tree.mu
@@ -180,8 +179,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		// per message: a burst of requests arrives together, and
 		// reading the time for each cost a tenth of a fan-out's time.
 		if in.fresh {
-			c.arrival, in.fresh = time.Now(), false
-			c.clock = uint32(c.arrival.Unix())
+			c.clock, in.fresh = now(), false
 		}
 		if err != nil {
 			if err != io.EOF && s.trace != nil {

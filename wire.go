@@ -233,8 +233,8 @@ func (c *conn) writeOwn() {
 	buf := c.outq
 	c.outq, c.ownBuf = c.ownBuf[:0], nil
 	c.outMu.Unlock()
-	if !armed || c.arrival.After(c.ownDeadline.Add(-ownWait/2)) {
-		c.ownDeadline = c.arrival.Add(ownWait)
+	if now := time.Now(); !armed || now.After(c.ownDeadline.Add(-ownWait/2)) {
+		c.ownDeadline = now.Add(ownWait)
 		c.direct.SetWriteDeadline(c.ownDeadline)
 	}
 	n, err := c.rwc.Write(buf)
