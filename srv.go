@@ -136,7 +136,7 @@ type conn struct {
 	outc     *sync.Cond   // signalled when the writer has work, or closed is set
 	roomc    *sync.Cond   // signalled when backlog shrinks or closed is set
 	outq     []byte       // replies, encoded, in order
-	backlog  atomic.Int64 // bytes queued and not yet written; read without outMu by roomy
+	backlog  atomic.Int64 // bytes queued and not yet written; roomy reads it without outMu
 	writing  bool         // the writer or the reading goroutine is writing
 	deadline bool         // rwc has a write deadline the reading goroutine set
 	closed   bool
@@ -162,9 +162,8 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	for {
 		// Requests that came together are handled under one hold of
 		// the tree's lock, let go before anything that may block.
-		if locked && (!in.ready() || c.backlog.Load()+int64(len(c.ownq)) > maxBacklog) {
-			own := c.own
-			c.handOwn()
+		if locked && (!in.ready() || !c.roomy(len(c.ownq))) {
+			own := c.handOwn()
 			c.t.mu.Unlock()
 			locked = false
 			if own {
@@ -218,8 +217,6 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		// stuck on a client that sent garbage and reads nothing.
 		rwc.Close()
 	}
-	// Replies already queued still go out, but a client that has
-	// stopped reading does not keep this connection forever.
 	<-done
 	rwc.Close()
 }

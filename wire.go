@@ -40,13 +40,14 @@ type deadliner interface {
 const ioHdrSize = 11
 
 // roomy says whether the client has taken enough of its replies for
-// more of its requests to be read.
-func (c *conn) roomy() bool { return c.backlog.Load() <= maxBacklog }
+// more of its requests to be read, with held bytes of replies not yet
+// queued.
+func (c *conn) roomy(held int) bool { return c.backlog.Load()+int64(held) <= maxBacklog }
 
 // waitRoom waits until the client has taken enough of its replies.
 func (c *conn) waitRoom() {
 	c.outMu.Lock()
-	for !c.roomy() && !c.closed {
+	for !c.roomy(0) && !c.closed {
 		c.roomc.Wait()
 	}
 	c.outMu.Unlock()
@@ -115,7 +116,11 @@ func (in *msgReader) fill(n int) error {
 	// last read is sending more at once than it holds: it doubles, up
 	// to maxIn.
 	buf := in.buf
-	if size := max(2*n, min(2*len(buf), maxIn)); in.filled && size > len(buf) || 2*n > len(buf) {
+	size := max(len(buf), 2*n)
+	if in.filled {
+		size = max(size, min(2*len(buf), maxIn))
+	}
+	if size > len(buf) {
 		in.buf = make([]byte, size)
 	}
 	copy(in.buf, buf[in.lo:in.hi])
@@ -283,10 +288,11 @@ func (c *conn) queue(hdr []byte, data string) {
 
 // handOwn ends the reading goroutine's hold on its connection's
 // replies, with tree.mu held: those it made go to outq in one step, in
-// order, before any other reply can, and writeOwn is to write them.
-func (c *conn) handOwn() {
+// order, before any other reply can. It says whether there was a hold,
+// and so whether writeOwn is to write them.
+func (c *conn) handOwn() bool {
 	if !c.own {
-		return
+		return false
 	}
 	c.own = false
 	c.outMu.Lock()
@@ -300,6 +306,7 @@ func (c *conn) handOwn() {
 	}
 	c.outMu.Unlock()
 	c.ownq = c.ownq[:0]
+	return true
 }
 
 // send queues a reply. It and respond are where replies are written.
