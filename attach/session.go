@@ -85,6 +85,12 @@ func attach(fs mqclient.FS, id string) {
 	if history == 0 {
 		close(replayed)
 	}
+	// -k removes the session once the program's status is written,
+	// perhaps before order has brought this attacher to it; a read on
+	// status of its own, parked from the start, gets it all the same.
+	exited := make(chan string, 1)
+	status := open(fs, id, "status", plan9.OREAD)
+	go func() { exited <- statusFrom(status) }()
 	f, err := mqclient.Follow(fs, id, shown)
 	if err != nil {
 		fatal("%v", err)
@@ -115,6 +121,9 @@ func attach(fs mqclient.FS, id string) {
 	for {
 		name, data, err := f.Next()
 		if err == io.EOF {
+			if status := <-exited; status != "" {
+				exitWith(id, status)
+			}
 			fatal("%s: session removed", id)
 		}
 		if err != nil {
@@ -126,9 +135,7 @@ func attach(fs mqclient.FS, id string) {
 		case "fd2":
 			os.Stderr.Write(data)
 		case "status":
-			status := strings.TrimSpace(string(data))
-			fmt.Fprintf(os.Stderr, "attach: %s: exit %s\n", id, status)
-			os.Exit(exitCode(status))
+			exitWith(id, strings.TrimSpace(string(data)))
 		}
 		if history > 0 {
 			if history -= int64(len(data)); history <= 0 {
@@ -203,12 +210,24 @@ func list(fs mqclient.FS) {
 	}
 }
 
+// exitWith reports the program's exit and exits as it did.
+func exitWith(id, status string) {
+	fmt.Fprintf(os.Stderr, "attach: %s: exit %s\n", id, status)
+	os.Exit(exitCode(status))
+}
+
 // readStatus waits for the session's exit status and returns it.
 func readStatus(fs mqclient.FS, id string) string {
 	f, err := fs.Open(path.Join(id, "status"), plan9.OREAD)
 	if err != nil {
 		return "?"
 	}
+	return statusFrom(f)
+}
+
+// statusFrom waits for an exit status on f, open on a session's status
+// file, and closes it. It is empty if the session goes without one.
+func statusFrom(f mqclient.File) string {
 	defer f.Close()
 	buf := make([]byte, 256)
 	n, _ := f.Read(buf)
