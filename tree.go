@@ -310,7 +310,9 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 		d.Uid != "" && d.Uid != cur.Uid || d.Muid != "" && d.Muid != cur.Muid {
 		return errBadWstat
 	}
-	if d.Length != null.Length && d.Length != cur.Length {
+	// Length 0 on a stream is how Unix clients send > (Plan 9 sends
+	// OTRUNC): accepted, and it changes nothing (SPEC §3.6, §8.4).
+	if d.Length != null.Length && d.Length != cur.Length && !(n.kind == kStream && d.Length == 0) {
 		return errLength
 	}
 	rename := d.Name != "" && d.Name != n.name

@@ -766,8 +766,12 @@ func TestWstat(t *testing.T) {
 		{"alice", "g/s", []change{gid("ops")}, "", want{"g/s", "s", s.mode, "ops"}},
 		{"glenda", "g/s", []change{gid("adm")}, "", s},
 
-		{"glenda", "g/s", []change{length(0)}, "cannot change length", s},
+		{"glenda", "g/s", []change{length(0)}, "", s},
+		{"glenda", "g/s", []change{length(4)}, "cannot change length", s},
+		{"glenda", "g/s", []change{length(6)}, "cannot change length", s},
 		{"glenda", "g/s", []change{length(5)}, "", s},
+		{"glenda", "g/s", []change{name("t"), length(0)}, "", want{"g/t", "t", s.mode, "adm"}},
+		{"glenda", "g", []change{length(1)}, "cannot change length", want{"g", "g", plan9.DMDIR | 0775, "adm"}},
 		{"glenda", "g/u", []change{length(0)}, "", want{"g/u", "u", plan9.DMAPPEND | 0664, "adm"}},
 		{"glenda", "g/ctl", []change{length(1)}, "cannot change length", want{"g/ctl", "ctl", 0664, "adm"}},
 
@@ -805,6 +809,27 @@ func TestWstat(t *testing.T) {
 				t.Errorf("mtime = %d, want %d", a.Mtime, d.Mtime)
 			}
 		})
+	}
+}
+
+// TestWstatLengthZero checks that a wstat of length 0 on a stream, as
+// Unix clients send for >, is accepted and changes nothing: the
+// history stays whole, as with OTRUNC (SPEC §3.6, §8.4).
+func TestWstatLengthZero(t *testing.T) {
+	tc := session(t, newTestTree(), "glenda")
+	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
+	mustOK(t, "touch g/s", tc.create("g/s", 0664))
+	mustOK(t, "data static", tc.put("g/ctl", "data static\nreplay all"))
+	mustOK(t, "write", tc.put("g/s", "hello"))
+	d := nulldir()
+	d.Length = 0
+	mustOK(t, "wstat length 0", tc.wstatAt("g/s", d))
+	if got := tc.statAt("g/s").Length; got != 5 {
+		t.Errorf("length after wstat length 0 = %d, want 5", got)
+	}
+	mustOK(t, "write", tc.put("g/s", " world"))
+	if got, want := tc.get("g/s"), "hello world"; got != want {
+		t.Errorf("g/s reads %q, want %q", got, want)
 	}
 }
 
