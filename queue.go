@@ -276,9 +276,10 @@ func (q *queue) trimDepth() {
 }
 
 // droppable says whether m may go without any reader losing it
-// (SPEC §7.2).
+// (SPEC §7.2). A static read moves no cursor, so in a static group no
+// reader is owed anything and readers hold nothing back (SPEC §6.2).
 func (q *queue) droppable(m *message) bool {
-	if m.unread > 0 || m.waited {
+	if m.unread > 0 && q.cfg.data != dataStatic || m.waited {
 		return false
 	}
 	switch q.cfg.replay {

@@ -143,6 +143,46 @@ func TestStatic(t *testing.T) {
 	}
 }
 
+// SPEC §6.2, §7.2: static readers hold nothing back. Under replay off
+// a static group retains nothing, however many readers are open; under
+// replay last, the newest message of each stream; turning a group
+// static trims what its readers were owed at once.
+func TestStaticHoldsNothing(t *testing.T) {
+	tests := []struct {
+		cfg    string
+		before bool // the group turns static after the writes, not before
+		s, t   int64
+		count  int
+	}{
+		{"replay off", false, 0, 0, 0},
+		{"replay last", false, 2, 1, 2},
+		{"replay all", false, 6, 1, 4},
+		{"replay off", true, 0, 0, 0},
+		{"replay last", true, 2, 1, 2},
+	}
+	for _, tt := range tests {
+		cfg := "data static\n" + tt.cfg
+		if tt.before {
+			cfg = tt.cfg
+		}
+		x := newQtest(t, cfg, 1<<20, "s", "t")
+		x.open("s")
+		x.open("order")
+		x.write("s", "aa", "bb")
+		x.write("t", "c")
+		x.write("s", "dd")
+		if tt.before {
+			x.ctl("data static")
+		}
+		got := []int64{x.s["s"].bytes, x.s["t"].bytes, int64(x.q.count), x.st.total}
+		want := []int64{tt.s, tt.t, int64(tt.count), tt.s + tt.t}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%q, static set after writes %v: s, t lengths, count, store total (-want +got):\n%s",
+				tt.cfg, tt.before, diff)
+		}
+	}
+}
+
 // SPEC §6.1: where a new reader starts.
 func TestReplay(t *testing.T) {
 	tests := []struct {

@@ -833,6 +833,25 @@ func TestWstatLengthZero(t *testing.T) {
 	}
 }
 
+// TestStaticOffRetainsNothing checks, through stat, that a static
+// group under replay off keeps nothing for its open readers
+// (SPEC §6.2, §3.4).
+func TestStaticOffRetainsNothing(t *testing.T) {
+	tc := session(t, newTestTree(), "glenda")
+	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
+	mustOK(t, "touch g/s", tc.create("g/s", 0664))
+	mustOK(t, "data static", tc.put("g/ctl", "data static"))
+	mustOK(t, "open g/s", tc.openAt(10, "g/s", plan9.OREAD))
+	mustOK(t, "open g/order", tc.openAt(11, "g/order", plan9.OREAD))
+	mustOK(t, "write", tc.put("g/s", "hello"))
+	if got := tc.statAt("g/s").Length; got != 0 {
+		t.Errorf("g/s length = %d, want 0", got)
+	}
+	if got := tc.get("g/s"); got != "" {
+		t.Errorf("g/s reads %q, want nothing", got)
+	}
+}
+
 // TestWstatNoUsers checks that without a users file each user leads
 // the group of its own name only (SPEC §2 -u, §3.6).
 func TestWstatNoUsers(t *testing.T) {
