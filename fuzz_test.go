@@ -322,6 +322,9 @@ func (p *opPlayer) op() {
 		if tag == old {
 			return
 		}
+		if len(tags) > 0 && p.pick(8) == 0 {
+			tag = uint16(tags[p.pick(len(tags))]) // a tag in use: refused (SPEC §8.7)
+		}
 		step(&plan9.Fcall{Type: plan9.Tflush, Tag: tag, Oldtag: old})
 	case 8:
 		step(&plan9.Fcall{Type: plan9.Tclunk, Fid: p.fid()})

@@ -714,6 +714,32 @@ Rstat tag 1 ...
 `)
 }
 
+// TestFlushTagInUse checks that a Tflush whose own tag is pending gets
+// Rerror "tag in use" and flushes nothing: both pending requests are
+// answered in due course (SPEC §8.7).
+func TestFlushTagInUse(t *testing.T) {
+	dialTest(t, newTestTree()).run(setup + `
+Twalk fid 0 newfid 3 wname [g s]
+Rwalk ...
+Topen fid 3 mode OREAD
+Ropen ...
+Twalk fid 0 newfid 4 wname [g s]
+Rwalk ...
+Topen fid 4 mode OREAD
+Ropen ...
+Tread tag 1 fid 3 count 100
+Tread tag 2 fid 4 count 100
+Tflush tag 1 oldtag 2
+Rerror tag 1 ename 'tag in use'
+Tflush tag 2 oldtag 2
+Rerror tag 2 ename 'tag in use'
+Twrite tag 5 fid 2 data hello
+Rwrite tag 5 count 5
+Rread tag 1 data hello
+Rread tag 2 data hello
+`)
+}
+
 // TestMalformed checks that a malformed message closes its connection
 // and nothing else (SPEC §8.9).
 func TestMalformed(t *testing.T) {

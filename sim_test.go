@@ -138,7 +138,7 @@ func (sm *sim) step(ci int, f *plan9.Fcall) {
 	sm.steps++
 	req := &simReq{f: f}
 	_, busy := sc.outstanding[f.Tag]
-	dup := busy && f.Type != plan9.Tversion && f.Type != plan9.Tflush
+	dup := busy && f.Type != plan9.Tversion // a Tflush too (SPEC §8.7)
 	switch {
 	case dup:
 		sc.reused[f.Tag]++

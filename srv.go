@@ -241,7 +241,9 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 	if c.s.trace != nil {
 		fmt.Fprintf(c.s.trace, "<-%d- %v\n", c.in, f)
 	}
-	if c.pending.get(f.Tag) != nil && f.Type != plan9.Tversion && f.Type != plan9.Tflush {
+	// A Tflush on a tag in use is refused too, and flushes nothing
+	// (SPEC §8.7).
+	if c.pending.get(f.Tag) != nil && f.Type != plan9.Tversion {
 		c.respond(f.Tag, nil, errTagInUse)
 		return true
 	}
