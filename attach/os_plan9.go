@@ -102,8 +102,8 @@ func (p *plan9Proc) note(n string) {
 // wait returns the program's exit string, or ok when it is empty.
 func (p *plan9Proc) wait() string {
 	p.cmd.Wait()
-	if w, ok := p.cmd.ProcessState.Sys().(*syscall.Waitmsg); ok && w.Msg != "" {
-		return w.Msg
+	if w, ok := p.cmd.ProcessState.Sys().(*syscall.Waitmsg); ok {
+		return exitString(w.Msg)
 	}
 	return "ok"
 }
