@@ -213,16 +213,21 @@ func (p *unixProc) note(n string) {
 	}
 }
 
-// wait returns the exit status as shells report it: the exit code, or
-// 128+N for signal N.
+// wait waits for the program to exit and its output to be passed on.
 func (p *unixProc) wait() string {
 	p.cmd.Wait()
 	close(p.exited)
 	<-p.passed
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return exitStatus(p.cmd)
+}
+
+// exitStatus is the exit status of cmd, which has exited, as shells
+// report it: the exit code, or 128+N for signal N.
+func exitStatus(cmd *exec.Cmd) string {
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
 	case !ok:
-		return strconv.Itoa(p.cmd.ProcessState.ExitCode())
+		return strconv.Itoa(cmd.ProcessState.ExitCode())
 	case ws.Signaled():
 		return strconv.Itoa(128 + int(ws.Signal()))
 	}

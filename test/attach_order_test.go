@@ -23,13 +23,17 @@ type message struct {
 }
 
 // sessionMessages reads, over 9P, the messages of session id's fd0,
-// fd1 and fd2 in the order the group's order file lists them, up to
+// fd1, fd2 and winsize in the order the group's order file lists them, up to
 // the program's exit status.
 func sessionMessages(t *testing.T, s *mqServer, id string) []message {
 	t.Helper()
 	fs := s.attach(t, owner(t), "")
 	files := map[string]*client.Fid{}
-	for _, name := range []string{"fd0", "fd1", "fd2", "status", "order"} {
+	names := []string{"fd0", "fd1", "fd2", "status", "order"}
+	if _, err := fs.Stat(id + "/winsize"); err == nil {
+		names = append(names, "winsize")
+	}
+	for _, name := range names {
 		f, err := fs.Open(id+"/"+name, plan9.OREAD)
 		if err != nil {
 			t.Fatal(err)
