@@ -109,18 +109,7 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 		}
 	}
 	shown := []string{"fd1", "fd2", "status"}
-	// End of input detaches only once the history there is now has been
-	// shown, so that attach id </dev/null prints the session so far.
-	var history int64
-	for _, name := range shown {
-		if d, err := fs.Stat(path.Join(id, name)); err == nil {
-			history += d.Length
-		}
-	}
-	replayed := make(chan struct{})
-	if history == 0 {
-		close(replayed)
-	}
+	r := newReplay(fs, id, shown)
 	// -k removes the session once the program's status is written,
 	// perhaps before order has brought this attacher to it; a read on
 	// status of its own, parked from the start, gets it all the same.
@@ -131,41 +120,19 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 	if err != nil {
 		fatal("%v", err)
 	}
-	f.Lost = func(err error) {
-		if !terminal {
-			fmt.Fprintf(os.Stderr, "attach: %s: %v\n", id, err)
-		}
-		if history > 0 {
-			history = 0
-			close(replayed) // what was there is gone: stop waiting for it
-		}
-	}
-
 	raw := terminal && makeRaw()
+	nl := "\n"
 	if raw {
-		onSignals(terminationSignals, func(sig os.Signal) {
-			restoreTerminal()
-			os.Exit(128 + signalNumber(sig))
-		})
+		nl = "\r\n"
 	}
-	if winsize != nil {
-		sendSize := func() {
-			if rows, cols, ok := terminalSize(); ok {
-				winsize.Write([]byte(fmt.Sprintf("%d %d\n", rows, cols)))
-			}
-		}
-		sendSize()
-		onSignals(resizeSignals, func(os.Signal) { sendSize() })
+	f.Lost = func(err error) {
+		fmt.Fprintf(os.Stderr, "attach: %s: %v%s", id, err, nl)
+		r.lost()
 	}
-	onSignals([]os.Signal{os.Interrupt}, func(os.Signal) {
-		if readOnly {
-			detach(id, raw)
-		}
-		note.Write([]byte("interrupt"))
-	})
+	handleSignals(id, raw, readOnly, note, winsize)
 	go func() {
 		err := readInput(in, terminal, readOnly && raw)
-		<-replayed
+		<-r.done
 		if err != nil {
 			fatal("%s: %v", id, err)
 		}
@@ -191,12 +158,75 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 		case "status":
 			exitWith(id, strings.TrimSpace(string(data)))
 		}
-		if history > 0 {
-			if history -= int64(len(data)); history <= 0 {
-				close(replayed)
-			}
+		r.shown(len(data))
+	}
+}
+
+// A replay tracks the history there was when an attacher came: end of
+// input detaches only once it has been shown, so that attach id
+// </dev/null prints the session so far.
+type replay struct {
+	left int64         // bytes of it still to show
+	done chan struct{} // closed once they are shown
+}
+
+func newReplay(fs mqclient.FS, id string, names []string) *replay {
+	r := &replay{done: make(chan struct{})}
+	for _, name := range names {
+		if d, err := fs.Stat(path.Join(id, name)); err == nil {
+			r.left += d.Length
 		}
 	}
+	if r.left == 0 {
+		close(r.done)
+	}
+	return r
+}
+
+func (r *replay) shown(n int) {
+	if r.left > 0 {
+		if r.left -= int64(n); r.left <= 0 {
+			close(r.done)
+		}
+	}
+}
+
+// lost says messages were dropped: what there was is gone, so stop
+// waiting for it.
+func (r *replay) lost() {
+	if r.left > 0 {
+		r.left = 0
+		close(r.done)
+	}
+}
+
+// handleSignals sets what the attacher does on signals: interrupt is
+// passed to the program, or detaches a read-only attacher; on a raw
+// terminal, the terminal is restored before a signal ends attach; and
+// a change of window size is passed on to winsize, if open, as is the
+// size now.
+func handleSignals(id string, raw, readOnly bool, note, winsize mqclient.File) {
+	if raw {
+		onSignals(terminationSignals, func(sig os.Signal) {
+			restoreTerminal()
+			os.Exit(128 + signalNumber(sig))
+		})
+	}
+	if winsize != nil {
+		sendSize := func() {
+			if rows, cols, ok := terminalSize(); ok {
+				winsize.Write([]byte(fmt.Sprintf("%d %d\n", rows, cols)))
+			}
+		}
+		sendSize()
+		onSignals(resizeSignals, func(os.Signal) { sendSize() })
+	}
+	onSignals([]os.Signal{os.Interrupt}, func(os.Signal) {
+		if readOnly {
+			detach(id, raw)
+		}
+		note.Write([]byte("interrupt"))
+	})
 }
 
 // readInput sends standard input to in (nil: read-only), each read as
