@@ -201,6 +201,9 @@ func TestTerminalSession(t *testing.T) {
 	b.type_(t, "echo from-'b'\r")
 	a.waitFor(t, "from-b")
 	b.waitFor(t, "from-b")
+	attachOK(t, s, "-w", "term", "echo from-'w'")
+	a.waitFor(t, "from-w")
+	b.waitFor(t, "from-w")
 
 	// A read-only attacher: what it types is not sent, its size not
 	// applied.
