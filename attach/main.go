@@ -1,8 +1,8 @@
 // Attach detaches programs onto mq streams and attaches to them later,
 // from one or many places at once (SPEC §10).
 //
-//	attach [-s srv] -c id [command ...]
-//	attach [-s srv] id
+//	attach [-s srv] -c [-t] id [command ...]
+//	attach [-s srv] [-r] id
 //	attach [-s srv] -w id [text ...]
 //	attach [-s srv] -k id
 //	attach [-s srv] -l
@@ -17,8 +17,8 @@ import (
 	"mq/internal/mqclient"
 )
 
-const usageText = `usage: attach [-s srv] -c id [command ...]
-       attach [-s srv] id
+const usageText = `usage: attach [-s srv] -c [-t] id [command ...]
+       attach [-s srv] [-r] id
        attach [-s srv] -w id [text ...]
        attach [-s srv] -k id
        attach [-s srv] -l
@@ -31,6 +31,7 @@ func usage() {
 
 // fatal ends attach with a message in the Plan 9 form.
 func fatal(format string, a ...any) {
+	restoreTerminal()
 	fmt.Fprintf(os.Stderr, "attach: "+format+"\n", a...)
 	os.Exit(1)
 }
@@ -40,23 +41,32 @@ func main() {
 		superviseMain(os.Args[2:])
 		return
 	}
-	flags, rest, err := arg.Parse(os.Args[1:], "c:k:lw:s:")
+	flags, rest, err := arg.Parse(os.Args[1:], "c:k:lrtw:s:")
 	if err != nil {
 		usage()
 	}
 	srv := "attach-" + mqclient.User()
 	var op byte
 	var id string
+	var terminal, readOnly bool
 	for _, f := range flags {
 		switch f.Letter {
 		case 's':
 			srv = f.Value
+		case 't':
+			terminal = true
+		case 'r':
+			readOnly = true
 		default:
 			if op != 0 {
 				usage()
 			}
 			op, id = f.Letter, f.Value
 		}
+	}
+	if op == 'c' && id == "-t" && !terminal && len(rest) > 0 {
+		// -c -t id: -c takes the next word as its id.
+		terminal, id, rest = true, rest[0], rest[1:]
 	}
 	switch op {
 	case 0:
@@ -69,8 +79,16 @@ func main() {
 			usage()
 		}
 	}
+	if terminal && op != 'c' || readOnly && op != 0 {
+		usage()
+	}
 	if op != 'l' && !validID(id) {
 		fatal("bad session name %q", id)
+	}
+	if terminal {
+		if err := canTerminal(); err != nil {
+			fatal("%v", err)
+		}
 	}
 	fs := connect(srv)
 	switch op {
@@ -78,7 +96,7 @@ func main() {
 		if len(rest) == 0 {
 			rest = defaultCommand()
 		}
-		create(fs, srv, id, rest)
+		create(fs, srv, id, terminal, rest)
 	case 'w':
 		write(fs, id, rest)
 	case 'k':
@@ -86,7 +104,7 @@ func main() {
 	case 'l':
 		list(fs)
 	default:
-		attach(fs, id)
+		attach(fs, id, readOnly)
 	}
 }
 

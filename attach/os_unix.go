@@ -24,8 +24,9 @@ import (
 // answer on its socket.
 const mqStartWait = 10 * time.Second
 
-// outputGrace is how long, after the program exits, its output is
-// still passed on while programs it left behind hold the pipes open.
+// outputGrace is how long, after the program exits, output is still
+// passed on while programs it left running hold its standard output or
+// error.
 const outputGrace = time.Second
 
 // connect reaches service srv over 9P, starting `mq -s srv` in the
@@ -133,10 +134,13 @@ func detachSignals() {
 	}()
 }
 
-// unixProc is the program in a process group of its own, its standard
-// files pumped to and from the session's streams.
+// unixProc is the program in a process group of its own, its input
+// pumped from fd0 and its output and errors passed through one queue
+// to fd1 and fd2.
 type unixProc struct {
-	cmd *exec.Cmd
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when it has exited
+	passed chan struct{} // closed when its output has all been passed on
 }
 
 func start(fs mqclient.FS, id string, argv []string) (proc, error) {
@@ -152,20 +156,30 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	// Each read of the program's output becomes a message or a few.
-	cmd.Stdout, cmd.Stderr = msgWriter{out}, msgWriter{errs}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = outputGrace
-	stdin, err := cmd.StdinPipe()
+	q, err := newOutQueue()
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = q.files[0], q.files[1]
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Input stays a pipe: a program may read it a byte at a time,
+	// which would drop the rest of a datagram.
+	stdin, err := cmd.StdinPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	q.closeSenders()
+	if err != nil {
+		q.close()
 		return nil, err
 	}
+	p := &unixProc{cmd: cmd, exited: make(chan struct{}), passed: make(chan struct{})}
+	// Each write of the program is one message, or a few of at most
+	// msgMax bytes each, one after another.
+	go q.run([2]io.Writer{msgWriter{out}, msgWriter{errs}}, p.exited, p.passed)
 	go pumpInput(fs, in, stdin)
-	return &unixProc{cmd}, nil
+	return p, nil
 }
 
 // pumpInput passes fd0's messages to the program's standard input,
@@ -199,14 +213,21 @@ func (p *unixProc) note(n string) {
 	}
 }
 
-// wait returns the exit status as shells report it: the exit code, or
-// 128+N for signal N.
+// wait waits for the program to exit and its output to be passed on.
 func (p *unixProc) wait() string {
 	p.cmd.Wait()
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	close(p.exited)
+	<-p.passed
+	return exitStatus(p.cmd)
+}
+
+// exitStatus is the exit status of cmd, which has exited, as shells
+// report it: the exit code, or 128+N for signal N.
+func exitStatus(cmd *exec.Cmd) string {
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
 	case !ok:
-		return strconv.Itoa(p.cmd.ProcessState.ExitCode())
+		return strconv.Itoa(cmd.ProcessState.ExitCode())
 	case ws.Signaled():
 		return strconv.Itoa(128 + int(ws.Signal()))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -42,22 +43,42 @@ func (m msgWriter) Write(b []byte) (int, error) {
 // exit before removing the session anyway (its supervisor may be gone).
 const killWait = 5 * time.Second
 
-// create makes session id and starts argv in it, detached.
-func create(fs mqclient.FS, srv, id string, argv []string) {
+// A terminal session keeps this much of its history (SPEC §10.1).
+const terminalDepth = "1M"
+
+// detachKey, typed to an attacher of a terminal session, detaches it:
+// ctl-\, as in dtach.
+const detachKey = 0x1c
+
+// create makes session id and starts argv in it, detached; on a
+// pseudo-terminal if terminal is set.
+func create(fs mqclient.FS, srv, id string, terminal bool, argv []string) {
 	if err := fs.Create(id, plan9.DMDIR|0775); err != nil {
 		if mqclient.IsExist(err) {
 			fatal("%s: session already exists", id)
 		}
 		fatal("%v", mqclient.PathErr(id, err))
 	}
-	err := writeString(fs, path.Join(id, "ctl"), "data message\nreplay all\n")
-	for _, s := range sessionStreams {
+	conf := "data message\nreplay all\n"
+	streams := sessionStreams
+	if terminal {
+		conf += "depth " + terminalDepth + "\n"
+		streams = append(slices.Clip(streams), "winsize")
+	}
+	err := writeString(fs, path.Join(id, "ctl"), conf)
+	for _, s := range streams {
 		if err == nil {
 			err = fs.Create(path.Join(id, s), 0664)
 		}
 	}
+	if err == nil && terminal {
+		// The program starts at the creator's size, if it has one.
+		if rows, cols, ok := terminalSize(); ok {
+			err = writeString(fs, path.Join(id, "winsize"), fmt.Sprintf("%d %d\n", rows, cols))
+		}
+	}
 	if err == nil {
-		err = startSupervisor(srv, id, argv)
+		err = startSupervisor(srv, id, terminal, argv)
 	}
 	if err != nil {
 		removeSession(fs, id)
@@ -65,26 +86,30 @@ func create(fs mqclient.FS, srv, id string, argv []string) {
 	}
 }
 
+// isTerminal says whether session id runs on a pseudo-terminal.
+func isTerminal(fs mqclient.FS, id string) bool {
+	_, err := fs.Stat(path.Join(id, "winsize"))
+	return err == nil
+}
+
 // attach replays the session's output in the order written and follows
-// it, sending standard input to the program, until input ends (the
-// program keeps running) or the program exits.
-func attach(fs mqclient.FS, id string) {
+// it, sending standard input to the program (unless readOnly), until
+// input ends or the user detaches (the program keeps running) or the
+// program exits. On a terminal session the attacher's terminal is raw
+// meanwhile, and its size is the program's.
+func attach(fs mqclient.FS, id string, readOnly bool) {
 	mustExist(fs, id)
-	in := open(fs, id, "fd0", plan9.OWRITE)
-	note := open(fs, id, "note", plan9.OWRITE)
-	shown := []string{"fd1", "fd2", "status"}
-	// End of input detaches only once the history there is now has been
-	// shown, so that attach id </dev/null prints the session so far.
-	var history int64
-	for _, name := range shown {
-		if d, err := fs.Stat(path.Join(id, name)); err == nil {
-			history += d.Length
+	terminal := isTerminal(fs, id)
+	var in, note, winsize mqclient.File
+	if !readOnly {
+		in = open(fs, id, "fd0", plan9.OWRITE)
+		note = open(fs, id, "note", plan9.OWRITE)
+		if terminal {
+			winsize = open(fs, id, "winsize", plan9.OWRITE)
 		}
 	}
-	replayed := make(chan struct{})
-	if history == 0 {
-		close(replayed)
-	}
+	shown := []string{"fd1", "fd2", "status"}
+	r := newReplay(fs, id, shown)
 	// -k removes the session once the program's status is written,
 	// perhaps before order has brought this attacher to it; a read on
 	// status of its own, parked from the start, gets it all the same.
@@ -95,27 +120,23 @@ func attach(fs mqclient.FS, id string) {
 	if err != nil {
 		fatal("%v", err)
 	}
-	f.Lost = func(err error) {
-		fmt.Fprintf(os.Stderr, "attach: %s: %v\n", id, err)
-		if history > 0 {
-			history = 0
-			close(replayed) // what was there is gone: stop waiting for it
-		}
+	raw := terminal && makeRaw()
+	nl := "\n"
+	if raw {
+		nl = "\r\n"
 	}
-
-	intr := make(chan os.Signal, 1)
-	signal.Notify(intr, os.Interrupt)
+	f.Lost = func(err error) {
+		fmt.Fprintf(os.Stderr, "attach: %s: %v%s", id, err, nl)
+		r.lost()
+	}
+	handleSignals(id, raw, readOnly, note, winsize)
 	go func() {
-		for range intr {
-			note.Write([]byte("interrupt"))
-		}
-	}()
-	go func() {
-		if err := copyMessages(in, os.Stdin); err != nil {
+		err := readInput(in, terminal, readOnly && raw)
+		<-r.done
+		if err != nil {
 			fatal("%s: %v", id, err)
 		}
-		<-replayed
-		os.Exit(0) // end of input detaches
+		detach(id, raw)
 	}()
 
 	for {
@@ -137,12 +158,141 @@ func attach(fs mqclient.FS, id string) {
 		case "status":
 			exitWith(id, strings.TrimSpace(string(data)))
 		}
-		if history > 0 {
-			if history -= int64(len(data)); history <= 0 {
-				close(replayed)
-			}
+		r.shown(len(data))
+	}
+}
+
+// A replay tracks the history there was when an attacher came: end of
+// input detaches only once it has been shown, so that attach id
+// </dev/null prints the session so far.
+type replay struct {
+	left int64         // bytes of it still to show
+	done chan struct{} // closed once they are shown
+}
+
+func newReplay(fs mqclient.FS, id string, names []string) *replay {
+	r := &replay{done: make(chan struct{})}
+	for _, name := range names {
+		if d, err := fs.Stat(path.Join(id, name)); err == nil {
+			r.left += d.Length
 		}
 	}
+	if r.left == 0 {
+		close(r.done)
+	}
+	return r
+}
+
+func (r *replay) shown(n int) {
+	if r.left > 0 {
+		if r.left -= int64(n); r.left <= 0 {
+			close(r.done)
+		}
+	}
+}
+
+// lost says messages were dropped: what there was is gone, so stop
+// waiting for it.
+func (r *replay) lost() {
+	if r.left > 0 {
+		r.left = 0
+		close(r.done)
+	}
+}
+
+// handleSignals sets what the attacher does on signals: interrupt is
+// passed to the program, or detaches a read-only attacher; on a raw
+// terminal, the terminal is restored before a signal ends attach; and
+// a change of window size is passed on to winsize, if open, as is the
+// size now.
+func handleSignals(id string, raw, readOnly bool, note, winsize mqclient.File) {
+	if raw {
+		onSignals(terminationSignals, func(sig os.Signal) {
+			restoreTerminal()
+			os.Exit(128 + signalNumber(sig))
+		})
+	}
+	if winsize != nil {
+		sendSize := func() {
+			if rows, cols, ok := terminalSize(); ok {
+				winsize.Write([]byte(fmt.Sprintf("%d %d\n", rows, cols)))
+			}
+		}
+		sendSize()
+		onSignals(resizeSignals, func(os.Signal) { sendSize() })
+	}
+	onSignals([]os.Signal{os.Interrupt}, func(os.Signal) {
+		if readOnly {
+			detach(id, raw)
+		}
+		note.Write([]byte("interrupt"))
+	})
+}
+
+// readInput sends standard input to in (nil: read-only), each read as
+// one message, until it ends, or on a terminal session until the
+// detach key. Typed by a read-only attacher on a raw terminal (rawRO),
+// ctl-c and ctl-d detach too.
+func readInput(in io.Writer, terminal, rawRO bool) error {
+	buf := make([]byte, msgMax)
+	for {
+		n, err := os.Stdin.Read(buf)
+		b := buf[:n]
+		end := -1
+		if terminal {
+			end = bytes.IndexByte(b, detachKey)
+		}
+		if rawRO {
+			if i := bytes.IndexAny(b, "\x03\x04"); i >= 0 && (end < 0 || i < end) {
+				end = i
+			}
+		}
+		if end >= 0 {
+			b, err = b[:end], io.EOF
+		}
+		if len(b) > 0 && in != nil {
+			if _, werr := in.Write(b); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// detach leaves the session running and ends attach. On a raw
+// terminal it says so, first leaving a full-screen program's alternate
+// screen and showing the cursor (xterm's sequences, which terminals
+// that set TERM now share) as tmux does, so the shell's screen is
+// back.
+func detach(id string, raw bool) {
+	restoreTerminal()
+	if raw {
+		if t := os.Getenv("TERM"); t != "" && t != "dumb" {
+			os.Stdout.WriteString("\x1b[?1049l\x1b[?25h\x1b[0m")
+		}
+		fmt.Fprintf(os.Stderr, "\r\nattach: %s: detached\n", id)
+	}
+	os.Exit(0)
+}
+
+// onSignals calls f in a goroutine of its own for each of sigs that
+// comes.
+func onSignals(sigs []os.Signal, f func(os.Signal)) {
+	if len(sigs) == 0 {
+		return
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sigs...)
+	go func() {
+		for sig := range c {
+			f(sig)
+		}
+	}()
 }
 
 // write sends text, or standard input, to the session's input.
@@ -206,12 +356,16 @@ func list(fs mqclient.FS) {
 		if st.Length > 0 {
 			state = "exit " + readStatus(fs, d.Name)
 		}
+		if isTerminal(fs, d.Name) {
+			state += "\tterminal"
+		}
 		fmt.Printf("%s\t%s\n", d.Name, state)
 	}
 }
 
 // exitWith reports the program's exit and exits as it did.
 func exitWith(id, status string) {
+	restoreTerminal()
 	fmt.Fprintf(os.Stderr, "attach: %s: exit %s\n", id, status)
 	os.Exit(exitCode(status))
 }

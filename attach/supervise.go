@@ -20,9 +20,16 @@ import (
 // program, passes notes to it and records its exit.
 const supervisorArg = "-supervise-session"
 
+// Supervisor arguments say how the program is run: on a
+// pseudo-terminal, or not.
+const (
+	onTerminal = "-t"
+	onFiles    = "-f"
+)
+
 // startSupervisor starts the supervisor of session id, detached, and
 // returns once it has started the program or failed to.
-func startSupervisor(srv, id string, argv []string) error {
+func startSupervisor(srv, id string, terminal bool, argv []string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -32,7 +39,11 @@ func startSupervisor(srv, id string, argv []string) error {
 		return err
 	}
 	defer r.Close()
-	cmd := exec.Command(self, append([]string{supervisorArg, srv, id}, argv...)...)
+	how := onFiles
+	if terminal {
+		how = onTerminal
+	}
+	cmd := exec.Command(self, append([]string{supervisorArg, srv, id, how}, argv...)...)
 	cmd.ExtraFiles = []*os.File{w} // its fd 3: "ok", or why not
 	cmd.SysProcAttr = detached()
 	err = cmd.Start()
@@ -57,7 +68,8 @@ type proc interface {
 	wait() string  // wait for exit; the status line
 }
 
-// superviseMain is the supervisor: args are srv, id and the command.
+// superviseMain is the supervisor: args are srv, id, how the program
+// is run and the command.
 func superviseMain(args []string) {
 	closeInherited()
 	report := os.NewFile(3, "report")
@@ -65,10 +77,10 @@ func superviseMain(args []string) {
 		fmt.Fprintf(report, "%v\n", err)
 		os.Exit(1)
 	}
-	if len(args) < 3 {
+	if len(args) < 4 {
 		fail(errors.New("bad supervisor arguments"))
 	}
-	srv, id, argv := args[0], args[1], args[2:]
+	srv, id, how, argv := args[0], args[1], args[2], args[3:]
 	detachSignals()
 	fs, err := mqclient.Service(srv)
 	if err != nil {
@@ -77,7 +89,12 @@ func superviseMain(args []string) {
 	status := mustOpen(fs, id, "status", plan9.OWRITE, fail)
 	ctl := mustOpen(fs, id, "ctl", plan9.OWRITE, fail)
 	notes := mustOpen(fs, id, "note", plan9.OREAD, fail)
-	p, err := start(fs, id, argv)
+	var p proc
+	if how == onTerminal {
+		p, err = startTerminal(fs, id, argv)
+	} else {
+		p, err = start(fs, id, argv)
+	}
 	if err != nil {
 		fail(err)
 	}

@@ -299,8 +299,8 @@ func TestAttachErrors(t *testing.T) {
 	s := startMQ(t)
 	attachOK(t, s, "-c", "x", "cat")
 	t.Cleanup(func() { runProc(t, s.ns, "", bin("attach"), "-s", s.name, "-k", "x") })
-	usage := "usage: attach [-s srv] -c id [command ...]\n" +
-		"       attach [-s srv] id\n" +
+	usage := "usage: attach [-s srv] -c [-t] id [command ...]\n" +
+		"       attach [-s srv] [-r] id\n" +
 		"       attach [-s srv] -w id [text ...]\n" +
 		"       attach [-s srv] -k id\n" +
 		"       attach [-s srv] -l\n"
@@ -314,6 +314,10 @@ func TestAttachErrors(t *testing.T) {
 		{[]string{"-k", "x", "y"}, usage},
 		{[]string{"-c", "a", "-k", "b"}, usage},
 		{[]string{"-q"}, usage},
+		{[]string{"-t", "x"}, usage},
+		{[]string{"-r", "-k", "x"}, usage},
+		{[]string{"-r", "-c", "x"}, usage},
+		{[]string{"-t", "-w", "x"}, usage},
 		{[]string{"-s", s.name, "nosuch"}, "attach: nosuch: no such session\n"},
 		{[]string{"-s", s.name, "-w", "nosuch", "x"}, "attach: nosuch: no such session\n"},
 		{[]string{"-s", s.name, "-k", "nosuch"}, "attach: nosuch: no such session\n"},

@@ -22,6 +22,10 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(writersEnv) != "" {
+		runWriters()
+		return
+	}
 	dir, err := os.MkdirTemp("", "mqtest")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,158 @@
+//go:build !plan9
+
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// An outQueue carries the program's standard output and error to the
+// supervisor in the order it wrote them (SPEC §10). Both descriptors
+// are datagram sockets connected to one socket of the supervisor, each
+// bound to an address of its own: every write is one datagram, the
+// kernel queues the datagrams of both in the order they were written,
+// and each one's source address says which descriptor wrote it. Two
+// pipes read separately cannot keep that order.
+type outQueue struct {
+	conn  *net.UnixConn // the supervisor's end
+	files [2]*os.File   // the program's standard output and error
+	addrs [2]string     // their addresses
+	buf   []byte        // holds the largest datagram the senders can send
+}
+
+// drainPoll is how long a read waits, once the program has exited,
+// before the queue counts as empty.
+const drainPoll = 10 * time.Millisecond
+
+// maxDatagram is the send buffer asked for: the largest single write
+// the program can make (Linux also stops short of it at about 4M, the
+// most it gives one datagram).
+const maxDatagram = 8 << 20
+
+func newOutQueue() (*outQueue, error) {
+	recv, send, err := queueAddrs()
+	if err != nil {
+		return nil, err
+	}
+	defer unlinkAddrs(recv, send)
+	q := &outQueue{addrs: send}
+	q.conn, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: recv, Net: "unixgram"})
+	if err != nil {
+		return nil, err
+	}
+	size := 0
+	for i, addr := range send {
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
+		if err == nil {
+			syscall.CloseOnExec(fd)
+			q.files[i] = os.NewFile(uintptr(fd), "")
+			size, err = raiseSendBuffer(fd)
+		}
+		if err == nil {
+			err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: addr})
+		}
+		if err == nil {
+			err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: recv})
+		}
+		if err != nil {
+			q.close()
+			return nil, err
+		}
+	}
+	q.buf = make([]byte, size)
+	return q, nil
+}
+
+// raiseSendBuffer makes the send buffer of socket fd as large as it
+// may be, so that large writes still go in one datagram, and returns
+// its size.
+func raiseSendBuffer(fd int) (int, error) {
+	// The kernel doubles what it is asked for.
+	if !forceSendBuffer(fd, maxDatagram/2) {
+		for n := maxDatagram / 2; n >= 64<<10; n /= 2 {
+			if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, n) == nil {
+				break
+			}
+		}
+	}
+	return syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+}
+
+// closeSenders closes the supervisor's copies of the program's ends.
+func (q *outQueue) closeSenders() {
+	for i, f := range q.files {
+		if f != nil {
+			f.Close()
+			q.files[i] = nil
+		}
+	}
+}
+
+func (q *outQueue) close() {
+	q.closeSenders()
+	q.conn.Close()
+}
+
+// run passes each datagram to out[0] or out[1], as its sender was the
+// program's standard output or error, until the program has exited
+// (exited is closed) and the queue is empty, then closes the queue
+// and done. Programs it left running keep their output passed on for
+// outputGrace at most.
+func (q *outQueue) run(out [2]io.Writer, exited <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	defer q.close()
+	go func() {
+		<-exited
+		q.conn.SetReadDeadline(time.Now()) // wake the read below
+	}()
+	for q.pass(out) || !closed(exited) {
+	}
+	// All the program wrote is queued by now: a read that finds
+	// nothing for drainPoll has emptied the queue.
+	end := time.Now().Add(outputGrace)
+	for {
+		q.conn.SetReadDeadline(time.Now().Add(drainPoll))
+		if !q.pass(out) && (!q.held() || time.Now().After(end)) {
+			return
+		}
+	}
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// pass passes on one datagram; it is false when the read ends in error
+// (the deadline).
+func (q *outQueue) pass(out [2]io.Writer) bool {
+	n, from, err := q.conn.ReadFromUnix(q.buf)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return false
+		}
+		// Not expected from a bound socket of our own; stop
+		// rather than spin.
+		time.Sleep(drainPoll)
+		return false
+	}
+	for i, a := range q.addrs {
+		// Anything else that sends here is not the program.
+		if from != nil && from.Name == a && n > 0 {
+			// A failed write (the session removed) drops the
+			// data; the program carries on.
+			out[i].Write(q.buf[:n])
+		}
+	}
+	return true
+}
