@@ -11,7 +11,7 @@ import (
 	"mq/internal/arg"
 )
 
-const usageLine = "usage: mq [-D] [-a addr] [-m mtpt] [-M size] [-s name] [-u users]"
+const usageLine = "usage: mq [-DS] [-a addr] [-m mtpt] [-M size] [-r dir] [-s name] [-u users]"
 
 // options is the parsed command line.
 type options struct {
@@ -21,6 +21,8 @@ type options struct {
 	srvname   string // -s: post the service under this name
 	capBytes  int64  // -M: bytes held in all queues together
 	usersFile string // -u: /adm/users-format file
+	dir       string // -r: keep the tree and its history here
+	sync      bool   // -S: acknowledge changes once on stable storage
 }
 
 func main() {
@@ -40,7 +42,7 @@ func usage() {
 }
 
 func parseOptions(args []string) (*options, error) {
-	flags, rest, err := arg.Parse(args, "Da:m:M:s:u:")
+	flags, rest, err := arg.Parse(args, "DSa:m:M:r:s:u:")
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +54,13 @@ func parseOptions(args []string) (*options, error) {
 		switch f.Letter {
 		case 'D':
 			o.debug = true
+		case 'S':
+			o.sync = true
+		case 'r':
+			if f.Value == "" {
+				return nil, fmt.Errorf("empty dir")
+			}
+			o.dir = f.Value
 		case 'a':
 			o.addr = f.Value
 		case 'm':
@@ -67,6 +76,9 @@ func parseOptions(args []string) (*options, error) {
 			}
 			o.capBytes = n
 		}
+	}
+	if o.sync && o.dir == "" {
+		return nil, fmt.Errorf("-S without -r")
 	}
 	return o, nil
 }
@@ -90,7 +102,18 @@ func run(o *options) error {
 	if o.debug {
 		trace = os.Stderr
 	}
-	s := newServer(newTree(currentUser(), users, o.capBytes), trace)
+	t := newTree(currentUser(), users, o.capBytes)
+	if o.dir != "" {
+		l, err := openLog(o.dir, o.sync, t, os.Stderr)
+		if err != nil {
+			return err
+		}
+		defer l.close()
+	}
+	s := newServer(t, trace)
+	if t.log != nil {
+		s.onExit(t.log.close)
+	}
 	if o.addr != "" || o.srvname != "" || o.mtpt != "" {
 		exitOnSignal(s)
 	}

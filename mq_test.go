@@ -76,7 +76,7 @@ func TestParseOptions(t *testing.T) {
 
 // TestUsageLine checks the usage line against the synopsis (SPEC §2).
 func TestUsageLine(t *testing.T) {
-	const want = "usage: mq [-D] [-a addr] [-m mtpt] [-M size] [-s name] [-u users]"
+	const want = "usage: mq [-DS] [-a addr] [-m mtpt] [-M size] [-r dir] [-s name] [-u users]"
 	if usageLine != want {
 		t.Errorf("usage line %q, want %q", usageLine, want)
 	}

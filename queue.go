@@ -21,6 +21,7 @@ type message struct {
 	unread       int32 // readers of its stream or of order not yet past it
 	waited       bool  // a write waits on it (SPEC §5.3): see queue.waits
 	gone         bool  // dropped from the history
+	logged       bool  // in the log (mq -r), so its leaving is logged
 }
 
 // origin is a stream under one name: what order shows for the messages
@@ -51,6 +52,10 @@ type queue struct {
 	waits      map[*message]*writeWait
 	spare      *message // a message written and gone at once, to reuse
 	removed    bool
+	log        *dlog  // with -r: drops are logged
+	path       uint64 // the group's qid.path, which names it in the log
+	quiet      bool   // drops are implied by a logged change
+	logNext    bool   // the message write makes next is logged
 }
 
 // streamq is a stream's view of its group's history.
@@ -62,6 +67,8 @@ type streamq struct {
 	vers       uint32
 	readers    []*reader
 	removed    bool
+	path       uint64 // qid.path, which names it in the log
+	node       *node
 }
 
 // reader is a fid open for reading on a stream (s set) or on order.
@@ -177,6 +184,7 @@ func (q *queue) write(s *streamq, name string, data string, respond func(error))
 	} else {
 		m = &message{seq: q.nextSeq, data: data, from: s.from}
 	}
+	m.logged, q.logNext = q.logNext, false
 	q.nextSeq++
 	prev := s.tail
 	q.append(m)
@@ -224,6 +232,12 @@ func (q *queue) write(s *streamq, name string, data string, respond func(error))
 
 // mayWait says whether a write now could wait for readers (SPEC §5.3).
 func (q *queue) mayWait() bool { return q.cfg.wait != waitOff }
+
+// fits says whether the server cap can take n more bytes, by dropping
+// this group's messages if need be: whether write would succeed.
+func (q *queue) fits(n int64) bool {
+	return q.st.total-q.bytes+n <= q.st.cap || q.st.total+n <= q.st.cap
+}
 
 // makeRoom makes the server cap hold n more bytes by dropping this
 // group's oldest messages, or fails without dropping any (SPEC §7.2).
@@ -303,6 +317,9 @@ func (q *queue) maybeDrop(m *message) {
 func (q *queue) drop(m *message, forced bool) {
 	s := m.from.s
 	m.gone = true
+	if m.logged && q.log != nil && !q.quiet {
+		q.log.dropped(q, m)
+	}
 	if forced || m.unread > 0 {
 		for _, r := range s.readers {
 			q.skip(r, m, forced)
@@ -676,11 +693,13 @@ func (q *queue) wakeAll() {
 // read end of file from now on (SPEC §3.5).
 func (q *queue) removeStream(s *streamq) {
 	s.removed = true
+	q.quiet = true // the stream's removal is logged, and says it
 	for m := s.head; m != nil; {
 		next := m.snext
 		q.drop(m, false)
 		m = next
 	}
+	q.quiet = false
 	for i, t := range q.streams {
 		if t == s {
 			q.streams = append(q.streams[:i], q.streams[i+1:]...)
@@ -699,4 +718,53 @@ func (q *queue) remove() {
 	for _, r := range q.order {
 		q.wake(r)
 	}
+}
+
+// restore puts a message read back from the log into the history, in
+// order of seq: at the end, but for messages a group turning replay on
+// logged late. Nothing is dropped and no reader is told.
+func (q *queue) restore(s *streamq, seq uint64, name, data string) {
+	if f := s.from; f == nil || len(f.line) != len(name)+1 || f.line[:len(name)] != name {
+		s.from = &origin{s: s, line: name + "\n"}
+	}
+	m := &message{seq: seq, data: data, from: s.from, logged: true}
+	q.nextSeq = max(q.nextSeq, seq+1)
+	if q.tail == nil || q.tail.seq < seq {
+		q.append(m)
+		s.vers-- // append counts a write; the caller does
+		q.orderVers--
+		return
+	}
+	// Before at, the first message with a greater seq.
+	at := q.head
+	for at.seq < seq {
+		at = at.gnext
+	}
+	if at.seq == seq {
+		return
+	}
+	m.gnext, m.gprev = at, at.gprev
+	if at.gprev != nil {
+		at.gprev.gnext = m
+	} else {
+		q.head = m
+	}
+	at.gprev = m
+	var prev *message
+	for x := s.head; x != nil && x.seq < seq; x = x.snext {
+		prev = x
+	}
+	if prev == nil {
+		m.snext, s.head = s.head, m
+	} else {
+		m.snext, prev.snext = prev.snext, m
+	}
+	if m.snext == nil {
+		s.tail = m
+	}
+	n := int64(len(data))
+	q.count++
+	q.bytes += n
+	s.bytes += n
+	q.st.total += n
 }

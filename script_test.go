@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,19 @@ type testConn struct {
 	got     []*plan9.Fcall // received, not yet matched
 }
 
-func newTestTree() *tree { return newTree("glenda", nil, 1<<20) }
+func newTestTree() *tree {
+	t := newTree("glenda", nil, 1<<20)
+	if os.Getenv("MQTEST_LOG") != "" {
+		dir, err := os.MkdirTemp("", "mqlog")
+		if err != nil {
+			panic(err)
+		}
+		if _, err := openLog(dir, os.Getenv("MQTEST_LOG") == "S", t, os.Stderr); err != nil {
+			panic(err)
+		}
+	}
+	return t
+}
 
 // dialTest starts a session on tr and returns its client end.
 func dialTest(t *testing.T, tr *tree) *testConn {

@@ -75,6 +75,7 @@ type request struct {
 	wr      *writeWait
 	count   uint32 // a write's count, for its Rwrite
 	pending bool   // in c.pending
+	logOff  uint64 // a write's end in the log, which its Rwrite waits for
 }
 
 // readDone answers a read. A parked one is done with; one answered
@@ -130,6 +131,14 @@ type conn struct {
 	own     bool            // replies go to ownq, for the reading goroutine to write; guarded by tree.mu
 	ownq    []byte          // replies made while own is set; guarded by tree.mu
 
+	// With -r, replies to changes wait until the log has them
+	// (SPEC §11.3); guarded by tree.mu.
+	holding bool   // a request is being handled: its reply may wait
+	holdTag uint16 // its tag
+	mark    uint64 // the log's ackEnd before it
+	holdAt  uint64 // a reply being made waits for the log up to here
+	nheld   int    // replies waiting in the log; guarded by dlog.mu
+
 	// outMu guards outq, backlog, writing, deadline and closed:
 	// replies waiting to be written.
 	outMu    sync.Mutex
@@ -166,6 +175,9 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			own := c.handOwn()
 			c.t.mu.Unlock()
 			locked = false
+			if l := c.t.log; l != nil {
+				l.flushOwn()
+			}
 			if own {
 				c.writeOwn()
 			}
@@ -202,6 +214,9 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.abort()
 	c.handOwn()
 	c.t.mu.Unlock()
+	if l := c.t.log; l != nil {
+		l.flushOwn()
+	}
 	c.outMu.Lock()
 	c.closed = true
 	c.outc.Broadcast()
@@ -249,6 +264,10 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 	}
 	var rx *plan9.Fcall
 	var err error
+	if l := c.t.log; l != nil {
+		c.holding, c.holdTag, c.mark = true, f.Tag, l.ackOff
+		defer func() { c.holding = false }()
+	}
 	switch f.Type {
 	case plan9.Tversion:
 		rx, err = c.version(f)
@@ -350,7 +369,9 @@ func (c *conn) flush(f *plan9.Fcall) *plan9.Fcall {
 		c.pending.del(f.Oldtag)
 		c.cancel(r)
 		if r.wr != nil {
+			c.holdAt = r.logOff
 			c.respond(r.tag, &plan9.Fcall{Type: plan9.Rwrite, Count: r.count}, nil)
+			c.holdAt = 0
 		}
 	}
 	return &plan9.Fcall{Type: plan9.Rflush}
@@ -602,6 +623,17 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	// they are made.
 	data := unsafe.String(unsafe.SliceData(f.Data), len(f.Data))
 	q := n.parent.q
+	if l := c.t.log; l != nil {
+		// Logged first, so that the drops the write makes follow it;
+		// nothing is logged for a write that would fail.
+		if !q.fits(int64(len(data))) {
+			return nil, errNoSpace
+		}
+		if err := l.room(len(data) + 32); err != nil {
+			return nil, err
+		}
+		q.logNext = l.written(n, data, c.clock)
+	}
 	// Only a write that may wait needs a pending entry and a callback;
 	// with wait off (the default) it is answered here and now.
 	var r *request
@@ -610,12 +642,15 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		r = &request{c: c, tag: tag, f: fd, count: count, pending: true}
 		c.pending.put(tag, r)
 		respond = func(err error) {
+			off := r.logOff
 			c.pending.del(tag)
+			c.holdAt = off // the Rwrite leaves once the write is logged
 			if err != nil {
 				c.respond(tag, nil, err)
-				return
+			} else {
+				c.sendWrite(tag, count)
 			}
-			c.sendWrite(tag, count)
+			c.holdAt = 0
 		}
 	}
 	w, err := q.write(n.sq, n.name, data, respond)
@@ -632,6 +667,7 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, nil
 	}
 	r.wr = w
+	r.logOff = c.t.log.ackEnd()
 	return nil, nil
 }
 
@@ -639,6 +675,9 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 func (t *tree) ctl(g *node, text string) error {
 	steps, err := parseCtl(text, g.q.cfg)
 	if err != nil {
+		return err
+	}
+	if err := t.log.room(64); err != nil {
 		return err
 	}
 	for _, st := range steps {
@@ -655,6 +694,7 @@ func (t *tree) ctl(g *node, text string) error {
 		}
 		g.q.apply(st, s)
 	}
+	t.log.configured(g)
 	return nil
 }
 
@@ -676,7 +716,9 @@ func (c *conn) release(fd *fid) {
 		if r.f == fd && r.wr != nil {
 			c.pending.del(tag)
 			c.cancel(r)
+			c.holdAt = r.logOff
 			c.respond(tag, &plan9.Fcall{Type: plan9.Rwrite, Count: r.count}, nil)
+			c.holdAt = 0
 		}
 	}
 	if fd.rd != nil {

@@ -99,12 +99,13 @@ type tree struct {
 	users    *users
 	st       store
 	nextPath uint64
+	log      *dlog // with -r: every change is logged
 }
 
 func newTree(owner string, u *users, capBytes int64) *tree {
 	t := &tree{users: u, st: store{cap: capBytes}, nextPath: 1}
 	t.root = t.newGroup(nil, "/", owner, owner, plan9.DMDIR|0775, config{})
-	t.root.path = rootPath
+	t.root.path, t.root.q.path = rootPath, rootPath
 	return t
 }
 
@@ -121,6 +122,7 @@ func (t *tree) newNode(parent *node, k kind, name, uid, gid string, mode plan9.P
 func (t *tree) newGroup(parent *node, name, uid, gid string, mode plan9.Perm, cfg config) *node {
 	g := t.newNode(parent, kGroup, name, uid, gid, mode)
 	g.q = newQueue(&t.st, cfg)
+	g.q.log, g.q.path = t.log, g.path
 	g.byName = make(map[string]*node)
 	g.ctl = t.newNode(g, kCtl, "ctl", uid, gid, 0664)
 	g.order = t.newNode(g, kOrder, "order", uid, gid, 0444)
@@ -243,6 +245,9 @@ func (t *tree) create(g *node, uid, name string, perm plan9.Perm) (*node, error)
 	if g.lookup(name) != nil {
 		return nil, errExist
 	}
+	if err := t.log.room(256 + len(name) + len(uid) + len(g.gid)); err != nil {
+		return nil, err
+	}
 	var n *node
 	if perm&plan9.DMDIR != 0 {
 		mode := perm&(^plan9.Perm(0777)|g.mode&0777)&(plan9.DMDIR|0777) | plan9.DMDIR
@@ -251,12 +256,14 @@ func (t *tree) create(g *node, uid, name string, perm plan9.Perm) (*node, error)
 		mode := perm&(^plan9.Perm(0666)|g.mode&0666)&(plan9.DMEXCL|0777) | plan9.DMAPPEND
 		n = t.newNode(g, kStream, name, uid, g.gid, mode)
 		n.sq = g.q.newStream()
+		n.sq.path, n.sq.node = n.path, n
 	}
 	g.children = append(g.children, n)
 	g.byName[name] = n
 	g.vers++
-	g.mtime = now()
+	g.mtime = n.mtime
 	g.muid = uid
+	t.log.created(n)
 	return n, nil
 }
 
@@ -271,8 +278,12 @@ func (t *tree) remove(n *node) error {
 	case n.kind == kGroup && len(n.children) > 0:
 		return errNotEmpty
 	}
+	if err := t.log.room(32); err != nil {
+		return err
+	}
 	g := n.parent
 	t.unlink(g, n)
+	t.log.removed(n, g.mtime)
 	n.removed = true
 	if n.kind == kStream {
 		g.q.removeStream(n.sq)
@@ -352,6 +363,10 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 			return errPerm
 		}
 	}
+	if err := t.log.room(128 + len(d.Name) + len(d.Gid)); err != nil {
+		return err
+	}
+	defer t.log.statChanged(n)
 	if rename {
 		g := n.parent
 		delete(g.byName, n.name)

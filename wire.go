@@ -271,6 +271,9 @@ func (c *conn) writeOwn() {
 
 // queue adds a reply, hdr then data, for the writer.
 func (c *conn) queue(hdr []byte, data string) {
+	if l := c.t.log; l != nil && c.heldBack(l, hdr, data) {
+		return
+	}
 	if c.own {
 		c.ownq = append(c.ownq, hdr...)
 		c.ownq = append(c.ownq, data...)
@@ -368,4 +371,32 @@ func putIOHdr(h *[ioHdrSize]byte, typ uint8, tag uint16, count uint32) {
 	h[4] = typ
 	binary.LittleEndian.PutUint16(h[5:], tag)
 	binary.LittleEndian.PutUint32(h[7:], count)
+}
+
+// heldBack gives the log a reply that is to wait until a change is
+// written (SPEC §11.3): the reply to the request that made it, a
+// waiting write's Rwrite, and an Rflush after any such reply.
+func (c *conn) heldBack(l *dlog, hdr []byte, data string) bool {
+	off := c.holdAt
+	if c.holding && binary.LittleEndian.Uint16(hdr[5:]) == c.holdTag && l.ackOff > c.mark {
+		off = l.ackOff
+	}
+	flush := hdr[4] == plan9.Rflush
+	if off == 0 && !flush {
+		return false
+	}
+	b := make([]byte, 0, len(hdr)+len(data))
+	b = append(append(b, hdr...), data...)
+	return l.hold(c, off, b, flush)
+}
+
+// queueOut adds a reply the log held back, from any goroutine.
+func (c *conn) queueOut(b []byte) {
+	c.outMu.Lock()
+	if !c.closed {
+		c.outq = append(c.outq, b...)
+		c.backlog.Add(int64(len(b)))
+		c.outc.Signal()
+	}
+	c.outMu.Unlock()
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-const usageLine = "usage: mq [-D] [-a addr] [-m mtpt] [-M size] [-s name] [-u users]\n"
+const usageLine = "usage: mq [-DS] [-a addr] [-m mtpt] [-M size] [-r dir] [-s name] [-u users]\n"
 
 // runMQ runs mq with args and no input to its end, with a deadlock
 // guard, and returns its output and exit status.

@@ -80,7 +80,7 @@ func TestScenario(t *testing.T) {
 			if err == nil {
 				t.Fatal("mq -x: exit 0, want failure")
 			}
-			want := "usage: mq [-D] [-a addr] [-m mtpt] [-M size] [-s name] [-u users]\n"
+			want := "usage: mq [-DS] [-a addr] [-m mtpt] [-M size] [-r dir] [-s name] [-u users]\n"
 			if diff := cmp.Diff(want, out); diff != "" {
 				t.Errorf("mq -x stderr (-want +got):\n%s", diff)
 			}

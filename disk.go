@@ -1,0 +1,1551 @@
+package main
+
+// Durable history, mq -r dir (SPEC §11): a log of every change to what
+// a restart keeps, written before the change is acknowledged, read
+// back at start, and compacted as messages leave.
+//
+// On-disk format. dir holds a file lock (taken while mq runs, so that
+// two servers never share a dir) and the log, a run of segment files
+// named by their number in hex, %016x.log, numbered from 1. Each
+// segment starts with a 16-byte header, "mq log1\n" and its number as
+// 8 bytes little-endian, followed by records:
+//
+//	length[4] crc[4] body[length]
+//
+// length and crc are little-endian; crc is CRC-32C (Castagnoli) of
+// body. body is a type byte and fields: numbers as unsigned varints
+// (encoding/binary), strings as a varint length and the bytes; a
+// message's data is the rest of the body.
+//
+//	G path parent ctlpath orderpath name uid gid muid mode mtime
+//	  data replay depth depthbytes wait nextseq ordervers vers
+//	                               a group made (the root: set)
+//	S path parent name uid gid muid mode mtime vers
+//	                               a stream made
+//	W stream seq mtime data         a message written
+//	V stream mtime                  a message written and not kept
+//	                               (replay off): qid.vers goes on
+//	M stream seq name data          a retained message (snapshots and
+//	                               a group turning replay on); name is
+//	                               its order line, "" for the stream's
+//	R path mtime                    a file removed, with its messages
+//	T path name mode mtime gid      a file's stat changed
+//	C group data replay depth depthbytes wait
+//	                               a group's configuration
+//	H group seq                     messages up to seq left the group
+//	D group seq                     one message left the group
+//	P path                          qid.path high-water mark
+//	Z                               a snapshot starts: forget all before
+//	E                               the snapshot is complete
+//
+// A restart replays the segments in order, from the newest snapshot
+// on. Compaction writes the live state as a snapshot segment (to a
+// temporary file renamed once complete) while new records go to a
+// fresh segment after it, then deletes the older segments.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"9fans.net/go/plan9"
+)
+
+const (
+	logMagic  = "mq log1\n"
+	logHdrLen = 16
+
+	// reserveChunk is how much room the log reserves on disk at a
+	// time, so that a full disk shows when a change is asked for,
+	// not half way through writing its record.
+	reserveChunk = 4 << 20
+
+	// slack is what the dir may hold beyond twice the live state
+	// before the log is compacted (SPEC §11.4).
+	defaultSlack = 8 << 20
+
+	// flushAt is how many buffered bytes make a connection write the
+	// log out even when no reply waits for it.
+	flushAt = 256 << 10
+)
+
+// slack is defaultSlack but in tests.
+var slack int64 = defaultSlack
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// logFile is a segment open for appending. Tests wrap it to inject
+// failures.
+type logFile interface {
+	io.Writer
+	Sync() error                // onto stable storage
+	Reserve(off, n int64) error // room for n bytes from off
+	Truncate(size int64) error  // cut back after a failed write
+	Close() error
+}
+
+// wrapLogFile, when set, wraps every segment the log opens (tests).
+var wrapLogFile func(logFile) logFile
+
+// osLogFile is a segment on the host's file system.
+type osLogFile struct{ *os.File }
+
+func (f osLogFile) Sync() error                { return syncFile(f.File) }
+func (f osLogFile) Reserve(off, n int64) error { return reserve(f.File, off, n) }
+
+// held is a reply that leaves once the log is written up to off.
+type held struct {
+	off uint64
+	c   *conn
+	b   []byte
+}
+
+// dlog is the log of one server.
+type dlog struct {
+	dir     string
+	sync    bool // -S
+	lock    io.Closer
+	segs    []segInfo // on disk, oldest first; the last is being appended to
+	nextSeg uint64
+
+	// mu guards what follows. Records are appended with tree.mu held
+	// too; the writer takes buf with mu alone and writes it with no
+	// lock held.
+	mu       sync.Mutex
+	buf      []byte  // records not yet handed to the writer
+	split    int     // buf[:split] goes to the old segment; -1 if no switch
+	newFile  logFile // the segment buf[split:] goes to
+	f        logFile // the segment being written
+	end      uint64  // bytes ever appended
+	ackOff   uint64  // end of the last record a reply waits for
+	done     uint64  // bytes written (and with -S, synced)
+	writing  bool    // someone is writing a batch
+	err      error   // a write failed: changes fail until one succeeds
+	held     []held  // replies waiting, in order of off
+	trimQ    *queue  // an H record not yet encoded, to coalesce
+	trimSeq  uint64
+	pos      int64 // where the next appended byte lands in its segment
+	resEnd   int64 // room reserved in that segment
+	noRes    bool  // the file system cannot reserve
+	disk     int64 // bytes in all segments, written or buffered
+	live     int64 // about what a snapshot of the live state takes
+	compact  bool  // a compaction is wanted or under way
+	busy     bool  // a compaction is under way
+	kick     chan struct{}
+	closed   bool
+	compactN int // compactions done, for tests and benchmarks
+
+	closeOnce sync.Once
+}
+
+type segInfo struct {
+	num  uint64
+	size int64
+}
+
+func segName(n uint64) string { return fmt.Sprintf("%016x.log", n) }
+
+// openLog takes dir for this server and reads it back into t
+// (SPEC §11.5). warn gets the notes about torn tails.
+func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) {
+	if err := os.MkdirAll(dir, 0700); err != nil {
+		return nil, err
+	}
+	lk, err := lockDir(filepath.Join(dir, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	l := &dlog{dir: dir, sync: syncMode, lock: lk, split: -1, kick: make(chan struct{}, 1)}
+	if err := l.recover(t, warn); err != nil {
+		lk.Close()
+		return nil, err
+	}
+	t.log = l
+	var walk func(g *node)
+	walk = func(g *node) {
+		g.q.log = l
+		for _, c := range g.children {
+			if c.kind == kGroup {
+				walk(c)
+			}
+		}
+	}
+	walk(t.root)
+	go l.run(t)
+	return l, nil
+}
+
+// errorf names a file of the log in an error.
+func (l *dlog) errorf(file string, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", filepath.Join(l.dir, file), fmt.Sprintf(format, args...))
+}
+
+// recover replays the segments into t and opens the last for
+// appending, or starts segment 1.
+func (l *dlog) recover(t *tree, warn io.Writer) error {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	var nums []uint64
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case name == "lock":
+		case strings.HasSuffix(name, ".tmp"):
+			// A snapshot a crash cut short: the segments it was to
+			// replace are all still there.
+			os.Remove(filepath.Join(l.dir, name))
+		case strings.HasSuffix(name, ".log") && len(name) == 20:
+			var n uint64
+			if _, err := fmt.Sscanf(name, "%016x.log", &n); err != nil || segName(n) != name {
+				return l.errorf(name, "unknown file in log directory")
+			}
+			nums = append(nums, n)
+		default:
+			return l.errorf(name, "unknown file in log directory")
+		}
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	// Read the headers; start at the newest snapshot.
+	start := 0
+	for i, n := range nums {
+		snap, err := l.isSnapshot(n)
+		if err != nil {
+			if i == len(nums)-1 && errors.Is(err, errShortHeader) {
+				continue // a segment being made when mq stopped
+			}
+			return err
+		}
+		if snap {
+			start = i
+		}
+	}
+	for _, n := range nums[:start] {
+		os.Remove(filepath.Join(l.dir, segName(n))) // replaced by the snapshot
+	}
+	nums = nums[start:]
+	if len(nums) > 0 {
+		if snap, _ := l.isSnapshot(nums[0]); !snap && nums[0] != 1 {
+			return l.errorf(segName(nums[0]-1), "missing segment of the log")
+		}
+	}
+	for i := 1; i < len(nums); i++ {
+		if nums[i] != nums[i-1]+1 {
+			return l.errorf(segName(nums[i-1]+1), "missing segment of the log")
+		}
+	}
+	r := newReplay(t)
+	old := debug.SetGCPercent(400)
+	defer debug.SetGCPercent(old)
+	for i, n := range nums {
+		last := i == len(nums)-1
+		size, err := r.segment(l, n, last, warn)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, segInfo{num: n, size: size})
+		l.disk += size
+	}
+	r.finish()
+	l.live = r.live
+	if len(nums) == 0 {
+		return l.newSegment(1)
+	}
+	last := nums[len(nums)-1]
+	l.nextSeg = last + 1
+	f, err := os.OpenFile(filepath.Join(l.dir, segName(last)), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	size := l.segs[len(l.segs)-1].size
+	if size < logHdrLen {
+		// Its header was cut short: write it again.
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := f.WriteAt(segHeader(last), 0); err != nil {
+			f.Close()
+			return err
+		}
+		l.disk += logHdrLen - size
+		size = logHdrLen
+		l.segs[len(l.segs)-1].size = size
+	}
+	if _, err := f.Seek(size, io.SeekStart); err != nil {
+		f.Close()
+		return err
+	}
+	l.f = l.wrap(f)
+	l.pos, l.resEnd = size, size
+	return nil
+}
+
+func (l *dlog) wrap(f *os.File) logFile {
+	var lf logFile = osLogFile{f}
+	if wrapLogFile != nil {
+		lf = wrapLogFile(lf)
+	}
+	return lf
+}
+
+func segHeader(n uint64) []byte {
+	b := make([]byte, logHdrLen)
+	copy(b, logMagic)
+	binary.LittleEndian.PutUint64(b[8:], n)
+	return b
+}
+
+var errShortHeader = errors.New("short header")
+
+// isSnapshot reads segment n's header and says whether its first
+// record starts a snapshot.
+func (l *dlog) isSnapshot(n uint64) (bool, error) {
+	name := segName(n)
+	f, err := os.Open(filepath.Join(l.dir, name))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var b [logHdrLen + 9]byte
+	m, _ := io.ReadFull(f, b[:])
+	if m < logHdrLen {
+		if m == 0 || string(b[:m]) == logMagic[:min(m, len(logMagic))] {
+			return false, errShortHeader
+		}
+		return false, l.errorf(name, "not an mq log")
+	}
+	if string(b[:8]) != logMagic {
+		if strings.HasPrefix(string(b[:8]), "mq log") {
+			return false, l.errorf(name, "unknown log format %q", strings.TrimSpace(string(b[:8])))
+		}
+		return false, l.errorf(name, "not an mq log")
+	}
+	if got := binary.LittleEndian.Uint64(b[8:]); got != n {
+		return false, l.errorf(name, "header says segment %d", got)
+	}
+	return m == len(b) && binary.LittleEndian.Uint32(b[logHdrLen:]) == 1 && b[logHdrLen+8] == 'Z', nil
+}
+
+// newSegment makes segment n, empty, and appends to it from now on.
+func (l *dlog) newSegment(n uint64) error {
+	f, err := l.createSegment(n)
+	if err != nil {
+		return err
+	}
+	l.f = f
+	l.segs = append(l.segs, segInfo{num: n, size: logHdrLen})
+	l.disk += logHdrLen
+	l.pos, l.resEnd = logHdrLen, logHdrLen
+	l.nextSeg = n + 1
+	return nil
+}
+
+func (l *dlog) createSegment(n uint64) (logFile, error) {
+	f, err := os.OpenFile(filepath.Join(l.dir, segName(n)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(segHeader(n)); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return l.wrap(f), nil
+}
+
+// Appending records. Every function below that takes a *dlog runs
+// with tree.mu held and does nothing when the log is nil (no -r).
+
+// room makes sure a change whose records take up to n bytes can be
+// written, before it is made: a full disk or a failed write fails the
+// change, and nothing changes (SPEC §11.3).
+func (l *dlog) room(n int) error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	need := l.pos + int64(n) + 64
+	if l.noRes || need <= l.resEnd {
+		return nil
+	}
+	f := l.f
+	if l.newFile != nil {
+		f = l.newFile
+	}
+	grow := max(need-l.resEnd, reserveChunk)
+	err := f.Reserve(l.resEnd, grow)
+	if err != nil && grow > need-l.resEnd {
+		grow = need - l.resEnd
+		err = f.Reserve(l.resEnd, grow)
+	}
+	switch {
+	case err == nil:
+		l.resEnd += grow
+	case errors.Is(err, errNoReserve):
+		l.noRes = true
+	default:
+		return sysError(err)
+	}
+	return nil
+}
+
+// errNoReserve says the file system cannot reserve room.
+var errNoReserve = errors.New("cannot reserve")
+
+// sysError is the system's error, as the client is to see it.
+func sysError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	return fsError(err.Error())
+}
+
+// rec starts a record of type typ; finish ends it.
+func (l *dlog) rec(typ byte) int {
+	if l.trimQ != nil {
+		l.encodeTrim()
+	}
+	at := len(l.buf)
+	l.buf = append(l.buf, 0, 0, 0, 0, 0, 0, 0, 0, typ)
+	return at
+}
+
+func (l *dlog) finish(at int, ack bool) {
+	body := l.buf[at+8:]
+	binary.LittleEndian.PutUint32(l.buf[at:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(l.buf[at+4:], crc32.Checksum(body, castagnoli))
+	n := len(l.buf) - at
+	l.end += uint64(n)
+	l.pos += int64(n)
+	l.disk += int64(n)
+	if ack {
+		l.ackOff = l.end
+	}
+	if !l.compact && l.disk > 2*l.live+slack {
+		l.compact = true
+	}
+}
+
+func (l *dlog) num(v uint64) { l.buf = binary.AppendUvarint(l.buf, v) }
+func (l *dlog) str(s string) { l.num(uint64(len(s))); l.buf = append(l.buf, s...) }
+func (l *dlog) cfg(c config) {
+	l.num(uint64(c.data))
+	l.num(uint64(c.replay))
+	l.num(uint64(c.depth.n))
+	l.num(b2u(c.depth.inBytes))
+	l.num(uint64(c.wait))
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// nodeSize bounds a node's record, for room and for the live count.
+func nodeSize(n *node) int {
+	return 64 + len(n.name) + len(n.uid) + len(n.gid) + len(n.muid)
+}
+
+// created logs a new group or stream.
+func (l *dlog) created(n *node) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.node(n)
+	l.live += int64(nodeSize(n))
+	l.mu.Unlock()
+}
+
+func (l *dlog) node(n *node) {
+	parent := uint64(0)
+	if n.parent != nil {
+		parent = n.parent.path
+	}
+	if n.kind == kGroup {
+		at := l.rec('G')
+		q := n.q
+		l.num(n.path)
+		l.num(parent)
+		l.num(n.ctl.path)
+		l.num(n.order.path)
+		l.str(n.name)
+		l.str(n.uid)
+		l.str(n.gid)
+		l.str(n.muid)
+		l.num(uint64(n.mode))
+		l.num(uint64(n.mtime))
+		l.cfg(q.cfg)
+		l.num(q.nextSeq)
+		l.num(uint64(q.orderVers))
+		l.num(uint64(n.vers))
+		l.finish(at, true)
+		return
+	}
+	at := l.rec('S')
+	l.num(n.path)
+	l.num(parent)
+	l.str(n.name)
+	l.str(n.uid)
+	l.str(n.gid)
+	l.str(n.muid)
+	l.num(uint64(n.mode))
+	l.num(uint64(n.mtime))
+	l.num(uint64(n.sq.vers))
+	l.finish(at, true)
+}
+
+// removed logs n's removal; its messages leave with it.
+func (l *dlog) removed(n *node, mtime uint32) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	at := l.rec('R')
+	l.num(n.path)
+	l.num(uint64(mtime))
+	l.finish(at, true)
+	l.live -= int64(nodeSize(n))
+	l.mu.Unlock()
+}
+
+// statChanged logs n's name, mode, mtime and gid.
+func (l *dlog) statChanged(n *node) {
+	if l == nil || n.kind == kCtl || n.kind == kOrder {
+		return
+	}
+	l.mu.Lock()
+	at := l.rec('T')
+	l.num(n.path)
+	l.str(n.name)
+	l.num(uint64(n.mode))
+	l.num(uint64(n.mtime))
+	l.str(n.gid)
+	l.finish(at, true)
+	l.mu.Unlock()
+}
+
+// configured logs group g's configuration. A group turning replay on
+// logs the messages it retained unlogged, so that they come back.
+func (l *dlog) configured(g *node) {
+	if l == nil {
+		return
+	}
+	q := g.q
+	l.mu.Lock()
+	at := l.rec('C')
+	l.num(g.path)
+	l.cfg(q.cfg)
+	l.finish(at, true)
+	if q.cfg.replay != replayOff {
+		for m := q.head; m != nil; m = m.gnext {
+			if !m.logged {
+				l.message(m, true)
+			}
+		}
+	}
+	l.mu.Unlock()
+}
+
+// message logs a retained message as an M record.
+func (l *dlog) message(m *message, ack bool) {
+	s := m.from.s
+	at := l.rec('M')
+	l.num(s.path)
+	l.num(m.seq)
+	if s.node != nil && m.from.line[:len(m.from.line)-1] == s.node.name {
+		l.str("")
+	} else {
+		l.str(m.from.line[:len(m.from.line)-1])
+	}
+	l.buf = append(l.buf, m.data...)
+	l.finish(at, ack)
+	m.logged = true
+	l.live += msgSize(len(m.data))
+}
+
+func msgSize(n int) int64 { return int64(n) + 24 }
+
+// writing logs a write about to be made to stream n: its data when
+// the group keeps history, else only that one was made. It says
+// whether the message is logged.
+func (l *dlog) written(n *node, data string, mtime uint32) bool {
+	if l == nil {
+		return false
+	}
+	q := n.parent.q
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if q.cfg.replay == replayOff {
+		at := l.rec('V')
+		l.num(n.path)
+		l.num(uint64(mtime))
+		l.finish(at, false)
+		return false
+	}
+	at := l.rec('W')
+	l.num(n.path)
+	l.num(q.nextSeq)
+	l.num(uint64(mtime))
+	l.buf = append(l.buf, data...)
+	l.finish(at, true)
+	l.live += msgSize(len(data))
+	return true
+}
+
+// dropped logs that m left q's history.
+func (l *dlog) dropped(q *queue, m *message) {
+	l.mu.Lock()
+	l.live -= msgSize(len(m.data))
+	if m.gprev == nil {
+		// From the head: one H record says it for a run of them.
+		if l.trimQ != nil && l.trimQ != q {
+			l.encodeTrim()
+		}
+		l.trimQ, l.trimSeq = q, m.seq
+		l.mu.Unlock()
+		return
+	}
+	at := l.rec('D')
+	l.num(q.path)
+	l.num(m.seq)
+	l.finish(at, false)
+	l.mu.Unlock()
+}
+
+func (l *dlog) encodeTrim() {
+	q := l.trimQ
+	l.trimQ = nil
+	at := l.rec('H')
+	l.num(q.path)
+	l.num(l.trimSeq)
+	l.finish(at, false)
+}
+
+// Writing the log out, and the replies that wait for it.
+
+// ackEnd is where the last change a reply waits for ends in the log.
+func (l *dlog) ackEnd() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.ackOff
+}
+
+// hold queues reply b for c until the log is written up to off, or
+// says false when it already is.
+func (l *dlog) hold(c *conn, off uint64, b []byte, flush bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if flush {
+		if c.nheld == 0 {
+			return false
+		}
+		off = max(off, l.ackOff)
+	}
+	if off <= l.done {
+		return false
+	}
+	if n := len(l.held); n > 0 && l.held[n-1].off > off {
+		off = l.held[n-1].off
+	}
+	l.held = append(l.held, held{off: off, c: c, b: b})
+	c.nheld++
+	return true
+}
+
+// flushOwn is called by a connection's reading goroutine with no lock
+// held, once it has handled a batch of requests: without -S it writes
+// the log itself, as a reply may wait for it; with -S the syncer does.
+func (l *dlog) flushOwn() {
+	l.mu.Lock()
+	if len(l.held) == 0 && len(l.buf) < flushAt {
+		l.mu.Unlock()
+		return
+	}
+	if l.sync || l.writing || l.err != nil {
+		l.mu.Unlock()
+		l.poke()
+		return
+	}
+	l.writeOut()
+}
+
+func (l *dlog) poke() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// writeOut writes what is buffered, with l.mu held; it returns with
+// l.mu free. Replies whose records are now written leave.
+func (l *dlog) writeOut() {
+	if l.trimQ != nil {
+		l.encodeTrim()
+	}
+	buf, split, nf := l.buf, l.split, l.newFile
+	l.buf, l.split, l.newFile = nil, -1, nil
+	end := l.end
+	f := l.f
+	if nf != nil {
+		l.f = nf
+	}
+	l.writing = true
+	l.mu.Unlock()
+
+	var err error
+	if nf != nil {
+		// A new segment starts: the old one is whole first.
+		if _, err = f.Write(buf[:split]); err == nil && l.sync {
+			err = f.Sync()
+		}
+		if err == nil {
+			f.Close()
+			f, buf = nf, buf[split:]
+		}
+	}
+	if err == nil && len(buf) > 0 {
+		var n int
+		n, err = f.Write(buf)
+		if err != nil && n > 0 {
+			// Cut off the part written, so that the retry appends
+			// whole records.
+			if terr := f.Truncate(l.fileSize() - int64(n)); terr != nil {
+				err = fmt.Errorf("%v; %v", err, terr)
+			}
+		}
+	}
+	if err == nil && l.sync {
+		err = f.Sync()
+	}
+
+	l.mu.Lock()
+	l.writing = false
+	var out []held
+	if err != nil {
+		// Keep the records, to write again; the replies waiting for
+		// them fail. Changes fail until a write succeeds.
+		if nf != nil && f != nf {
+			// The old segment's part failed: the switch is still to come.
+			l.f, l.newFile, l.split = f, nf, split
+		}
+		l.buf = append(buf, l.buf...)
+		l.err = sysError(err)
+		for len(l.held) > 0 && l.held[0].off <= end {
+			h := l.held[0]
+			h.b = errorReply(h.b, l.err)
+			out = append(out, h)
+			l.held = l.held[1:]
+		}
+	} else {
+		l.err = nil
+		l.done = end
+		i := 0
+		for i < len(l.held) && l.held[i].off <= end {
+			i++
+		}
+		out = append(out, l.held[:i]...)
+		l.held = l.held[i:]
+		if len(l.held) == 0 {
+			l.held = nil
+		}
+	}
+	for _, h := range out {
+		h.c.nheld--
+	}
+	again := len(l.held) > 0 || len(l.buf) > 0 && l.err == nil
+	l.mu.Unlock()
+	for _, h := range out {
+		h.c.queueOut(h.b)
+	}
+	if again {
+		l.poke()
+	}
+}
+
+// fileSize is the size of the segment being written: what pos says,
+// less what is buffered.
+func (l *dlog) fileSize() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pos - int64(len(l.buf))
+}
+
+// errorReply turns a reply into an Rerror with the same tag.
+func errorReply(b []byte, err error) []byte {
+	tag := binary.LittleEndian.Uint16(b[5:])
+	r, _ := (&plan9.Fcall{Type: plan9.Rerror, Tag: tag, Ename: err.Error()}).Bytes()
+	return r
+}
+
+// run writes the log when kicked or every so often, and compacts it
+// when due.
+func (l *dlog) run(t *tree) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.kick:
+		case <-tick.C:
+		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return
+		}
+		if l.writing || len(l.buf) == 0 && l.trimQ == nil && (l.err == nil || len(l.held) == 0) {
+			want := l.compact && !l.busy
+			l.mu.Unlock()
+			if want {
+				t.mu.Lock()
+				l.startCompaction(t)
+				t.mu.Unlock()
+			}
+			continue
+		}
+		l.writeOut()
+	}
+}
+
+// close writes out what is buffered and lets the dir go.
+func (l *dlog) close() {
+	if l == nil {
+		return
+	}
+	l.closeOnce.Do(l.closeNow)
+}
+
+func (l *dlog) closeNow() {
+	for {
+		l.mu.Lock()
+		if l.writing {
+			l.mu.Unlock()
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if len(l.buf) == 0 && l.trimQ == nil {
+			l.closed = true
+			l.mu.Unlock()
+			break
+		}
+		l.writeOut()
+		if l.err != nil {
+			break
+		}
+	}
+	l.mu.Lock()
+	if l.f != nil {
+		l.f.Sync()
+	}
+	l.mu.Unlock()
+	l.lock.Close()
+}
+
+// Compaction (SPEC §11.4): the live state is written as a snapshot,
+// segment N+1, while records go on into segment N+2; once the snapshot
+// is on disk, segments up to N go.
+
+// snapMsg is a message as the snapshot is to write it.
+type snapMsg struct {
+	stream uint64
+	seq    uint64
+	name   string // "" for the stream's name
+	data   string
+}
+
+// startCompaction captures the live state, with tree.mu held, and
+// writes it in the background.
+func (l *dlog) startCompaction(t *tree) {
+	l.mu.Lock()
+	if l.busy || l.err != nil {
+		l.mu.Unlock()
+		return
+	}
+	snapNum := l.nextSeg
+	nf, err := l.createSegment(snapNum + 1)
+	if err != nil {
+		l.mu.Unlock()
+		return
+	}
+	l.busy = true
+	l.nextSeg = snapNum + 2
+	// Records from here on go to the new segment.
+	if l.trimQ != nil {
+		l.encodeTrim()
+	}
+	if l.newFile != nil {
+		// Cannot happen: a switch is written before the next starts.
+		panic("mq: log segment switch pending")
+	}
+	l.split, l.newFile = len(l.buf), nf
+	oldSegs := append([]segInfo(nil), l.segs...)
+	l.segs[len(l.segs)-1].size = l.pos
+	l.segs = append(l.segs, segInfo{num: snapNum + 1, size: logHdrLen})
+	l.pos, l.resEnd = logHdrLen, logHdrLen
+	l.disk += logHdrLen
+	l.mu.Unlock()
+
+	// The state, encoded but for messages' data, which stays shared.
+	s := &snapshot{nextPath: t.nextPath}
+	s.walk(t.root)
+	go l.writeSnapshot(snapNum, s, oldSegs)
+}
+
+type snapshot struct {
+	nodes    []byte // G and S records' bodies, framed later
+	msgs     []snapMsg
+	nextPath uint64
+	enc      dlog // an encoder only
+}
+
+func (s *snapshot) walk(g *node) {
+	e := &s.enc
+	e.buf = nil
+	e.node(g)
+	s.nodes = append(s.nodes, e.buf...)
+	for _, c := range g.children {
+		if c.kind == kGroup {
+			s.walk(c)
+			continue
+		}
+		e.buf = nil
+		e.node(c)
+		s.nodes = append(s.nodes, e.buf...)
+	}
+	q := g.q
+	if q.cfg.replay == replayOff {
+		return
+	}
+	for m := q.head; m != nil; m = m.gnext {
+		if !m.logged {
+			continue
+		}
+		sm := snapMsg{stream: m.from.s.path, seq: m.seq, data: m.data}
+		if name := m.from.line[:len(m.from.line)-1]; m.from.s.node == nil || name != m.from.s.node.name {
+			sm.name = name
+		}
+		s.msgs = append(s.msgs, sm)
+	}
+}
+
+// writeSnapshot writes s as segment num, then deletes the segments it
+// replaces.
+func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
+	err := l.writeSnapshotFile(num, s)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.busy = false
+	if err != nil {
+		return // the old segments stay; the next compaction tries again
+	}
+	size := int64(0)
+	if fi, err := os.Stat(filepath.Join(l.dir, segName(num))); err == nil {
+		size = fi.Size()
+	}
+	var keep []segInfo
+	keep = append(keep, segInfo{num: num, size: size})
+	for _, sg := range l.segs {
+		if sg.num > num {
+			keep = append(keep, sg)
+		}
+	}
+	// The old segments' sizes as they now are: the last may have grown
+	// after the capture, by records that are also in the snapshot.
+	for _, sg := range old {
+		if fi, err := os.Stat(filepath.Join(l.dir, segName(sg.num))); err == nil {
+			l.disk -= fi.Size()
+		}
+		os.Remove(filepath.Join(l.dir, segName(sg.num)))
+	}
+	l.disk += size
+	l.segs = keep
+	l.compact = l.disk > 2*l.live+slack
+	l.compactN++
+}
+
+func (l *dlog) writeSnapshotFile(num uint64, s *snapshot) error {
+	name := filepath.Join(l.dir, segName(num))
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0600)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	e := &dlog{buf: segHeader(num)}
+	at := e.rec('Z')
+	e.finish(at, false)
+	flush := func() error {
+		if len(e.buf) < 1<<20 {
+			return nil
+		}
+		_, err := f.Write(e.buf)
+		e.buf = e.buf[:0]
+		return err
+	}
+	at = e.rec('P')
+	e.num(s.nextPath)
+	e.finish(at, false)
+	// The tree's records, already framed.
+	e.buf = append(e.buf, s.nodes...)
+	for _, m := range s.msgs {
+		at := e.rec('M')
+		e.num(m.stream)
+		e.num(m.seq)
+		e.str(m.name)
+		e.buf = append(e.buf, m.data...)
+		e.finish(at, false)
+		if err := flush(); err != nil {
+			return fail(err)
+		}
+	}
+	at = e.rec('E')
+	e.finish(at, false)
+	if _, err := f.Write(e.buf); err != nil {
+		return fail(err)
+	}
+	if err := syncFile(f); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	syncDir(l.dir)
+	return nil
+}
+
+// Reading the log back.
+
+type replay struct {
+	t       *tree
+	nodes   map[uint64]*node
+	last    *node // the stream of the previous write, to skip a lookup
+	live    int64
+	maxPath uint64
+	bufs    [][]byte // segments read, which messages' data points into
+	bySeq   map[*queue]map[uint64]*message
+	inSnap  bool // between Z and E: the records are the state, not changes
+}
+
+func newReplay(t *tree) *replay {
+	r := &replay{t: t, nodes: make(map[uint64]*node)}
+	r.reset()
+	return r
+}
+
+// reset forgets everything: a snapshot follows.
+func (r *replay) reset() {
+	t := r.t
+	t.nextPath = 1 // the root's ctl and order get 2 and 3, as in newTree
+	root := t.newGroup(nil, "/", t.root.uid, t.root.gid, t.root.mode, config{})
+	root.path, root.q.path = rootPath, rootPath
+	t.st.total = 0
+	t.root = root
+	clear(r.nodes)
+	r.nodes[rootPath] = root
+	r.last = nil
+	r.live = 0
+	r.bySeq = nil
+	r.bufs = nil
+}
+
+// segment replays segment n. Only in the last may a torn tail be cut
+// off (SPEC §11.5). It returns the segment's size once read.
+func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, error) {
+	name := segName(n)
+	path := filepath.Join(l.dir, name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) < logHdrLen {
+		if !last {
+			return 0, l.errorf(name, "segment cut short")
+		}
+		return int64(len(b)), nil
+	}
+	r.bufs = append(r.bufs, b)
+	off := logHdrLen
+	for off < len(b) {
+		bad := ""
+		var body []byte
+		if len(b)-off < 8 {
+			bad = "record cut short"
+		} else {
+			size := int(binary.LittleEndian.Uint32(b[off:]))
+			switch {
+			case size < 1 || size > len(b)-off-8:
+				bad = "record cut short"
+			default:
+				body = b[off+8 : off+8+size]
+				if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[off+4:]) {
+					bad = "checksum does not match"
+				}
+			}
+		}
+		if bad != "" {
+			if !last || r.wholeAfter(b, off) {
+				return 0, l.errorf(name, "damaged record at offset %d: %s", off, bad)
+			}
+			// A torn tail: cut it off and say so, once.
+			fmt.Fprintf(warn, "mq: %s: dropped %d bytes of a torn record\n", path, len(b)-off)
+			if err := os.Truncate(path, int64(off)); err != nil {
+				return 0, err
+			}
+			return int64(off), nil
+		}
+		if err := r.record(body); err != nil {
+			return 0, l.errorf(name, "bad record at offset %d: %v", off, err)
+		}
+		off += 8 + len(body)
+	}
+	return int64(len(b)), nil
+}
+
+// wholeAfter says whether a whole record follows the damaged one at
+// off: then the damage is not a torn tail.
+func (r *replay) wholeAfter(b []byte, off int) bool {
+	if len(b)-off < 8 {
+		return false
+	}
+	size := int(binary.LittleEndian.Uint32(b[off:]))
+	next := off + 8 + size
+	if size < 1 || next > len(b) {
+		// The length itself may be damaged: look for any whole record
+		// further on.
+		for p := off + 1; p+9 <= len(b); p++ {
+			if okRecord(b, p) {
+				return true
+			}
+		}
+		return false
+	}
+	return next < len(b) // anything after a whole-length record but a bad checksum
+}
+
+func okRecord(b []byte, p int) bool {
+	size := int(binary.LittleEndian.Uint32(b[p:]))
+	if size < 1 || size > len(b)-p-8 {
+		return false
+	}
+	return crc32.Checksum(b[p+8:p+8+size], castagnoli) == binary.LittleEndian.Uint32(b[p+4:])
+}
+
+// dec reads a record's fields.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) num() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errors.New("bad number")
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) u32() uint32 { return uint32(d.num()) }
+
+func (d *dec) bytes() []byte {
+	n := d.num()
+	if n > uint64(len(d.b)) {
+		d.err = errors.New("bad string")
+		d.b = nil
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *dec) str() string { return string(d.bytes()) }
+
+func (d *dec) cfg() config {
+	var c config
+	c.data = dataMode(d.num())
+	c.replay = replayMode(d.num())
+	c.depth.n = int64(d.num())
+	c.depth.inBytes = d.num() != 0
+	c.wait = waitMode(d.num())
+	if c.data > dataStatic || c.replay > replayAll || c.wait > waitAll || c.depth.n < 0 {
+		d.err = errors.New("bad configuration")
+	}
+	return c
+}
+
+// rest is the rest of the record, which points into the segment read.
+func (d *dec) rest() string {
+	s := unsafe.String(unsafe.SliceData(d.b), len(d.b))
+	d.b = nil
+	return s
+}
+
+func (r *replay) see(path uint64) {
+	if path >= r.maxPath && path != rootPath {
+		r.maxPath = path
+	}
+}
+
+func (r *replay) find(path uint64, k kind) (*node, error) {
+	if n := r.last; n != nil && n.path == path {
+		return n, nil
+	}
+	n := r.nodes[path]
+	if n == nil || n.kind != k {
+		return nil, fmt.Errorf("no file with qid.path %#x", path)
+	}
+	if k == kStream {
+		r.last = n
+	}
+	return n, nil
+}
+
+// record applies one record to the tree.
+func (r *replay) record(body []byte) error {
+	d := &dec{b: body[1:]}
+	t := r.t
+	switch body[0] {
+	case 'G':
+		path, parent, ctlPath, orderPath := d.num(), d.num(), d.num(), d.num()
+		name, uid, gid, muid := d.str(), d.str(), d.str(), d.str()
+		mode, mtime := plan9.Perm(d.num()), d.u32()
+		cfg := d.cfg()
+		nextSeq, orderVers, vers := d.num(), d.u32(), d.u32()
+		if d.err != nil {
+			return d.err
+		}
+		var g *node
+		if path == rootPath {
+			g = t.root
+			g.uid, g.gid, g.muid, g.mode = uid, gid, muid, mode
+			g.ctl.uid, g.order.uid = uid, uid
+			g.ctl.gid, g.order.gid = gid, gid
+		} else {
+			p, err := r.find(parent, kGroup)
+			if err != nil {
+				return err
+			}
+			if p.byName[name] != nil {
+				return fmt.Errorf("name %q taken", name)
+			}
+			g = t.newGroup(p, name, uid, gid, mode, cfg)
+			t.nextPath -= 3
+			g.path, g.ctl.path, g.order.path = path, ctlPath, orderPath
+			g.muid = muid
+			p.children = append(p.children, g)
+			p.byName[name] = g
+			if !r.inSnap {
+				p.vers++
+				p.mtime = mtime
+			}
+			r.see(path)
+			r.see(ctlPath)
+			r.see(orderPath)
+		}
+		g.q.cfg = cfg
+		g.q.path = path
+		g.q.nextSeq = max(nextSeq, 1)
+		g.q.orderVers, g.vers = orderVers, vers
+		g.mtime, g.atime = mtime, mtime
+		r.nodes[path] = g
+		r.live += int64(nodeSize(g))
+	case 'S':
+		path, parent := d.num(), d.num()
+		name, uid, gid, muid := d.str(), d.str(), d.str(), d.str()
+		mode, mtime, vers := plan9.Perm(d.num()), d.u32(), d.u32()
+		if d.err != nil {
+			return d.err
+		}
+		p, err := r.find(parent, kGroup)
+		if err != nil {
+			return err
+		}
+		if p.byName[name] != nil {
+			return fmt.Errorf("name %q taken", name)
+		}
+		n := t.newNode(p, kStream, name, uid, gid, mode)
+		t.nextPath--
+		n.path, n.muid, n.mtime, n.atime = path, muid, mtime, mtime
+		n.sq = p.q.newStream()
+		n.sq.path, n.sq.node, n.sq.vers = path, n, vers
+		p.children = append(p.children, n)
+		p.byName[name] = n
+		if !r.inSnap {
+			p.vers++
+			p.mtime = mtime
+		}
+		r.nodes[path] = n
+		r.see(path)
+		r.live += int64(nodeSize(n))
+	case 'W', 'M':
+		path, seq := d.num(), d.num()
+		var mtime uint32
+		var name string
+		if body[0] == 'W' {
+			mtime = d.u32()
+		} else {
+			name = d.str()
+		}
+		if d.err != nil {
+			return d.err
+		}
+		n, err := r.find(path, kStream)
+		if err != nil {
+			return err
+		}
+		data := d.rest()
+		q := n.parent.q
+		if body[0] == 'W' {
+			n.mtime, n.parent.order.mtime = mtime, mtime
+			n.sq.vers++
+			q.orderVers++
+		}
+		if name == "" {
+			name = n.name
+		}
+		q.restore(n.sq, seq, name, data)
+		r.live += msgSize(len(data))
+	case 'V':
+		path, mtime := d.num(), d.u32()
+		if d.err != nil {
+			return d.err
+		}
+		n, err := r.find(path, kStream)
+		if err != nil {
+			return err
+		}
+		n.mtime, n.parent.order.mtime = mtime, mtime
+		n.sq.vers++
+		q := n.parent.q
+		q.orderVers++
+		q.nextSeq++
+	case 'R':
+		path, mtime := d.num(), d.u32()
+		if d.err != nil {
+			return d.err
+		}
+		n := r.nodes[path]
+		if n == nil || n.parent == nil {
+			return fmt.Errorf("no file with qid.path %#x", path)
+		}
+		if n.kind == kStream {
+			for m := n.sq.head; m != nil; m = m.snext {
+				r.live -= msgSize(len(m.data))
+			}
+		}
+		if err := t.remove(n); err != nil {
+			return err
+		}
+		n.parent.mtime = mtime
+		delete(r.nodes, path)
+		r.last = nil
+		r.live -= int64(nodeSize(n))
+	case 'T':
+		path, name, mode, mtime, gid := d.num(), d.str(), plan9.Perm(d.num()), d.u32(), d.str()
+		if d.err != nil {
+			return d.err
+		}
+		n := r.nodes[path]
+		if n == nil {
+			return fmt.Errorf("no file with qid.path %#x", path)
+		}
+		if name != n.name && n.parent != nil {
+			g := n.parent
+			if g.byName[name] != nil {
+				return fmt.Errorf("name %q taken", name)
+			}
+			delete(g.byName, n.name)
+			n.name = name
+			g.byName[name] = n
+			g.vers++
+		}
+		n.mode, n.mtime, n.gid = mode, mtime, gid
+		if n.kind == kGroup {
+			n.ctl.gid, n.order.gid = gid, gid
+		}
+	case 'C':
+		path := d.num()
+		cfg := d.cfg()
+		if d.err != nil {
+			return d.err
+		}
+		g, err := r.find(path, kGroup)
+		if err != nil {
+			return err
+		}
+		g.q.cfg = cfg
+	case 'H', 'D':
+		path, seq := d.num(), d.num()
+		if d.err != nil {
+			return d.err
+		}
+		g, err := r.find(path, kGroup)
+		if err != nil {
+			return err
+		}
+		q := g.q
+		if body[0] == 'H' {
+			for q.head != nil && q.head.seq <= seq {
+				r.live -= msgSize(len(q.head.data))
+				r.forget(q, q.head)
+				q.drop(q.head, false)
+			}
+			break
+		}
+		if m := r.lookup(q, seq); m != nil {
+			r.live -= msgSize(len(m.data))
+			r.forget(q, m)
+			q.drop(m, false)
+		}
+	case 'P':
+		p := d.num()
+		if d.err != nil {
+			return d.err
+		}
+		r.see(p - 1)
+	case 'Z':
+		r.reset()
+		r.inSnap = true
+	case 'E':
+		r.inSnap = false
+	default:
+		return fmt.Errorf("unknown record type %q", body[0])
+	}
+	return nil
+}
+
+// lookup finds the message with seq in q: near the head, where drops
+// mostly are, else through an index made for the purpose.
+func (r *replay) lookup(q *queue, seq uint64) *message {
+	i := 0
+	for m := q.head; m != nil && m.seq <= seq; m = m.gnext {
+		if m.seq == seq {
+			return m
+		}
+		if i++; i == 64 {
+			break
+		}
+	}
+	if r.bySeq == nil {
+		r.bySeq = make(map[*queue]map[uint64]*message)
+	}
+	idx := r.bySeq[q]
+	if idx == nil {
+		idx = make(map[uint64]*message)
+		for m := q.head; m != nil; m = m.gnext {
+			idx[m.seq] = m
+		}
+		r.bySeq[q] = idx
+	}
+	return idx[seq]
+}
+
+func (r *replay) forget(q *queue, m *message) {
+	if idx := r.bySeq[q]; idx != nil {
+		delete(idx, m.seq)
+	}
+}
+
+// finish ends the replay: groups under replay off come back empty
+// (SPEC §11.2); qid.paths go on above every one seen; messages in
+// segments mostly gone are copied out, so that the segments' memory
+// can go.
+func (r *replay) finish() {
+	t := r.t
+	t.nextPath = max(t.nextPath, r.maxPath+1)
+	r.bySeq = nil
+	var walk func(g *node)
+	type use struct {
+		lo, hi uintptr
+		live   int
+	}
+	uses := make([]use, len(r.bufs))
+	for i, b := range r.bufs {
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		uses[i] = use{lo: p, hi: p + uintptr(len(b))}
+	}
+	which := func(s string) int {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		for i := range uses {
+			if p >= uses[i].lo && p < uses[i].hi {
+				return i
+			}
+		}
+		return -1
+	}
+	var groups []*node
+	walk = func(g *node) {
+		groups = append(groups, g)
+		for _, c := range g.children {
+			if c.kind == kGroup {
+				walk(c)
+			}
+		}
+	}
+	walk(t.root)
+	for _, g := range groups {
+		q := g.q
+		if q.cfg.replay == replayOff {
+			for q.head != nil {
+				r.live -= msgSize(len(q.head.data))
+				q.drop(q.head, false)
+			}
+			continue
+		}
+		for m := q.head; m != nil; m = m.gnext {
+			if len(m.data) == 0 {
+				continue
+			}
+			if i := which(m.data); i >= 0 {
+				uses[i].live += len(m.data)
+			}
+		}
+	}
+	for _, g := range groups {
+		for m := g.q.head; m != nil; m = m.gnext {
+			if len(m.data) == 0 {
+				continue
+			}
+			if i := which(m.data); i >= 0 && uses[i].live < (len(r.bufs[i])*4/5) {
+				m.data = strings.Clone(m.data)
+			}
+		}
+	}
+	r.bufs = nil
+}
