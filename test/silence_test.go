@@ -35,7 +35,7 @@ var hostile = []struct {
 	{"Twstat stat past end", sized(13, plan9.Twstat, 1, 0, 0, 0, 0, 0, 9, 0)},
 	{"trailing bytes", sized(12, plan9.Tclunk, 1, 0, 0, 0, 0, 0, 9)},
 	{"string past end", sized(13, plan9.Tversion, 1, 0, 0, 32, 0, 0, 50, 0)},
-	{"bad stat in Twstat", sized(13, plan9.Twstat, 1, 0, 0, 0, 0, 0, 2, 0, 7, 7)},
+	{"bad stat in Twstat", sized(15, plan9.Twstat, 1, 0, 0, 0, 0, 0, 2, 0, 7, 7)}, // Rerror, then hang up
 }
 
 // sized is a message: its size field, then rest.
@@ -44,7 +44,7 @@ func sized(n uint32, rest ...byte) []byte {
 }
 
 // sendHostile sends the Tversion and msg on a connection of its own to
-// s and reads until the server hangs up.
+// s, and then nothing more, and reads until the server hangs up.
 func sendHostile(t *testing.T, s *mqServer, msg []byte) {
 	t.Helper()
 	c, err := net.Dial("unix", s.socket())
@@ -55,7 +55,10 @@ func sendHostile(t *testing.T, s *mqServer, msg []byte) {
 	if err := plan9.WriteFcall(c, &plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"}); err != nil {
 		t.Fatal(err)
 	}
-	go c.Write(msg) // the server may hang up before taking it all
+	go func() {
+		c.Write(msg) // the server may hang up before taking it all
+		c.(*net.UnixConn).CloseWrite()
+	}()
 	io.Copy(io.Discard, c)
 }
 
