@@ -129,6 +129,9 @@ func run(o *options) error {
 		select {} // serve the announced address until killed
 	default:
 		s.serve(newStdio(), 0)
+		if s.trace != nil {
+			s.trace.flush(time.Second) // unless standard error is stuck
+		}
 		return nil
 	}
 }

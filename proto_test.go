@@ -4,9 +4,11 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"math/rand"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -788,6 +790,196 @@ Rstat tag 1 ...
 	}
 }
 
+// TestCheckMsg checks that what checkMsg passes UnmarshalFcall decodes,
+// and that what it refuses never reaches UnmarshalFcall, which would
+// write about it on standard error (SPEC §8.9).
+func TestCheckMsg(t *testing.T) {
+	good := []*plan9.Fcall{
+		{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"},
+		{Type: plan9.Tauth, Afid: 1, Uname: "glenda", Aname: ""},
+		{Type: plan9.Tattach, Fid: 0, Afid: plan9.NOFID, Uname: "glenda", Aname: "g"},
+		{Type: plan9.Tflush, Oldtag: 3},
+		{Type: plan9.Twalk, Fid: 0, Newfid: 1},
+		{Type: plan9.Twalk, Fid: 0, Newfid: 1, Wname: strings.Split("a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", "/")},
+		{Type: plan9.Topen, Fid: 1, Mode: plan9.OREAD},
+		{Type: plan9.Tcreate, Fid: 1, Name: "s", Perm: 0666, Mode: plan9.OWRITE},
+		{Type: plan9.Tread, Fid: 1, Offset: 9, Count: 100},
+		{Type: plan9.Twrite, Fid: 1, Data: []byte("hello")},
+		{Type: plan9.Tclunk, Fid: 1},
+		{Type: plan9.Tremove, Fid: 1},
+		{Type: plan9.Tstat, Fid: 1},
+		{Type: plan9.Twstat, Fid: 1, Stat: mustDir(nulldir())},
+	}
+	for _, f := range good {
+		b := mustBytes(f)
+		if err := checkMsg(b); err != nil {
+			t.Errorf("%v: %v, want nil", f, err)
+		}
+		// Every shorter size, every longer one, and every single
+		// byte changed: what checkMsg passes must decode.
+		for n := 0; n < len(b)+3; n++ {
+			c := append([]byte(nil), b...)
+			if n < len(b) {
+				c = c[:n]
+			} else {
+				c = append(c, make([]byte, n-len(b)+1)...)
+			}
+			if len(c) >= 4 {
+				binary.LittleEndian.PutUint32(c, uint32(len(c)))
+			}
+			if checkMsg(c) == nil {
+				if _, err := plan9.UnmarshalFcall(c); err != nil {
+					t.Errorf("%v cut to %d bytes: checkMsg passes what UnmarshalFcall refuses", f, n)
+				}
+			}
+		}
+		for i := 4; i < len(b); i++ {
+			for _, v := range []byte{0, 1, 16, 17, 0xff} {
+				c := append([]byte(nil), b...)
+				c[i] = v
+				if checkMsg(c) == nil {
+					if _, err := plan9.UnmarshalFcall(c); err != nil {
+						t.Errorf("%v with byte %d = %d: checkMsg passes what UnmarshalFcall refuses", f, i, v)
+					}
+				}
+			}
+		}
+	}
+	bad := []struct {
+		name string
+		msg  []byte
+	}{
+		{"size 6", append(le32(6), 100, 0)},
+		{"size not the length", append(le32(12), plan9.Tclunk, 1, 0, 0, 0, 0, 0)},
+		{"unknown type", append(le32(7), 99, 1, 0)},
+		{"Terror", append(le32(7), plan9.Terror, 1, 0)},
+		{"R-message", mustBytes(&plan9.Fcall{Type: plan9.Rclunk, Tag: 1})},
+		{"truncated Twalk", append(le32(11), plan9.Twalk, 1, 0, 0, 0, 0, 0)},
+		{"Twalk of 17 names", append(le32(17), plan9.Twalk, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 17, 0)},
+		{"Twalk name past end", append(le32(19), plan9.Twalk, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 5, 0)},
+		{"Twrite count past end", append(le32(23), plan9.Twrite, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0)},
+		{"Twrite count 4G", append(le32(23), plan9.Twrite, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff)},
+		{"Twstat stat past end", append(le32(13), plan9.Twstat, 1, 0, 0, 0, 0, 0, 9, 0)},
+		{"trailing bytes", append(le32(12), plan9.Tclunk, 1, 0, 0, 0, 0, 0, 9)},
+		{"string past end", append(le32(13), plan9.Tversion, 1, 0, 0, 32, 0, 0, 50, 0)},
+	}
+	for _, tt := range bad {
+		if err := checkMsg(tt.msg); err == nil {
+			t.Errorf("%s: checkMsg passes it", tt.name)
+		} else {
+			t.Logf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+// TestTraceClose checks that with -D one trace line says why a
+// connection was closed (SPEC §8.9).
+func TestTraceClose(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  []byte
+		want string
+	}{
+		{"hang up", nil, "client hung up"},
+		{"half a message", le32(20), "client hung up part way through a message"},
+		{"size over msize", le32(8217), "bad message size 8217"},
+		{"unknown type", append(le32(7), 99, 1, 0), "unknown message type 99"},
+		{"R-message", mustBytes(&plan9.Fcall{Type: plan9.Rclunk, Tag: 1}), "unknown message type 121"},
+		{"truncated Twalk", append(le32(11), plan9.Twalk, 1, 0, 0, 0, 0, 0), "malformed Twalk: truncated"},
+		{"trailing bytes", append(le32(12), plan9.Tclunk, 1, 0, 0, 0, 0, 0, 9), "malformed Tclunk: 1 bytes too many"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var trace lockedBuffer
+			cli, srv := net.Pipe()
+			s := newServer(newTestTree(), &trace)
+			done := make(chan struct{})
+			go func() {
+				s.serve(srv, 7)
+				close(done)
+			}()
+			if err := plan9.WriteFcall(cli, parse(t, "Tversion tag 65535 msize 8216 version 9P2000")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := plan9.ReadFcall(cli); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				cli.Write(tt.msg)
+				cli.Close()
+			}()
+			<-done
+			s.trace.flush(0)
+			lines := strings.Split(strings.TrimSuffix(trace.String(), "\n"), "\n")
+			want := []string{"<-7- Tversion tag 65535 msize 8216 version '9P2000'",
+				"-7-> Rversion tag 65535 msize 8216 version '9P2000'",
+				"mq: connection 7 closed: " + tt.want}
+			if diff := cmp.Diff(want, lines); diff != "" {
+				t.Errorf("trace (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// stuckWriter is a standard error that nobody reads: writes block
+// until it is let go.
+type stuckWriter struct {
+	lockedBuffer
+	free chan struct{}
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	<-w.free
+	return w.lockedBuffer.Write(p)
+}
+
+// TestTraceStuck checks that a -D trace that cannot be written holds
+// up no client: lines that do not fit are dropped and counted
+// (SPEC §8.9).
+func TestTraceStuck(t *testing.T) {
+	w := &stuckWriter{free: make(chan struct{})}
+	tr := newTestTree()
+	s := newServer(tr, w)
+	tc := dialServer(t, s)
+	tc.run(setup + `
+Twalk fid 0 newfid 3 wname [g s]
+Rwalk ...
+Topen fid 3 mode OREAD
+Ropen ...
+`)
+	// Each round trip traces four lines of over 60 bytes: these are
+	// well over maxTrace.
+	msg := strings.Repeat("x", 100)
+	for i := range 2 * maxTrace / 200 {
+		tag := uint16(10 + i%1000)
+		tc.send(&plan9.Fcall{Type: plan9.Twrite, Tag: tag, Fid: 2, Data: []byte(msg)})
+		if r := tc.reply(tag); r.Type != plan9.Rwrite {
+			t.Fatalf("write %d: %v", i, r)
+		}
+		tc.send(&plan9.Fcall{Type: plan9.Tread, Tag: tag, Fid: 3, Count: 8192})
+		if r := tc.reply(tag); r.Type != plan9.Rread {
+			t.Fatalf("read %d: %v", i, r)
+		}
+	}
+	tc.sync()
+	close(w.free)
+	s.trace.flush(0)
+	tc.run("Tstat tag 1 fid 3\nRstat tag 1 ...")
+	s.trace.flush(0)
+	got := w.String()
+	if len(got) > maxTrace+1000 {
+		t.Errorf("trace of %d bytes, more than the %d held", len(got), maxTrace)
+	}
+	dropped := regexp.MustCompile(`(?m)^mq: [0-9]+ trace lines dropped$`).FindStringIndex(got)
+	if dropped == nil {
+		t.Fatalf("no line counts the lines dropped")
+	}
+	// Once the trace could be written, it went on whole.
+	if !strings.Contains(got[dropped[1]:], "\n-3-> Rstat tag 1 ") {
+		t.Errorf("the Rstat after standard error came free is not traced after the lines dropped")
+	}
+}
+
 func mustBytes(f *plan9.Fcall) []byte {
 	b, err := f.Bytes()
 	if err != nil {
@@ -849,7 +1041,12 @@ func TestTrace(t *testing.T) {
 	var trace lockedBuffer
 	cli, srv := net.Pipe()
 	defer cli.Close()
-	go newServer(newTestTree(), &trace).serve(srv, 5)
+	s := newServer(newTestTree(), &trace)
+	done := make(chan struct{})
+	go func() {
+		s.serve(srv, 5)
+		close(done)
+	}()
 	br := bufio.NewReader(cli)
 	var want []string
 	for _, line := range []string{
@@ -869,6 +1066,9 @@ func TestTrace(t *testing.T) {
 		want = append(want, "<-5- "+f.String(), "-5-> "+r.String())
 	}
 	cli.Close()
+	<-done
+	s.trace.flush(0)
+	want = append(want, "mq: connection 5 closed: client hung up")
 	got := strings.Split(strings.TrimSuffix(trace.String(), "\n"), "\n")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("trace (-want +got):\n%s", diff)

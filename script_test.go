@@ -45,8 +45,14 @@ func newTestTree() *tree {
 // dialTest starts a session on tr and returns its client end.
 func dialTest(t *testing.T, tr *tree) *testConn {
 	t.Helper()
+	return dialServer(t, newServer(tr, nil))
+}
+
+// dialServer starts a session of s, as connection 3, and returns its
+// client end.
+func dialServer(t *testing.T, s *server) *testConn {
+	t.Helper()
 	cli, srv := net.Pipe()
-	s := newServer(tr, nil)
 	go s.serve(srv, 3)
 	tc := &testConn{t: t, c: cli, replies: make(chan *plan9.Fcall, 1000)}
 	go func() {

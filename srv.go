@@ -4,6 +4,7 @@ package main
 // per T-message; replies leave through conn.respond and conn.send.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,14 +25,21 @@ const maxMsize = 128 << 10
 // server is the 9P side of mq.
 type server struct {
 	tree  *tree
-	trace io.Writer // -D: every message, lib9p style; nil for none
+	trace *tracer // -D: every message, lib9p style; nil for none
 
 	// exitMu guards exits, clean-up run once when mq exits.
 	exitMu sync.Mutex
 	exits  []func()
 }
 
-func newServer(t *tree, trace io.Writer) *server { return &server{tree: t, trace: trace} }
+// newServer serves t, tracing 9P to trace if it is not nil (-D).
+func newServer(t *tree, trace io.Writer) *server {
+	s := &server{tree: t}
+	if trace != nil {
+		s.trace = newTracer(trace)
+	}
+	return s
+}
 
 // onExit registers f to run when mq exits on purpose or by signal.
 func (s *server) onExit(f func()) {
@@ -149,6 +157,7 @@ type conn struct {
 	writing  bool         // the writer or the reading goroutine is writing
 	deadline bool         // rwc has a write deadline the reading goroutine set
 	closed   bool
+	werr     error // why writing replies failed, for -D
 
 	direct      deadliner // rwc, when the reading goroutine may write to it; nil if not
 	ownBuf      []byte    // the reading goroutine's spare output buffer
@@ -168,6 +177,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	in := &msgReader{r: rwc, buf: make([]byte, 8192)}
 	eof := false
 	locked := false
+	var why error // why the connection closes, for -D
 	for {
 		// Requests that came together are handled under one hold of
 		// the tree's lock, let go before anything that may block.
@@ -193,10 +203,8 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			c.clock, in.fresh = now(), false
 		}
 		if err != nil {
-			if err != io.EOF && s.trace != nil {
-				fmt.Fprintf(s.trace, "mq: connection %d: %v\n", id, err)
-			}
 			eof = err == io.EOF
+			why = err
 			break
 		}
 		if !locked {
@@ -205,8 +213,12 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			c.own = c.direct != nil && !c.slow
 		}
 		if !c.dispatch(f) {
+			why = errors.New("unexpected " + f.String())
 			break
 		}
+	}
+	if s.trace != nil {
+		why = c.closeReason(why) // before this side closes rwc too
 	}
 	if !locked {
 		c.t.mu.Lock()
@@ -234,6 +246,28 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	}
 	<-done
 	rwc.Close()
+	if s.trace != nil {
+		s.trace.printf("mq: connection %d closed: %v\n", id, why)
+	}
+}
+
+// closeReason says why the connection is closing, given why reading
+// stopped, in one line for -D (SPEC §8.9): the client hung up, sent a
+// malformed message, or could not be written to, which closes rwc
+// under the reading goroutine.
+func (c *conn) closeReason(why error) error {
+	c.outMu.Lock()
+	werr := c.werr
+	c.outMu.Unlock()
+	switch {
+	case why == io.EOF:
+		return errors.New("client hung up")
+	case why == io.ErrUnexpectedEOF:
+		return errors.New("client hung up part way through a message")
+	case werr != nil:
+		return fmt.Errorf("writing replies: %v", werr)
+	}
+	return why
 }
 
 func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
@@ -254,7 +288,7 @@ func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
 // when the connection must close (SPEC §8.9).
 func (c *conn) dispatch(f *plan9.Fcall) bool {
 	if c.s.trace != nil {
-		fmt.Fprintf(c.s.trace, "<-%d- %v\n", c.in, f)
+		c.s.trace.printf("<-%d- %v\n", c.in, f)
 	}
 	// A Tflush on a tag in use is refused too, and flushes nothing
 	// (SPEC §8.7).

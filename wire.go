@@ -63,7 +63,98 @@ func (c *conn) readMsg(in *msgReader) (*plan9.Fcall, error) {
 	if f := c.decodeIO(b); f != nil {
 		return f, nil
 	}
+	if err := checkMsg(b); err != nil {
+		return nil, err
+	}
 	return plan9.UnmarshalFcall(b)
+}
+
+// tShapes gives each T-message's fields after size[4] type[1] tag[2]:
+// a digit is a number of that many bytes; s a string, n[2] and n bytes;
+// w a walk's names, n[2] (at most 16) and n strings; d a write's data,
+// count[4] and count bytes; t a stat, n[2] and n bytes.
+var tShapes = [256]struct{ name, shape string }{
+	plan9.Tversion: {"Tversion", "4s"},
+	plan9.Tauth:    {"Tauth", "4ss"},
+	plan9.Tattach:  {"Tattach", "44ss"},
+	plan9.Tflush:   {"Tflush", "2"},
+	plan9.Twalk:    {"Twalk", "44w"},
+	plan9.Topen:    {"Topen", "41"},
+	plan9.Tcreate:  {"Tcreate", "4s41"},
+	plan9.Tread:    {"Tread", "484"},
+	plan9.Twrite:   {"Twrite", "48d"},
+	plan9.Tclunk:   {"Tclunk", "4"},
+	plan9.Tremove:  {"Tremove", "4"},
+	plan9.Tstat:    {"Tstat", "4"},
+	plan9.Twstat:   {"Twstat", "4t"},
+}
+
+// checkMsg says what is wrong with b, a message whose size is len(b),
+// or nil if it is a well-formed T-message. UnmarshalFcall writes on
+// standard error about messages it cannot decode, and a client must
+// not be able to make mq do that (SPEC §8.9): nothing reaches it that
+// this has not passed.
+func checkMsg(b []byte) error {
+	if len(b) < 7 || int64(binary.LittleEndian.Uint32(b)) != int64(len(b)) {
+		return fmt.Errorf("bad message size %d", len(b))
+	}
+	ts := tShapes[b[4]]
+	if ts.shape == "" {
+		return fmt.Errorf("unknown message type %d", b[4])
+	}
+	p := b[7:]
+	truncated := func() error { return fmt.Errorf("malformed %s: truncated", ts.name) }
+	// take moves p past a field of n bytes.
+	take := func(n int64) bool {
+		if n > int64(len(p)) {
+			return false
+		}
+		p = p[n:]
+		return true
+	}
+	// counted is the length of a field that begins with its count, of
+	// w bytes: 2 or 4. It is past the end if p cannot hold the count.
+	counted := func(w int) int64 {
+		switch {
+		case len(p) < w:
+			return int64(len(p)) + 1
+		case w == 2:
+			return 2 + int64(binary.LittleEndian.Uint16(p))
+		}
+		return 4 + int64(binary.LittleEndian.Uint32(p))
+	}
+	for _, c := range ts.shape {
+		ok := true
+		switch c {
+		case 's', 't':
+			ok = take(counted(2))
+		case 'd':
+			ok = take(counted(4))
+		case 'w':
+			if len(p) < 2 {
+				return truncated()
+			}
+			k := binary.LittleEndian.Uint16(p)
+			if k > plan9.MAXWELEM {
+				return fmt.Errorf("malformed %s: %d names, more than %d", ts.name, k, plan9.MAXWELEM)
+			}
+			p = p[2:]
+			for range k {
+				if !take(counted(2)) {
+					return truncated()
+				}
+			}
+		default:
+			ok = take(int64(c - '0'))
+		}
+		if !ok {
+			return truncated()
+		}
+	}
+	if len(p) != 0 {
+		return fmt.Errorf("malformed %s: %d bytes too many", ts.name, len(p))
+	}
+	return nil
 }
 
 // msgReader reads 9P messages, as many per read from the client as it
@@ -200,6 +291,7 @@ func (c *conn) writer() {
 		if err != nil {
 			c.closed = true
 			c.outq = nil
+			c.werr = err
 		}
 		c.roomc.Signal()
 		c.outMu.Unlock()
@@ -260,6 +352,7 @@ func (c *conn) writeOwn() {
 	default:
 		c.closed = true
 		c.outq = nil
+		c.werr = err
 		c.rwc.Close() // the reading goroutine sees it and cleans up
 	}
 	if len(c.outq) > 0 || c.closed {
@@ -315,7 +408,7 @@ func (c *conn) handOwn() bool {
 // send queues a reply. It and respond are where replies are written.
 func (c *conn) send(rx *plan9.Fcall) {
 	if c.s.trace != nil {
-		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, rx)
+		c.s.trace.printf("-%d-> %v\n", c.out, rx)
 	}
 	b, err := rx.Bytes()
 	if err != nil {
@@ -343,7 +436,7 @@ func (c *conn) respond(tag uint16, rx *plan9.Fcall, err error) {
 // sendRead answers a read with data.
 func (c *conn) sendRead(tag uint16, data string) {
 	if c.s.trace != nil {
-		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: []byte(data)})
+		c.s.trace.printf("-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: []byte(data)})
 	}
 	var h [ioHdrSize]byte
 	putIOHdr(&h, plan9.Rread, tag, uint32(len(data)))
@@ -353,7 +446,7 @@ func (c *conn) sendRead(tag uint16, data string) {
 // sendWrite answers a write with count, encoded here as sendRead does.
 func (c *conn) sendWrite(tag uint16, count uint32) {
 	if c.s.trace != nil {
-		fmt.Fprintf(c.s.trace, "-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rwrite, Tag: tag, Count: count})
+		c.s.trace.printf("-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rwrite, Tag: tag, Count: count})
 	}
 	var h [ioHdrSize]byte
 	putIOHdr(&h, plan9.Rwrite, tag, count)

@@ -127,6 +127,8 @@ func TestStdioTrace(t *testing.T) {
 	if len(rest) > 0 {
 		t.Errorf("standard output holds more than replies: %q", rest)
 	}
+	// One line more says why the connection closed (SPEC §8.9).
+	want = append(want, "mq: connection 0 closed: client hung up")
 	got := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("-D trace (-want +got):\n%s", diff)

@@ -7,6 +7,7 @@ package test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -64,22 +65,31 @@ func env(ns string) []string {
 type mqServer struct {
 	ns, name string
 	cmd      *exec.Cmd
-	stderr   *bytes.Buffer
+	stderr   *bytes.Buffer // unless started with startMQStderr
 }
 
 // startMQ runs `mq -s name` with extra flags in a fresh name space
 // directory and waits until its socket answers.
 func startMQ(t *testing.T, flags ...string) *mqServer {
 	t.Helper()
+	s := new(bytes.Buffer)
+	m := startMQStderr(t, s, flags...)
+	m.stderr = s
+	return m
+}
+
+// startMQStderr is startMQ with standard error going to w.
+func startMQStderr(t *testing.T, w io.Writer, flags ...string) *mqServer {
+	t.Helper()
 	ns, err := os.MkdirTemp("", "ns")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(ns) })
-	s := &mqServer{ns: ns, name: "mq", stderr: new(bytes.Buffer)}
+	s := &mqServer{ns: ns, name: "mq"}
 	s.cmd = exec.Command(bin("mq"), append(flags, "-s", s.name)...)
 	s.cmd.Env = env(ns)
-	s.cmd.Stderr = s.stderr
+	s.cmd.Stderr = w
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +104,10 @@ func startMQ(t *testing.T, flags ...string) *mqServer {
 			return s
 		}
 		if i == 500 {
-			t.Fatalf("mq did not post %s; stderr:\n%s", sock, s.stderr)
+			if b, ok := w.(fmt.Stringer); ok {
+				t.Fatalf("mq did not post %s; stderr:\n%s", sock, b)
+			}
+			t.Fatalf("mq did not post %s", sock)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

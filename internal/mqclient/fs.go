@@ -78,12 +78,21 @@ func (o *osFS) Open(name string, mode uint8) (File, error) {
 	case plan9.ORDWR:
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(o.path(name), flag, 0)
+	var f *os.File
+	var err error
+	if flag == os.O_RDONLY {
+		f, err = openRead(o.path(name))
+	} else {
+		f, err = os.OpenFile(o.path(name), flag, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if n := iounit(f); n > 0 {
 		o.iounit = n
+	}
+	if flag == os.O_RDONLY {
+		return reader(f), nil
 	}
 	return f, nil
 }
@@ -126,7 +135,7 @@ func (o *osFS) ReadDir(name string) ([]Dir, error) {
 }
 
 func (o *osFS) Gone(f File, name string) bool {
-	of, ok := f.(*os.File)
+	of, ok := f.(interface{ Stat() (os.FileInfo, error) })
 	if !ok {
 		return true
 	}
