@@ -616,10 +616,15 @@ func (l *dlog) written(n *node, data string, mtime uint32) bool {
 	return true
 }
 
-// dropped logs that m left q's history.
-func (l *dlog) dropped(q *queue, m *message) {
+// dropped logs that m left q's history, unless quiet: a logged
+// change implies it.
+func (l *dlog) dropped(q *queue, m *message, quiet bool) {
 	l.mu.Lock()
 	l.live -= msgSize(len(m.data))
+	if quiet {
+		l.mu.Unlock()
+		return
+	}
 	if m.gprev == nil {
 		// From the head: one H record says it for a run of them.
 		if l.trimQ != nil && l.trimQ != q {
@@ -817,7 +822,7 @@ func (l *dlog) run(t *tree) {
 			l.mu.Unlock()
 			return
 		}
-		if l.writing || len(l.buf) == 0 && l.trimQ == nil && (l.err == nil || len(l.held) == 0) {
+		if l.writing || len(l.buf) == 0 && l.trimQ == nil && l.newFile == nil && (l.err == nil || len(l.held) == 0) {
 			want := l.compact && !l.busy
 			l.mu.Unlock()
 			if want {
@@ -881,7 +886,7 @@ type snapMsg struct {
 // writes it in the background.
 func (l *dlog) startCompaction(t *tree) {
 	l.mu.Lock()
-	if l.busy || l.err != nil {
+	if l.busy || l.err != nil || l.newFile != nil {
 		l.mu.Unlock()
 		return
 	}
@@ -897,13 +902,9 @@ func (l *dlog) startCompaction(t *tree) {
 	if l.trimQ != nil {
 		l.encodeTrim()
 	}
-	if l.newFile != nil {
-		// Cannot happen: a switch is written before the next starts.
-		panic("mq: log segment switch pending")
-	}
 	l.split, l.newFile = len(l.buf), nf
-	oldSegs := append([]segInfo(nil), l.segs...)
 	l.segs[len(l.segs)-1].size = l.pos
+	oldSegs := append([]segInfo(nil), l.segs...)
 	l.segs = append(l.segs, segInfo{num: snapNum + 1, size: logHdrLen})
 	l.pos, l.resEnd = logHdrLen, logHdrLen
 	l.disk += logHdrLen
@@ -973,12 +974,8 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
 			keep = append(keep, sg)
 		}
 	}
-	// The old segments' sizes as they now are: the last may have grown
-	// after the capture, by records that are also in the snapshot.
 	for _, sg := range old {
-		if fi, err := os.Stat(filepath.Join(l.dir, segName(sg.num))); err == nil {
-			l.disk -= fi.Size()
-		}
+		l.disk -= sg.size
 		os.Remove(filepath.Join(l.dir, segName(sg.num)))
 	}
 	l.disk += size

@@ -675,7 +675,11 @@ func (t *tree) ctl(g *node, text string) error {
 	if err != nil {
 		return err
 	}
-	if err := t.log.room(64); err != nil {
+	need := 64
+	if q := g.q; len(steps) > 0 && q.cfg.replay == replayOff && steps[len(steps)-1].cfg.replay != replayOff {
+		need += int(q.bytes) + 32*q.count // its messages are logged now
+	}
+	if err := t.log.room(need); err != nil {
 		return err
 	}
 	for _, st := range steps {
