@@ -65,11 +65,6 @@ const (
 	logMagic  = "mq log1\n"
 	logHdrLen = 16
 
-	// reserveChunk is how much room the log reserves on disk at a
-	// time, so that a full disk shows when a change is asked for,
-	// not half way through writing its record.
-	reserveChunk = 4 << 20
-
 	// slack is what the dir may hold beyond twice the live state
 	// before the log is compacted (SPEC §11.4).
 	defaultSlack = 8 << 20
@@ -81,6 +76,11 @@ const (
 
 // slack is defaultSlack but in tests.
 var slack int64 = defaultSlack
+
+// reserveChunk is how much room the log reserves on disk at a time,
+// so that a full disk shows when a change is asked for, not half way
+// through writing its record.
+var reserveChunk int64 = 4 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -165,6 +165,15 @@ func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Compaction makes files: a dir that cannot take them is refused
+	// now, not when the disk is full of dead records.
+	probe, err := os.CreateTemp(dir, "probe*.tmp")
+	if err != nil {
+		lk.Close()
+		return nil, fmt.Errorf("%s: cannot write: %v", dir, sysError(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 	l := &dlog{dir: dir, sync: syncMode, lock: lk, split: -1, kick: make(chan struct{}, 1)}
 	if err := l.recover(t, warn); err != nil {
 		lk.Close()
