@@ -176,7 +176,11 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			c.t.mu.Unlock()
 			locked = false
 			if l := c.t.log; l != nil {
-				l.flushOwn()
+				var self *conn
+				if own {
+					self = c
+				}
+				l.flushOwn(self)
 			}
 			if own {
 				c.writeOwn()
@@ -215,7 +219,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.handOwn()
 	c.t.mu.Unlock()
 	if l := c.t.log; l != nil {
-		l.flushOwn()
+		l.flushOwn(nil)
 	}
 	c.outMu.Lock()
 	c.closed = true
