@@ -65,14 +65,11 @@ const (
 	logMagic  = "mq log1\n"
 	logHdrLen = 16
 
-	// reserveChunk is how much room the log reserves on disk at a
-	// time, so that a full disk shows when a change is asked for,
-	// not half way through writing its record.
-	reserveChunk = 4 << 20
-
-	// slack is what the dir may hold beyond twice the live state
-	// before the log is compacted (SPEC §11.4).
-	defaultSlack = 8 << 20
+	// The log is compacted once the dead records in dir outweigh half
+	// the live state and defaultSlack more: dir stays within 1.5 times
+	// the live state and defaultSlack, but while a snapshot is being
+	// written (SPEC §11.4).
+	defaultSlack = 4 << 20
 
 	// flushAt is how many buffered bytes make a connection write the
 	// log out even when no reply waits for it.
@@ -81,6 +78,11 @@ const (
 
 // slack is defaultSlack but in tests.
 var slack int64 = defaultSlack
+
+// reserveChunk is how much room the log reserves on disk at a time,
+// so that a full disk shows when a change is asked for, not half way
+// through writing its record.
+var reserveChunk int64 = 4 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -143,7 +145,9 @@ type dlog struct {
 	busy     bool  // a compaction is under way
 	kick     chan struct{}
 	closed   bool
-	compactN int // compactions done, for tests and benchmarks
+	compactN int      // compactions done, for tests and benchmarks
+	maps     []segMap // segments read back by mapping them, still in use
+	t        *tree
 
 	closeOnce sync.Once
 }
@@ -165,7 +169,16 @@ func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) 
 	if err != nil {
 		return nil, err
 	}
-	l := &dlog{dir: dir, sync: syncMode, lock: lk, split: -1, kick: make(chan struct{}, 1)}
+	// Compaction makes files: a dir that cannot take them is refused
+	// now, not when the disk is full of dead records.
+	probe, err := os.CreateTemp(dir, "probe*.tmp")
+	if err != nil {
+		lk.Close()
+		return nil, fmt.Errorf("%s: cannot write: %v", dir, sysError(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	l := &dlog{dir: dir, sync: syncMode, lock: lk, split: -1, kick: make(chan struct{}, 1), t: t}
 	if err := l.recover(t, warn); err != nil {
 		lk.Close()
 		return nil, err
@@ -259,6 +272,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	}
 	r.finish()
 	l.live = r.live
+	l.maps = r.maps
 	if len(nums) == 0 {
 		return l.newSegment(1)
 	}
@@ -442,8 +456,9 @@ func (l *dlog) finish(at int, ack bool) {
 	if ack {
 		l.ackOff = l.end
 	}
-	if !l.compact && l.disk > 2*l.live+slack {
+	if !l.compact && l.disk > l.live+l.live/2+slack {
 		l.compact = true
+		l.poke()
 	}
 }
 
@@ -616,10 +631,15 @@ func (l *dlog) written(n *node, data string, mtime uint32) bool {
 	return true
 }
 
-// dropped logs that m left q's history.
-func (l *dlog) dropped(q *queue, m *message) {
+// dropped logs that m left q's history, unless quiet: a logged
+// change implies it.
+func (l *dlog) dropped(q *queue, m *message, quiet bool) {
 	l.mu.Lock()
 	l.live -= msgSize(len(m.data))
+	if quiet {
+		l.mu.Unlock()
+		return
+	}
 	if m.gprev == nil {
 		// From the head: one H record says it for a run of them.
 		if l.trimQ != nil && l.trimQ != q {
@@ -680,7 +700,7 @@ func (l *dlog) hold(c *conn, off uint64, b []byte, flush bool) bool {
 // flushOwn is called by a connection's reading goroutine with no lock
 // held, once it has handled a batch of requests: without -S it writes
 // the log itself, as a reply may wait for it; with -S the syncer does.
-func (l *dlog) flushOwn() {
+func (l *dlog) flushOwn(self *conn) {
 	l.mu.Lock()
 	if len(l.held) == 0 && len(l.buf) < flushAt {
 		l.mu.Unlock()
@@ -691,7 +711,7 @@ func (l *dlog) flushOwn() {
 		l.poke()
 		return
 	}
-	l.writeOut()
+	l.writeOut(self)
 }
 
 func (l *dlog) poke() {
@@ -702,8 +722,10 @@ func (l *dlog) poke() {
 }
 
 // writeOut writes what is buffered, with l.mu held; it returns with
-// l.mu free. Replies whose records are now written leave.
-func (l *dlog) writeOut() {
+// l.mu free. Replies whose records are now written leave; self's are
+// queued without waking its writer, as its reading goroutine, which
+// is writing the log, writes them next.
+func (l *dlog) writeOut(self *conn) {
 	if l.trimQ != nil {
 		l.encodeTrim()
 	}
@@ -780,7 +802,7 @@ func (l *dlog) writeOut() {
 	again := len(l.held) > 0 || len(l.buf) > 0 && l.err == nil
 	l.mu.Unlock()
 	for _, h := range out {
-		h.c.queueOut(h.b)
+		h.c.queueOut(h.b, h.c == self)
 	}
 	if again {
 		l.poke()
@@ -817,7 +839,7 @@ func (l *dlog) run(t *tree) {
 			l.mu.Unlock()
 			return
 		}
-		if l.writing || len(l.buf) == 0 && l.trimQ == nil && (l.err == nil || len(l.held) == 0) {
+		if l.writing || len(l.buf) == 0 && l.trimQ == nil && l.newFile == nil && (l.err == nil || len(l.held) == 0) {
 			want := l.compact && !l.busy
 			l.mu.Unlock()
 			if want {
@@ -827,7 +849,7 @@ func (l *dlog) run(t *tree) {
 			}
 			continue
 		}
-		l.writeOut()
+		l.writeOut(nil)
 	}
 }
 
@@ -852,7 +874,7 @@ func (l *dlog) closeNow() {
 			l.mu.Unlock()
 			break
 		}
-		l.writeOut()
+		l.writeOut(nil)
 		if l.err != nil {
 			break
 		}
@@ -881,7 +903,7 @@ type snapMsg struct {
 // writes it in the background.
 func (l *dlog) startCompaction(t *tree) {
 	l.mu.Lock()
-	if l.busy || l.err != nil {
+	if l.busy || l.err != nil || l.newFile != nil {
 		l.mu.Unlock()
 		return
 	}
@@ -897,13 +919,9 @@ func (l *dlog) startCompaction(t *tree) {
 	if l.trimQ != nil {
 		l.encodeTrim()
 	}
-	if l.newFile != nil {
-		// Cannot happen: a switch is written before the next starts.
-		panic("mq: log segment switch pending")
-	}
 	l.split, l.newFile = len(l.buf), nf
-	oldSegs := append([]segInfo(nil), l.segs...)
 	l.segs[len(l.segs)-1].size = l.pos
+	oldSegs := append([]segInfo(nil), l.segs...)
 	l.segs = append(l.segs, segInfo{num: snapNum + 1, size: logHdrLen})
 	l.pos, l.resEnd = logHdrLen, logHdrLen
 	l.disk += logHdrLen
@@ -956,6 +974,10 @@ func (s *snapshot) walk(g *node) {
 // replaces.
 func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
 	err := l.writeSnapshotFile(num, s)
+	s.msgs = nil
+	if err == nil {
+		l.unmapSegments(old[len(old)-1].num)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.busy = false
@@ -973,17 +995,13 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
 			keep = append(keep, sg)
 		}
 	}
-	// The old segments' sizes as they now are: the last may have grown
-	// after the capture, by records that are also in the snapshot.
 	for _, sg := range old {
-		if fi, err := os.Stat(filepath.Join(l.dir, segName(sg.num))); err == nil {
-			l.disk -= fi.Size()
-		}
+		l.disk -= sg.size
 		os.Remove(filepath.Join(l.dir, segName(sg.num)))
 	}
 	l.disk += size
 	l.segs = keep
-	l.compact = l.disk > 2*l.live+slack
+	l.compact = l.disk > l.live+l.live/2+slack
 	l.compactN++
 }
 
@@ -1031,8 +1049,12 @@ func (l *dlog) writeSnapshotFile(num uint64, s *snapshot) error {
 	if _, err := f.Write(e.buf); err != nil {
 		return fail(err)
 	}
-	if err := syncFile(f); err != nil {
-		return fail(err)
+	// Without -S nothing is promised beyond a crash of mq, which the
+	// rename alone survives.
+	if l.sync {
+		if err := syncFile(f); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
@@ -1042,7 +1064,9 @@ func (l *dlog) writeSnapshotFile(num uint64, s *snapshot) error {
 		os.Remove(tmp)
 		return err
 	}
-	syncDir(l.dir)
+	if l.sync {
+		syncDir(l.dir)
+	}
 	return nil
 }
 
@@ -1057,6 +1081,13 @@ type replay struct {
 	bufs    [][]byte // segments read, which messages' data points into
 	bySeq   map[*queue]map[uint64]*message
 	inSnap  bool // between Z and E: the records are the state, not changes
+	maps    []segMap
+}
+
+// segMap is a segment mapped into memory, which messages point into.
+type segMap struct {
+	num uint64
+	b   []byte
 }
 
 func newReplay(t *tree) *replay {
@@ -1078,7 +1109,6 @@ func (r *replay) reset() {
 	r.last = nil
 	r.live = 0
 	r.bySeq = nil
-	r.bufs = nil
 }
 
 // segment replays segment n. Only in the last may a torn tail be cut
@@ -1086,27 +1116,37 @@ func (r *replay) reset() {
 func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, error) {
 	name := segName(n)
 	path := filepath.Join(l.dir, name)
-	b, err := os.ReadFile(path)
+	in, err := readSegment(path)
 	if err != nil {
 		return 0, err
 	}
-	if len(b) < logHdrLen {
+	defer in.stop()
+	b := in.b
+	off := logHdrLen
+	if !in.wait(off) {
+		b = in.b[:in.have]
 		if !last {
 			return 0, l.errorf(name, "segment cut short")
 		}
 		return int64(len(b)), nil
 	}
-	r.bufs = append(r.bufs, b)
-	off := logHdrLen
+	r.bufs = append(r.bufs, in.b)
+	if in.mapped {
+		r.maps = append(r.maps, segMap{n, in.b})
+	}
 	for off < len(b) {
 		bad := ""
 		var body []byte
-		if len(b)-off < 8 {
+		if !in.wait(off + 8) {
+			b = in.b[:in.have]
 			bad = "record cut short"
 		} else {
 			size := int(binary.LittleEndian.Uint32(b[off:]))
 			switch {
 			case size < 1 || size > len(b)-off-8:
+				bad = "record cut short"
+			case !in.wait(off + 8 + size):
+				b = in.b[:in.have]
 				bad = "record cut short"
 			default:
 				body = b[off+8 : off+8+size]
@@ -1116,6 +1156,8 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 			}
 		}
 		if bad != "" {
+			in.wait(len(b))
+			b = in.b[:in.have]
 			if !last || r.wholeAfter(b, off) {
 				return 0, l.errorf(name, "damaged record at offset %d: %s", off, bad)
 			}
@@ -1132,6 +1174,76 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 		off += 8 + len(body)
 	}
 	return int64(len(b)), nil
+}
+
+// segReader reads a segment into one buffer, which messages read back
+// point into, with large reads in a goroutine of its own: records are
+// checked and replayed while the rest is read.
+type segReader struct {
+	b      []byte
+	mapped bool // b maps the file (Unix): unmap it once nothing points into it
+	have   int
+	avail  chan int // how much of b is read so far; closed at the end
+	quit   chan struct{}
+	err    error
+}
+
+const readChunk = 4 << 20
+
+// readSegmentCopy reads a segment into memory of its own.
+func readSegmentCopy(path string) (*segReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	in := &segReader{b: make([]byte, fi.Size()), avail: make(chan int, 64), quit: make(chan struct{})}
+	adviseLarge(in.b)
+	go func() {
+		defer f.Close()
+		defer close(in.avail)
+		off := 0
+		for off < len(in.b) {
+			n, err := f.Read(in.b[off:min(off+readChunk, len(in.b))])
+			off += n
+			if n > 0 {
+				select {
+				case in.avail <- off:
+				case <-in.quit:
+					return
+				}
+			}
+			if err != nil {
+				return // a short file: its end is where reading stopped
+			}
+		}
+	}()
+	return in, nil
+}
+
+// wait waits until b[:n] is read, or says it never will be.
+func (in *segReader) wait(n int) bool {
+	for in.have < n {
+		v, ok := <-in.avail
+		if !ok {
+			return false
+		}
+		in.have = v
+	}
+	return true
+}
+
+func (in *segReader) stop() {
+	if in.mapped {
+		return
+	}
+	close(in.quit)
+	for range in.avail {
+	}
 }
 
 // wholeAfter says whether a whole record follows the damaged one at
@@ -1547,5 +1659,65 @@ func (r *replay) finish() {
 			}
 		}
 	}
+	var keep []segMap
+	for _, sm := range r.maps {
+		i := which(unsafe.String(unsafe.SliceData(sm.b), len(sm.b)))
+		if i >= 0 && uses[i].live < len(sm.b)*4/5 {
+			unmap(sm.b) // nothing points into it now
+		} else {
+			keep = append(keep, sm)
+		}
+	}
+	r.maps = keep
 	r.bufs = nil
+}
+
+// unmapSegments copies out the messages that point into the mapped
+// segments up to num, which compaction has deleted, and unmaps them,
+// so that their disk space is freed.
+func (l *dlog) unmapSegments(num uint64) {
+	var gone, keep []segMap
+	l.mu.Lock()
+	for _, sm := range l.maps {
+		if sm.num <= num {
+			gone = append(gone, sm)
+		} else {
+			keep = append(keep, sm)
+		}
+	}
+	l.maps = keep
+	l.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	in := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		for _, sm := range gone {
+			lo := uintptr(unsafe.Pointer(unsafe.SliceData(sm.b)))
+			if p >= lo && p < lo+uintptr(len(sm.b)) {
+				return true
+			}
+		}
+		return false
+	}
+	t := l.t
+	t.mu.Lock()
+	var walk func(g *node)
+	walk = func(g *node) {
+		for m := g.q.head; m != nil; m = m.gnext {
+			if len(m.data) > 0 && in(m.data) {
+				m.data = strings.Clone(m.data)
+			}
+		}
+		for _, c := range g.children {
+			if c.kind == kGroup {
+				walk(c)
+			}
+		}
+	}
+	walk(t.root)
+	t.mu.Unlock()
+	for _, sm := range gone {
+		unmap(sm.b)
+	}
 }

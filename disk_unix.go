@@ -33,3 +33,30 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// readSegment maps a segment into memory: messages read back point
+// into the mapping, and nothing is copied (see unmapSegments).
+func readSegment(path string) (*segReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	if size == 0 || size != int64(int(size)) {
+		return readSegmentCopy(path)
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return readSegmentCopy(path)
+	}
+	in := &segReader{b: b, mapped: true, have: len(b), avail: make(chan int)}
+	close(in.avail)
+	return in, nil
+}
+
+func unmap(b []byte) { syscall.Munmap(b) }

@@ -317,8 +317,8 @@ func (q *queue) maybeDrop(m *message) {
 func (q *queue) drop(m *message, forced bool) {
 	s := m.from.s
 	m.gone = true
-	if m.logged && q.log != nil && !q.quiet {
-		q.log.dropped(q, m)
+	if m.logged && q.log != nil {
+		q.log.dropped(q, m, q.quiet)
 	}
 	if forced || m.unread > 0 {
 		for _, r := range s.readers {

@@ -186,7 +186,11 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			c.t.mu.Unlock()
 			locked = false
 			if l := c.t.log; l != nil {
-				l.flushOwn()
+				var self *conn
+				if own {
+					self = c
+				}
+				l.flushOwn(self)
 			}
 			if own {
 				c.writeOwn()
@@ -227,7 +231,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.handOwn()
 	c.t.mu.Unlock()
 	if l := c.t.log; l != nil {
-		l.flushOwn()
+		l.flushOwn(nil)
 	}
 	c.outMu.Lock()
 	c.closed = true
@@ -711,7 +715,11 @@ func (t *tree) ctl(g *node, text string) error {
 	if err != nil {
 		return err
 	}
-	if err := t.log.room(64); err != nil {
+	need := 64
+	if q := g.q; len(steps) > 0 && q.cfg.replay == replayOff && steps[len(steps)-1].cfg.replay != replayOff {
+		need += int(q.bytes) + 32*q.count // its messages are logged now
+	}
+	if err := t.log.room(need); err != nil {
 		return err
 	}
 	for _, st := range steps {

@@ -483,13 +483,16 @@ func (c *conn) heldBack(l *dlog, hdr []byte, data string) bool {
 	return l.hold(c, off, b, flush)
 }
 
-// queueOut adds a reply the log held back, from any goroutine.
-func (c *conn) queueOut(b []byte) {
+// queueOut adds a reply the log held back, from any goroutine. quiet
+// says the reading goroutine writes it next: the writer is not woken.
+func (c *conn) queueOut(b []byte, quiet bool) {
 	c.outMu.Lock()
 	if !c.closed {
 		c.outq = append(c.outq, b...)
 		c.backlog.Add(int64(len(b)))
-		c.outc.Signal()
+		if !quiet {
+			c.outc.Signal()
+		}
 	}
 	c.outMu.Unlock()
 }

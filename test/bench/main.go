@@ -31,7 +31,7 @@ var (
 	flagWarm     = flag.Duration("warm", 300*time.Millisecond, "warm-up before each timed run")
 	flagRuns     = flag.Int("runs", 5, "runs per throughput figure and server (the median is shown)")
 	flagPin      = flag.String("pin", "0,-1", "comma-separated CPUs to pin client and servers to, one table each; -1 is unpinned")
-	flagOnly     = flag.String("only", "", "comma-separated workloads to run (A B C D E F G)")
+	flagOnly     = flag.String("only", "", "comma-separated workloads to run (A B C D E F G R)")
 	flagFirehose = flag.Duration("firehose", 5*time.Second, "duration of the memory firehose (E)")
 	flagRetain   = flag.Int("retain", 200000, "messages retained to measure per-message memory (E)")
 	flagParked   = flag.Int("parked", 10000, "reads parked to measure per-read memory (E)")

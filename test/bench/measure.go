@@ -231,7 +231,7 @@ func (b *bench) workloads() []*workload {
 			pp, cu, err := history(s, hs, warm, t)
 			return append(pp, cu...), err
 		}})
-	return ws
+	return append(ws, b.durableWorkloads()...)
 }
 
 // measure runs the chosen workloads, each server fresh per run, the

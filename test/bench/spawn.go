@@ -36,6 +36,8 @@ type bench struct {
 	mq0    string // -mq0: an earlier mq to compare with
 	tmp    string
 	nprobe int
+	extra  []string // more arguments for mq (workload R)
+	nprof  int
 }
 
 // spawn starts a server of kind speaking 9P on one end of a socketpair
@@ -58,6 +60,7 @@ func (b *bench) spawn(kind string, listen bool) (*child, net.Conn, error) {
 		if listen {
 			args = []string{"-a", "unix!" + ch.listen}
 		}
+		args = append(args, b.extra...)
 	default:
 		ch.cmd = exec.Command(b.self)
 		args = []string{"-serve", kind}
