@@ -213,7 +213,7 @@ func list(fs mqclient.FS) {
 // exitWith reports the program's exit and exits as it did.
 func exitWith(id, status string) {
 	fmt.Fprintf(os.Stderr, "attach: %s: exit %s\n", id, status)
-	os.Exit(exitCode(status))
+	exitStatus(status)
 }
 
 // readStatus waits for the session's exit status and returns it.
