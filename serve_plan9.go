@@ -8,13 +8,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
-	"unsafe"
 
+	"mq/internal/exits"
 	"mq/internal/mqclient"
 )
 
@@ -36,10 +34,6 @@ const (
 // ORCLOSE in open(2): remove the file when the last reference to it is
 // closed. Go's syscall package does not name it.
 const oRCLOSE = 64
-
-// mainPid is the process the shell started and waits for. Package
-// variables are set during init, which the runtime runs on that proc.
-var mainPid = syscall.Getpid()
 
 // currentUser is the user this process runs as, as getuser(2) reads
 // it from /dev/user (cons(3)).
@@ -217,45 +211,8 @@ func dupStderr(debug bool) error {
 }
 
 // exitUsage exits with the status "usage", as Plan 9 commands do
-// (SPEC §2). os.Exit can give only a number, and exits(2) called
-// directly would end this proc alone, leaving the runtime's other procs
-// running. So the proc the shell waits for exits with "usage", and
-// then os.Exit, from another proc, ends the rest.
-func exitUsage() {
-	runtime.LockOSThread() // no other goroutine runs on this proc now
-	if syscall.Getpid() == mainPid {
-		go reapOthers()
-		exits("usage")
-	}
-	// The runtime's note handler exits a proc that gets "go: exit S"
-	// with status S (proc(3): writing note posts a note).
-	if f, err := os.OpenFile(fmt.Sprintf("/proc/%d/note", mainPid), os.O_WRONLY, 0); err == nil {
-		f.WriteString("go: exit usage")
-		f.Close()
-	}
-	reapOthers()
-}
-
-// reapOthers waits until the main proc has gone, so that the runtime's
-// exit cannot reach it first with another status, then exits the rest.
-// There is nothing to wait on for a proc that is not a child, so it
-// looks for its /proc entry, for at most a few seconds.
-func reapOthers() {
-	status := fmt.Sprintf("/proc/%d/status", mainPid)
-	for i := 0; i < 5000; i++ {
-		if _, err := os.Stat(status); err != nil {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	os.Exit(1)
-}
-
-// exits is exits(2) for this proc alone.
-func exits(msg string) {
-	b := append([]byte(msg), 0)
-	syscall.Syscall(syscall.SYS_EXITS, uintptr(unsafe.Pointer(&b[0])), 0, 0)
-}
+// (SPEC §2).
+func exitUsage() { exits.Exit("usage") }
 
 func newStdio() stdio { return stdio{os.Stdin, os.Stdout} }
 

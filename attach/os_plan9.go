@@ -11,6 +11,7 @@ import (
 
 	"9fans.net/go/plan9"
 
+	"mq/internal/exits"
 	"mq/internal/mqclient"
 )
 
@@ -39,11 +40,13 @@ func connect(srv string) mqclient.FS {
 
 func defaultCommand() []string { return []string{"rc", "-i"} }
 
-func exitCode(status string) int {
+// exitStatus exits as the program did (SPEC §10): with its exit
+// string, so that $status shows it, or successfully for ok.
+func exitStatus(status string) {
 	if status == "ok" {
-		return 0
+		status = ""
 	}
-	return 1
+	exits.Exit(status)
 }
 
 // detached gives the supervisor a note group of its own, so closing

@@ -367,7 +367,7 @@ func list(fs mqclient.FS) {
 func exitWith(id, status string) {
 	restoreTerminal()
 	fmt.Fprintf(os.Stderr, "attach: %s: exit %s\n", id, status)
-	os.Exit(exitCode(status))
+	exitStatus(status)
 }
 
 // readStatus waits for the session's exit status and returns it.
