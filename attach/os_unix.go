@@ -218,12 +218,12 @@ func (p *unixProc) wait() string {
 	p.cmd.Wait()
 	close(p.exited)
 	<-p.passed
-	return exitStatus(p.cmd)
+	return waitStatus(p.cmd)
 }
 
 // exitStatus is the exit status of cmd, which has exited, as shells
 // report it: the exit code, or 128+N for signal N.
-func exitStatus(cmd *exec.Cmd) string {
+func waitStatus(cmd *exec.Cmd) string {
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
 	case !ok:

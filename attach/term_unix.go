@@ -229,5 +229,5 @@ func (p *ptyProc) wait() string {
 	case <-p.output:
 	case <-time.After(outputGrace):
 	}
-	return exitStatus(p.cmd)
+	return waitStatus(p.cmd)
 }
