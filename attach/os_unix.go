@@ -221,7 +221,7 @@ func (p *unixProc) wait() string {
 	return waitStatus(p.cmd)
 }
 
-// exitStatus is the exit status of cmd, which has exited, as shells
+// waitStatus is the exit status of cmd, which has exited, as shells
 // report it: the exit code, or 128+N for signal N.
 func waitStatus(cmd *exec.Cmd) string {
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
