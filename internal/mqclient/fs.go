@@ -85,7 +85,7 @@ func (o *osFS) Open(name string, mode uint8) (File, error) {
 	if n := iounit(f); n > 0 {
 		o.iounit = n
 	}
-	return f, nil
+	return nsFile(f), nil
 }
 
 func (o *osFS) Create(name string, perm plan9.Perm) error {
@@ -126,8 +126,8 @@ func (o *osFS) ReadDir(name string) ([]Dir, error) {
 }
 
 func (o *osFS) Gone(f File, name string) bool {
-	of, ok := f.(*os.File)
-	if !ok {
+	of := OSFile(f)
+	if of == nil {
 		return true
 	}
 	fi, err := of.Stat()
@@ -166,6 +166,16 @@ func IsExist(err error) bool {
 		return false
 	}
 	return os.IsExist(err) || strings.Contains(err.Error(), "already exists")
+}
+
+// Interrupted says whether err is a system call's "interrupted" error,
+// which on Plan 9 a note gives the call it lands in (see noteFile).
+func Interrupted(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return err != nil && err.Error() == "interrupted"
 }
 
 // PathErr is err about name, as Plan 9 commands say it: "name: text",
