@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"mq/internal/arg"
+	"mq/internal/exits"
 	"mq/internal/mqclient"
 )
 
@@ -26,7 +27,7 @@ const usageText = `usage: attach [-s srv] -c [-t] id [command ...]
 
 func usage() {
 	fmt.Fprint(os.Stderr, usageText)
-	os.Exit(1)
+	exits.Exit("usage") // the status Plan 9 commands give; 1 on Unix
 }
 
 // fatal ends attach with a message in the Plan 9 form.

@@ -76,7 +76,7 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, f.(*os.File))
+		files = append(files, mqclient.OSFile(f))
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Rfork: syscall.RFNOTEG}

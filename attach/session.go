@@ -448,7 +448,7 @@ func copyMessages(w io.Writer, r io.Reader) error {
 		if err == io.EOF {
 			return nil
 		}
-		if err != nil {
+		if err != nil && !mqclient.Interrupted(err) { // a note, on Plan 9
 			return err
 		}
 	}

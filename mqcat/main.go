@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"mq/internal/arg"
+	"mq/internal/exits"
 	"mq/internal/mqclient"
 )
 
@@ -22,7 +23,7 @@ func main() {
 	flags, rest, err := arg.Parse(os.Args[1:], "ps:")
 	if err != nil || len(rest) == 0 {
 		fmt.Fprintln(os.Stderr, usageLine)
-		os.Exit(1)
+		exits.Exit("usage")
 	}
 	prefix, srv := false, ""
 	for _, f := range flags {

@@ -94,7 +94,7 @@ func (o *osFS) Open(name string, mode uint8) (File, error) {
 	if flag == os.O_RDONLY {
 		return reader(f), nil
 	}
-	return f, nil
+	return nsFile(f), nil
 }
 
 func (o *osFS) Create(name string, perm plan9.Perm) error {
@@ -135,8 +135,8 @@ func (o *osFS) ReadDir(name string) ([]Dir, error) {
 }
 
 func (o *osFS) Gone(f File, name string) bool {
-	of, ok := f.(interface{ Stat() (os.FileInfo, error) })
-	if !ok {
+	of := OSFile(f)
+	if of == nil {
 		return true
 	}
 	fi, err := of.Stat()
@@ -177,6 +177,16 @@ func IsExist(err error) bool {
 	return os.IsExist(err) || strings.Contains(err.Error(), "already exists")
 }
 
+// Interrupted says whether err is a system call's "interrupted" error,
+// which on Plan 9 a note gives the call it lands in (see noteFile).
+func Interrupted(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return err != nil && err.Error() == "interrupted"
+}
+
 // PathErr is err about name, as Plan 9 commands say it: "name: text",
 // without the operation os adds.
 func PathErr(name string, err error) error {
@@ -185,4 +195,15 @@ func PathErr(name string, err error) error {
 		err = pe.Err
 	}
 	return fmt.Errorf("%s: %v", name, err)
+}
+
+// OSFile is the open file of the name space behind f, or nil.
+func OSFile(f File) *os.File {
+	switch f := f.(type) {
+	case *os.File:
+		return f
+	case interface{ osFile() *os.File }:
+		return f.osFile()
+	}
+	return nil
 }

@@ -35,6 +35,8 @@ func reader(f *os.File) File { return nbFile{f} }
 // able to poll.
 type nbFile struct{ *os.File }
 
+func (f nbFile) osFile() *os.File { return f.File }
+
 func (f nbFile) Read(p []byte) (int, error) { return readAgain(f.File.Read, p, time.Sleep) }
 
 // maxAgain is the longest readAgain waits before it tries again.

@@ -9,4 +9,4 @@ import "os"
 // for each read.
 func openRead(name string) (*os.File, error) { return os.Open(name) }
 
-func reader(f *os.File) File { return f }
+func reader(f *os.File) File { return nsFile(f) }

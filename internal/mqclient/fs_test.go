@@ -1,6 +1,8 @@
 package mqclient
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -76,5 +78,24 @@ func TestPathErr(t *testing.T) {
 	_, err := os.Open(filepath.Join(t.TempDir(), "x"))
 	if got, want := PathErr("g/x", err).Error(), "g/x: "+err.(*os.PathError).Err.Error(); got != want {
 		t.Errorf("PathErr = %q, want %q", got, want)
+	}
+}
+
+// On Plan 9 a note breaks off a read with "interrupted"; the commands
+// make it again (SPEC §10: an interrupt does not detach).
+func TestInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("interrupted"), true},
+		{&fs.PathError{Op: "read", Path: "/dev/stdin", Err: errors.New("interrupted")}, true},
+		{&fs.PathError{Op: "read", Path: "/n/x/fd1", Err: errors.New("file does not exist")}, false},
+		{errors.New("interrupted system call"), false},
+	} {
+		if got := Interrupted(tc.err); got != tc.want {
+			t.Errorf("Interrupted(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
