@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"mq/internal/arg"
-	"mq/internal/mqclient"
 )
 
 const usageText = `usage: attach [-s srv] -c [-t] id [command ...]
@@ -45,7 +44,7 @@ func main() {
 	if err != nil {
 		usage()
 	}
-	srv := "attach-" + mqclient.User()
+	srv := defaultService()
 	var op byte
 	var id string
 	var terminal, readOnly bool
