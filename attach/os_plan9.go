@@ -44,6 +44,11 @@ func connect(srv string) mqclient.FS {
 	return fs
 }
 
+// superviseService is the service as the supervisor uses it. On Plan 9
+// the program writes the mounted streams itself, and a supervisor does
+// not outlive its service.
+func superviseService(srv string) (mqclient.FS, error) { return mqclient.Service(srv) }
+
 func defaultCommand() []string { return []string{"rc", "-i"} }
 
 // stateBase is $home/lib, where Plan 9 programs keep a user's files.

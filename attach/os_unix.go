@@ -75,7 +75,8 @@ func detachSignals() {
 type unixProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when it has exited
-	passed chan struct{} // closed when its output has all been passed on
+	passed chan struct{} // closed when its output has all been spooled
+	spool  *spool        // what it wrote, on its way to fd1 and fd2
 }
 
 func start(fs mqclient.FS, id string, argv []string) (proc, error) {
@@ -111,8 +112,10 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 	}
 	p := &unixProc{cmd: cmd, exited: make(chan struct{}), passed: make(chan struct{})}
 	// Each write of the program is one message, or a few of at most
-	// msgMax bytes each, one after another.
-	go q.run([2]io.Writer{msgWriter{out}, msgWriter{errs}}, p.exited, p.passed)
+	// msgMax bytes each, one after another. The spool holds them
+	// while the service is away (SPEC §11.6).
+	p.spool = newSpool([2]io.Writer{msgWriter{out}, msgWriter{errs}}, spoolMax)
+	go q.run(p.spool.writers(), p.exited, p.passed)
 	go pumpInput(fs, in, stdin)
 	return p, nil
 }
@@ -153,6 +156,7 @@ func (p *unixProc) wait() string {
 	p.cmd.Wait()
 	close(p.exited)
 	<-p.passed
+	p.spool.close()
 	return waitStatus(p.cmd)
 }
 
