@@ -4,6 +4,7 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -31,73 +32,155 @@ const heldLines = 20
 // no repeat, and the history is still there after a restart of mq
 // (SPEC §11.6).
 func TestAttachServiceKilled(t *testing.T) {
-	ns := t.TempDir()
-	wrap := t.TempDir()
+	r := newRedial(t)
 	work := t.TempDir()
-	pids := filepath.Join(wrap, "pids")
-	hold := filepath.Join(wrap, "hold")
-	// mq, on $PATH, as attach and the supervisor start it: it waits
-	// while hold exists, then notes its pid.
-	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.01; done\necho $$ >>%s\nexec %s \"$@\"\n", hold, pids, bin("mq"))
-	if err := os.WriteFile(filepath.Join(wrap, "mq"), []byte(script), 0755); err != nil {
-		t.Fatal(err)
-	}
-	environ := append(env(ns),
-		"PATH="+wrap+string(os.PathListSeparator)+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"GORACE=atexit_sleep_ms=0 log_path="+raceLogs(t)+"/race")
-	run := func(args ...string) (string, int) {
-		t.Helper()
-		cmd := exec.Command(bin("attach"), args...)
-		cmd.Env = environ
-		out, _ := cmd.CombinedOutput()
-		return string(out), cmd.ProcessState.ExitCode()
-	}
 	stop, last, super := filepath.Join(work, "stop"), filepath.Join(work, "last"), filepath.Join(work, "super")
 	t.Cleanup(func() {
 		if pid, ok := readPid(super); ok {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		os.WriteFile(stop, nil, 0644)
-		for _, pid := range livePids(pids) {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
 	})
 
-	counter := fmt.Sprintf("echo $PPID >%s; i=0; while [ ! -e %s ]; do echo $i; echo $i >%s; i=$((i+1)); sleep 0.01; done; echo end",
-		super, stop, last)
-	if out, code := run("-c", "count", "sh", "-c", counter); code != 0 {
+	fast := filepath.Join(work, "fast")
+	counter := fmt.Sprintf("echo $PPID >%s; i=0; while [ ! -e %s ]; do echo $i; echo $i >%s; i=$((i+1)); [ -e %s ] || sleep 0.01; done; echo end",
+		super, stop, last, fast)
+	if out, code := r.run("-c", "count", "sh", "-c", counter); code != 0 {
 		t.Fatalf("attach -c count: exit %d: %s", code, out)
 	}
-	sock := filepath.Join(ns, "attach-"+owner(t))
-	server := waitServer(t, pids, sock)
+	server := r.server()
 	held := 0
 	for k := 0; k < redialKills; k++ {
 		// Down until the program has printed heldLines more.
-		if err := os.WriteFile(hold, nil, 0644); err != nil {
+		if err := os.WriteFile(r.hold, nil, 0644); err != nil {
 			t.Fatal(err)
 		}
 		syscall.Kill(server, syscall.SIGKILL)
 		from := waitCount(t, last, -1)
 		to := waitCount(t, last, from+heldLines)
 		held += to - from
-		os.Remove(hold)
-		server = waitServer(t, pids, sock)
+		os.Remove(r.hold)
+		server = r.server()
+	}
+	// Killed while the supervisor writes as fast as the program
+	// prints, so that writes lose their replies, and started again at
+	// once.
+	if err := os.WriteFile(fast, nil, 0644); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < redialKills; k++ {
+		syscall.Kill(server, syscall.SIGKILL)
+		waitCount(t, last, waitCount(t, last, -1)+3)
+		server = r.server()
 	}
 
 	// fd1 whole, once the program has ended.
 	os.WriteFile(stop, nil, 0644)
-	out := waitExit(t, run, "count")
+	out := waitExit(t, r.run, "count")
 	n := checkCounter(t, out)
-	t.Logf("counter 0..%d with no gap or repeat across %d kills of mq; at least %d lines written while it was down", n-1, redialKills, held)
+	t.Logf("counter 0..%d with no gap or repeat across %d kills of mq; at least %d lines written while it was down", n-1, 2*redialKills, held)
 
 	// The history survives a restart of mq too once the program has
 	// exited: attach starts it again.
 	syscall.Kill(server, syscall.SIGKILL)
 	waitGone(t, server)
-	again, code := run("count")
+	again, code := r.run("count")
 	if diff := cmp.Diff(out, again); code != 0 || diff != "" {
 		t.Errorf("attach count after a restart of mq: exit %d, output (-before +after):\n%s", code, diff)
 	}
+}
+
+// Input written to a session before and after a restart of its
+// service reaches the program once each, and a note written after it
+// still kills the program (SPEC §11.6).
+func TestAttachInputAcrossRestart(t *testing.T) {
+	r := newRedial(t)
+	if out, code := r.run("-c", "c", "cat"); code != 0 {
+		t.Fatalf("attach -c c cat: exit %d: %s", code, out)
+	}
+	want := ""
+	for _, w := range []string{"one", "two", "three"} {
+		if out, code := r.run("-w", "c", w); code != 0 {
+			t.Fatalf("attach -w c %s: exit %d: %s", w, code, out)
+		}
+		want += w + "\n"
+		waitOutput(t, r.run, "c", want)
+		syscall.Kill(r.server(), syscall.SIGKILL)
+	}
+	if out, code := r.run("-k", "c"); code != 0 {
+		t.Fatalf("attach -k c: exit %d: %s", code, out)
+	}
+	if out, code := r.run("-l"); code != 0 || out != "" {
+		t.Errorf("attach -l after -k: exit %d, %q; want nothing", code, out)
+	}
+}
+
+// waitOutput attaches to session id with no input until what it
+// prints is want; it fails on anything else but a part of want.
+func waitOutput(t *testing.T, run func(...string) (string, int), id, want string) {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		out, code := run(id)
+		if code != 0 || !strings.HasPrefix(want, out) {
+			t.Fatalf("attach %s: exit %d, %q; want %q", id, code, out, want)
+		}
+		if out == want {
+			return
+		}
+		select {
+		case <-timeout:
+			t.Fatalf("attach %s: %q, want %q", id, out, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// redial is the default attach service of a test's own, started by
+// attach and its supervisors through a wrapper of mq on $PATH that
+// notes each one's pid and waits while the file hold exists.
+type redial struct {
+	t       *testing.T
+	ns      string
+	pids    string // the pids of the mq started, a line each
+	hold    string
+	environ []string
+	sock    string
+}
+
+func newRedial(t *testing.T) *redial {
+	wrap := t.TempDir()
+	r := &redial{t: t, ns: t.TempDir(), pids: filepath.Join(wrap, "pids"), hold: filepath.Join(wrap, "hold")}
+	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.01; done\necho $$ >>%s\nexec %s \"$@\"\n", r.hold, r.pids, bin("mq"))
+	if err := os.WriteFile(filepath.Join(wrap, "mq"), []byte(script), 0755); err != nil {
+		t.Fatal(err)
+	}
+	r.environ = append(env(r.ns),
+		"PATH="+wrap+string(os.PathListSeparator)+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"GORACE=atexit_sleep_ms=0 log_path="+raceLogs(t)+"/race")
+	r.sock = filepath.Join(r.ns, "attach-"+owner(t))
+	t.Cleanup(func() {
+		os.Remove(r.hold)
+		for _, pid := range livePids(r.pids) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return r
+}
+
+// run runs attach with args and returns its output and exit status.
+func (r *redial) run(args ...string) (string, int) {
+	r.t.Helper()
+	cmd := exec.Command(bin("attach"), args...)
+	cmd.Env = r.environ
+	out, _ := cmd.CombinedOutput()
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// server waits until one mq is alive and answers, and returns its pid.
+func (r *redial) server() int {
+	r.t.Helper()
+	return waitServer(r.t, r.pids, r.sock)
 }
 
 // waitExit attaches to session id until the program's exit, and
@@ -223,4 +306,110 @@ func readPid(file string) (int, bool) {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid, err == nil
+}
+
+// A write the service logged but whose reply the broken connection
+// lost is not written again: a proxy between the supervisor and mq -r
+// cuts the connection in place of passing on an Rwrite, several times,
+// while the program prints a counter; fd1 has no repeat and no gap
+// (SPEC §11.6, §11.3).
+func TestAttachLostReply(t *testing.T) {
+	s := startMQ(t, "-r", filepath.Join(t.TempDir(), "hist"))
+	p := newCutter(t, filepath.Join(s.ns, "p"), s.socket())
+	work := t.TempDir()
+	stop, last := filepath.Join(work, "stop"), filepath.Join(work, "last")
+	t.Cleanup(func() { os.WriteFile(stop, nil, 0644) })
+	counter := fmt.Sprintf("i=0; while [ ! -e %s ]; do echo $i; echo $i >%s; i=$((i+1)); sleep 0.01; done; echo end", stop, last)
+	if out, code := runProc(t, s.ns, "", bin("attach"), "-s", "p", "-c", "count", "sh", "-c", counter); code != 0 {
+		t.Fatalf("attach -c count: exit %d: %s", code, out)
+	}
+	const cuts = 5
+	for k := 0; k < cuts; k++ {
+		p.cut(t)
+	}
+	waitCount(t, last, waitCount(t, last, -1)+3)
+	os.WriteFile(stop, nil, 0644)
+	run := func(args ...string) (string, int) {
+		return runProc(t, s.ns, "", bin("attach"), append([]string{"-s", "mq"}, args...)...)
+	}
+	n := checkCounter(t, waitExit(t, run, "count"))
+	t.Logf("counter 0..%d with no gap or repeat; %d replies to logged writes lost", n-1, cuts)
+}
+
+// A cutter passes 9P between clients on a socket of its own and a
+// server, and when asked cuts the connection that the next Rwrite comes
+// on, dropping the Rwrite.
+type cutter struct {
+	armed chan struct{} // a token: cut at the next Rwrite
+	done  chan struct{} // a token for each cut made
+}
+
+func newCutter(t *testing.T, sock, server string) *cutter {
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &cutter{armed: make(chan struct{}, 1), done: make(chan struct{}, 1)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go p.pass(c, server)
+		}
+	}()
+	return p
+}
+
+// cut has the next Rwrite's connection cut and waits until it is.
+func (p *cutter) cut(t *testing.T) {
+	t.Helper()
+	p.armed <- struct{}{}
+	select {
+	case <-p.done:
+	case <-time.After(guard):
+		t.Fatal("no Rwrite came to cut")
+	}
+}
+
+func (p *cutter) pass(c net.Conn, server string) {
+	defer c.Close()
+	s, err := net.Dial("unix", server)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	go func() {
+		io.Copy(s, c)
+		s.Close()
+	}()
+	const rwrite = 119
+	for {
+		var size [4]byte
+		if _, err := io.ReadFull(s, size[:]); err != nil {
+			return
+		}
+		n := int(size[0]) | int(size[1])<<8 | int(size[2])<<16 | int(size[3])<<24
+		if n < 7 {
+			return
+		}
+		msg := make([]byte, n)
+		copy(msg, size[:])
+		if _, err := io.ReadFull(s, msg[4:]); err != nil {
+			return
+		}
+		if msg[4] == rwrite {
+			select {
+			case <-p.armed:
+				p.done <- struct{}{}
+				return
+			default:
+			}
+		}
+		if _, err := c.Write(msg); err != nil {
+			return
+		}
+	}
 }
