@@ -15,7 +15,6 @@ import (
 
 	"mq/internal/arg"
 	"mq/internal/exits"
-	"mq/internal/mqclient"
 )
 
 const usageText = `usage: attach [-s srv] -c [-t] id [command ...]
@@ -46,7 +45,7 @@ func main() {
 	if err != nil {
 		usage()
 	}
-	srv := "attach-" + mqclient.User()
+	srv := defaultService()
 	var op byte
 	var id string
 	var terminal, readOnly bool

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,19 +17,24 @@ import (
 )
 
 // connect mounts service srv on /n/srv, posting it first with
-// `mq -s srv` (which returns once it is posted) if need be.
+// `mq -r dir -s srv` (which returns once it is posted; dir:
+// historyDir) if need be.
 func connect(srv string) mqclient.FS {
 	if _, err := os.Stat("/srv/" + srv); err != nil && !mqclient.Mounted("/n/"+srv) {
 		mq, err := exec.LookPath("mq")
 		if err != nil {
 			fatal("%s: service not running, and mq is not in the path", srv)
 		}
+		dir, err := historyDir(srv)
+		if err != nil {
+			fatal("%s: %v", srv, err)
+		}
 		// Its errors go straight to ours: a pipe would be held open
 		// by the server it leaves running.
-		cmd := exec.Command(mq, "-s", srv)
+		cmd := exec.Command(mq, "-r", dir, "-s", srv)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
-			fatal("%s: mq -s %s: %v", srv, srv, err)
+			fatal("%s: mq -r %s -s %s: %v", srv, dir, srv, err)
 		}
 	}
 	fs, err := mqclient.Service(srv)
@@ -38,7 +44,23 @@ func connect(srv string) mqclient.FS {
 	return fs
 }
 
+// superviseService is the service as the supervisor uses it. On Plan 9
+// the program writes the mounted streams itself, and a supervisor does
+// not outlive its service.
+func superviseService(srv string) (mqclient.FS, error) { return mqclient.Service(srv) }
+
 func defaultCommand() []string { return []string{"rc", "-i"} }
+
+// stateBase is $home/lib, where Plan 9 programs keep a user's files.
+func stateBase() (string, error) {
+	home := os.Getenv("home")
+	if home == "" {
+		return "", errors.New("$home is not set")
+	}
+	return home + "/lib", nil
+}
+
+func mkdirPrivate(dir string) error { return os.MkdirAll(dir, 0700) }
 
 // exitStatus exits as the program did (SPEC §10): with its exit
 // string, so that $status shows it, or successfully for ok.

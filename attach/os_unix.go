@@ -3,10 +3,7 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,72 +17,10 @@ import (
 	"mq/internal/mqclient"
 )
 
-// mqStartWait bounds how long attach waits for an mq it started to
-// answer on its socket.
-const mqStartWait = 10 * time.Second
-
 // outputGrace is how long, after the program exits, output is still
 // passed on while programs it left running hold its standard output or
 // error.
 const outputGrace = time.Second
-
-// connect reaches service srv over 9P, starting `mq -s srv` in the
-// background if it is not posted.
-func connect(srv string) mqclient.FS {
-	fs, err := mqclient.Service(srv)
-	if err == nil {
-		return fs
-	}
-	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ECONNREFUSED) {
-		fatal("%s: service unreachable: %v", srv, err)
-	}
-	if err := startMQ(srv); err != nil {
-		fatal("%s: %v", srv, err)
-	}
-	if fs, err = mqclient.Service(srv); err != nil {
-		fatal("%s: service unreachable: %v", srv, err)
-	}
-	return fs
-}
-
-// startMQ starts `mq -s srv` detached from the terminal, stdio on
-// /dev/null, and waits until its socket answers.
-func startMQ(srv string) error {
-	mq, err := exec.LookPath("mq")
-	if err != nil {
-		return errors.New("service not running, and mq is not on $PATH")
-	}
-	cmd := exec.Command(mq, "-s", srv)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("cannot start mq: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	sock := mqclient.Socket(srv)
-	answers := func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}
-	deadline := time.After(mqStartWait)
-	for !answers() {
-		select {
-		case err := <-exited:
-			// Another attach may have started it first.
-			if answers() {
-				return nil
-			}
-			return fmt.Errorf("mq -s %s exited: %v", srv, err)
-		case <-deadline:
-			return fmt.Errorf("mq -s %s does not answer on %s", srv, sock)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
-}
 
 func defaultCommand() []string {
 	if sh := os.Getenv("SHELL"); sh != "" {
@@ -140,7 +75,8 @@ func detachSignals() {
 type unixProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when it has exited
-	passed chan struct{} // closed when its output has all been passed on
+	passed chan struct{} // closed when its output has all been spooled
+	spool  *spool        // what it wrote, on its way to fd1 and fd2
 }
 
 func start(fs mqclient.FS, id string, argv []string) (proc, error) {
@@ -176,8 +112,10 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 	}
 	p := &unixProc{cmd: cmd, exited: make(chan struct{}), passed: make(chan struct{})}
 	// Each write of the program is one message, or a few of at most
-	// msgMax bytes each, one after another.
-	go q.run([2]io.Writer{msgWriter{out}, msgWriter{errs}}, p.exited, p.passed)
+	// msgMax bytes each, one after another. The spool holds them
+	// while the service is away (SPEC §11.6).
+	p.spool = newSpool([2]io.Writer{msgWriter{out}, msgWriter{errs}}, spoolMax)
+	go q.run(p.spool.writers(), p.exited, p.passed)
 	go pumpInput(fs, in, stdin)
 	return p, nil
 }
@@ -218,6 +156,7 @@ func (p *unixProc) wait() string {
 	p.cmd.Wait()
 	close(p.exited)
 	<-p.passed
+	p.spool.close()
 	return waitStatus(p.cmd)
 }
 

@@ -82,7 +82,7 @@ func superviseMain(args []string) {
 	}
 	srv, id, how, argv := args[0], args[1], args[2], args[3:]
 	detachSignals()
-	fs, err := mqclient.Service(srv)
+	fs, err := superviseService(srv)
 	if err != nil {
 		fail(err)
 	}

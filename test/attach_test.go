@@ -337,8 +337,8 @@ func TestAttachErrors(t *testing.T) {
 	}
 }
 
-// Without a posted service attach starts `mq -s attach-$user` itself,
-// and says so clearly when it cannot (SPEC §10).
+// Without a posted service attach starts `mq -r dir -s attach-$user`
+// itself, and says so clearly when it cannot (SPEC §10, §11.6).
 func TestAttachStartsService(t *testing.T) {
 	ns := t.TempDir()
 	wrap := t.TempDir()
@@ -371,6 +371,15 @@ func TestAttachStartsService(t *testing.T) {
 	sock := filepath.Join(ns, "attach-"+owner(t))
 	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
 		t.Errorf("no service posted at %s: %v", sock, err)
+	}
+	// It keeps its history in the per-user directory (SPEC §11.6):
+	// $XDG_STATE_HOME/attach, made mode 0700, holding mq's lock.
+	hist := filepath.Join(ns, "state", "attach")
+	if fi, err := os.Stat(hist); err != nil || fi.Mode().Perm() != 0700 {
+		t.Errorf("history directory %s: %v, want mode 0700", hist, err)
+	}
+	if _, err := os.Stat(filepath.Join(hist, "lock")); err != nil {
+		t.Errorf("mq -r does not use %s: %v", hist, err)
 	}
 	if out, code := run("", "-l"); code != 0 || out != "c\trunning\n" {
 		t.Errorf("attach -l: exit %d, %q; want c running", code, out)

@@ -1,0 +1,415 @@
+//go:build !plan9
+
+package test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// redialKills is how many times the service is killed under a session.
+const redialKills = 5
+
+// heldLines is how many lines the program writes, at least, while the
+// service is down, each time.
+const heldLines = 20
+
+// A session's service, mq -r started by attach, is killed with SIGKILL
+// several times while the program prints a counter; each time it stays
+// down until the program has printed more, then the supervisor starts
+// it again. fd1, read whole at the end, has the counter with no gap and
+// no repeat, and the history is still there after a restart of mq
+// (SPEC §11.6).
+func TestAttachServiceKilled(t *testing.T) {
+	r := newRedial(t)
+	work := t.TempDir()
+	stop, last, super := filepath.Join(work, "stop"), filepath.Join(work, "last"), filepath.Join(work, "super")
+	t.Cleanup(func() {
+		if pid, ok := readPid(super); ok {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		os.WriteFile(stop, nil, 0644)
+	})
+
+	fast := filepath.Join(work, "fast")
+	counter := fmt.Sprintf("echo $PPID >%s; i=0; while [ ! -e %s ]; do echo $i; echo $i >%s; i=$((i+1)); [ -e %s ] || sleep 0.01; done; echo end",
+		super, stop, last, fast)
+	if out, code := r.run("-c", "count", "sh", "-c", counter); code != 0 {
+		t.Fatalf("attach -c count: exit %d: %s", code, out)
+	}
+	server := r.server()
+	held := 0
+	for k := 0; k < redialKills; k++ {
+		// Down until the program has printed heldLines more.
+		if err := os.WriteFile(r.hold, nil, 0644); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(server, syscall.SIGKILL)
+		from := waitCount(t, last, -1)
+		to := waitCount(t, last, from+heldLines)
+		held += to - from
+		os.Remove(r.hold)
+		server = r.server()
+	}
+	// Killed while the supervisor writes as fast as the program
+	// prints, so that writes lose their replies, and started again at
+	// once.
+	if err := os.WriteFile(fast, nil, 0644); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < redialKills; k++ {
+		syscall.Kill(server, syscall.SIGKILL)
+		waitCount(t, last, waitCount(t, last, -1)+3)
+		server = r.server()
+	}
+
+	// fd1 whole, once the program has ended.
+	os.WriteFile(stop, nil, 0644)
+	out := waitExit(t, r.run, "count")
+	n := checkCounter(t, out)
+	t.Logf("counter 0..%d with no gap or repeat across %d kills of mq; at least %d lines written while it was down", n-1, 2*redialKills, held)
+
+	// The history survives a restart of mq too once the program has
+	// exited: attach starts it again.
+	syscall.Kill(server, syscall.SIGKILL)
+	waitGone(t, server)
+	again, code := r.run("count")
+	if diff := cmp.Diff(out, again); code != 0 || diff != "" {
+		t.Errorf("attach count after a restart of mq: exit %d, output (-before +after):\n%s", code, diff)
+	}
+}
+
+// Input written to a session before and after a restart of its
+// service reaches the program once each, and a note written after it
+// still kills the program (SPEC §11.6).
+func TestAttachInputAcrossRestart(t *testing.T) {
+	r := newRedial(t)
+	if out, code := r.run("-c", "c", "cat"); code != 0 {
+		t.Fatalf("attach -c c cat: exit %d: %s", code, out)
+	}
+	want := ""
+	for _, w := range []string{"one", "two", "three"} {
+		if out, code := r.run("-w", "c", w); code != 0 {
+			t.Fatalf("attach -w c %s: exit %d: %s", w, code, out)
+		}
+		want += w + "\n"
+		waitOutput(t, r.run, "c", want)
+		syscall.Kill(r.server(), syscall.SIGKILL)
+	}
+	if out, code := r.run("-k", "c"); code != 0 {
+		t.Fatalf("attach -k c: exit %d: %s", code, out)
+	}
+	if out, code := r.run("-l"); code != 0 || out != "" {
+		t.Errorf("attach -l after -k: exit %d, %q; want nothing", code, out)
+	}
+}
+
+// waitOutput attaches to session id with no input until what it
+// prints is want; it fails on anything else but a part of want.
+func waitOutput(t *testing.T, run func(...string) (string, int), id, want string) {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		out, code := run(id)
+		if code != 0 || !strings.HasPrefix(want, out) {
+			t.Fatalf("attach %s: exit %d, %q; want %q", id, code, out, want)
+		}
+		if out == want {
+			return
+		}
+		select {
+		case <-timeout:
+			t.Fatalf("attach %s: %q, want %q", id, out, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// redial is the default attach service of a test's own, started by
+// attach and its supervisors through a wrapper of mq on $PATH that
+// notes each one's pid and waits while the file hold exists.
+type redial struct {
+	t       *testing.T
+	ns      string
+	pids    string // the pids of the mq started, a line each
+	hold    string
+	environ []string
+	sock    string
+}
+
+func newRedial(t *testing.T) *redial {
+	wrap := t.TempDir()
+	r := &redial{t: t, ns: t.TempDir(), pids: filepath.Join(wrap, "pids"), hold: filepath.Join(wrap, "hold")}
+	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.01; done\necho $$ >>%s\nexec %s \"$@\"\n", r.hold, r.pids, bin("mq"))
+	if err := os.WriteFile(filepath.Join(wrap, "mq"), []byte(script), 0755); err != nil {
+		t.Fatal(err)
+	}
+	r.environ = append(env(r.ns),
+		"PATH="+wrap+string(os.PathListSeparator)+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"GORACE=atexit_sleep_ms=0 log_path="+raceLogs(t)+"/race")
+	r.sock = filepath.Join(r.ns, "attach-"+owner(t))
+	t.Cleanup(func() {
+		os.Remove(r.hold)
+		for _, pid := range livePids(r.pids) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return r
+}
+
+// run runs attach with args and returns its output and exit status.
+func (r *redial) run(args ...string) (string, int) {
+	r.t.Helper()
+	cmd := exec.Command(bin("attach"), args...)
+	cmd.Env = r.environ
+	out, _ := cmd.CombinedOutput()
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// server waits until one mq is alive and answers, and returns its pid.
+func (r *redial) server() int {
+	r.t.Helper()
+	return waitServer(r.t, r.pids, r.sock)
+}
+
+// waitExit attaches to session id until the program's exit, and
+// returns what the attacher printed.
+func waitExit(t *testing.T, run func(...string) (string, int), id string) string {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		out, code := run(id)
+		if strings.HasSuffix(out, "attach: "+id+": exit 0\n") {
+			return out
+		}
+		if code != 0 {
+			t.Fatalf("attach %s: exit %d: %s", id, code, out)
+		}
+		select {
+		case <-timeout:
+			t.Fatalf("session %s did not end; last output:\n%s", id, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// checkCounter checks out is the lines 0, 1, ... n-1, end, and the exit
+// line; it returns n.
+func checkCounter(t *testing.T, out string) int {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) < 3 || lines[len(lines)-1] != "attach: count: exit 0" || lines[len(lines)-2] != "end" {
+		t.Fatalf("output does not end with end and the exit line:\n%s", out)
+	}
+	nums := lines[:len(lines)-2]
+	for i, l := range nums {
+		if l != strconv.Itoa(i) {
+			t.Fatalf("line %d of the counter is %q, want %d (a gap or a repeat); output:\n%s", i, l, i, out)
+		}
+	}
+	return len(nums)
+}
+
+// waitCount waits until the number in file is more than min, and
+// returns it.
+func waitCount(t *testing.T, file string, min int) int {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		if b, err := os.ReadFile(file); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > min {
+				return n
+			}
+		}
+		select {
+		case <-timeout:
+			t.Fatalf("%s did not pass %d", file, min)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// waitServer waits until one mq of those listed in pids is alive and
+// its socket answers, and returns its pid.
+func waitServer(t *testing.T, pids, sock string) int {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		if live := livePids(pids); len(live) == 1 {
+			if c, err := net.Dial("unix", sock); err == nil {
+				c.Close()
+				return live[0]
+			}
+		}
+		select {
+		case <-timeout:
+			t.Fatalf("no one mq serving %s; pids %v", sock, livePids(pids))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// livePids are the processes listed in file that are alive (not
+// zombies).
+func livePids(file string) []int {
+	b, _ := os.ReadFile(file)
+	var live []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && !strings.HasPrefix(string(stat[i:]), ") Z") {
+			live = append(live, pid)
+		}
+	}
+	return live
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
+			return
+		}
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(b), ") Z") {
+			return
+		}
+		select {
+		case <-timeout:
+			t.Fatalf("pid %d did not die", pid)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func readPid(file string) (int, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, err == nil
+}
+
+// A write the service logged but whose reply the broken connection
+// lost is not written again: a proxy between the supervisor and mq -r
+// cuts the connection in place of passing on an Rwrite, several times,
+// while the program prints a counter; fd1 has no repeat and no gap
+// (SPEC §11.6, §11.3).
+func TestAttachLostReply(t *testing.T) {
+	s := startMQ(t, "-r", filepath.Join(t.TempDir(), "hist"))
+	p := newCutter(t, filepath.Join(s.ns, "p"), s.socket())
+	work := t.TempDir()
+	stop, last := filepath.Join(work, "stop"), filepath.Join(work, "last")
+	t.Cleanup(func() { os.WriteFile(stop, nil, 0644) })
+	counter := fmt.Sprintf("i=0; while [ ! -e %s ]; do echo $i; echo $i >%s; i=$((i+1)); sleep 0.01; done; echo end", stop, last)
+	if out, code := runProc(t, s.ns, "", bin("attach"), "-s", "p", "-c", "count", "sh", "-c", counter); code != 0 {
+		t.Fatalf("attach -c count: exit %d: %s", code, out)
+	}
+	const cuts = 5
+	for k := 0; k < cuts; k++ {
+		p.cut(t)
+	}
+	waitCount(t, last, waitCount(t, last, -1)+3)
+	os.WriteFile(stop, nil, 0644)
+	run := func(args ...string) (string, int) {
+		return runProc(t, s.ns, "", bin("attach"), append([]string{"-s", "mq"}, args...)...)
+	}
+	n := checkCounter(t, waitExit(t, run, "count"))
+	t.Logf("counter 0..%d with no gap or repeat; %d replies to logged writes lost", n-1, cuts)
+}
+
+// A cutter passes 9P between clients on a socket of its own and a
+// server, and when asked cuts the connection that the next Rwrite comes
+// on, dropping the Rwrite.
+type cutter struct {
+	armed chan struct{} // a token: cut at the next Rwrite
+	done  chan struct{} // a token for each cut made
+}
+
+func newCutter(t *testing.T, sock, server string) *cutter {
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &cutter{armed: make(chan struct{}, 1), done: make(chan struct{}, 1)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go p.pass(c, server)
+		}
+	}()
+	return p
+}
+
+// cut has the next Rwrite's connection cut and waits until it is.
+func (p *cutter) cut(t *testing.T) {
+	t.Helper()
+	p.armed <- struct{}{}
+	select {
+	case <-p.done:
+	case <-time.After(guard):
+		t.Fatal("no Rwrite came to cut")
+	}
+}
+
+func (p *cutter) pass(c net.Conn, server string) {
+	defer c.Close()
+	s, err := net.Dial("unix", server)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	go func() {
+		io.Copy(s, c)
+		s.Close()
+	}()
+	const rwrite = 119
+	for {
+		var size [4]byte
+		if _, err := io.ReadFull(s, size[:]); err != nil {
+			return
+		}
+		n := int(size[0]) | int(size[1])<<8 | int(size[2])<<16 | int(size[3])<<24
+		if n < 7 {
+			return
+		}
+		msg := make([]byte, n)
+		copy(msg, size[:])
+		if _, err := io.ReadFull(s, msg[4:]); err != nil {
+			return
+		}
+		if msg[4] == rwrite {
+			select {
+			case <-p.armed:
+				p.done <- struct{}{}
+				return
+			default:
+			}
+		}
+		if _, err := c.Write(msg); err != nil {
+			return
+		}
+	}
+}
