@@ -131,6 +131,10 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 	}
 	handleSignals(id, raw, readOnly, note, winsize)
 	go func() {
+		<-mqclient.Lost(fs)
+		fatal("%s: i/o on hungup channel", id)
+	}()
+	go func() {
 		err := readInput(in, terminal, readOnly && raw)
 		<-r.done
 		if err != nil {

@@ -102,6 +102,13 @@ func superviseMain(args []string) {
 	report.Close()
 
 	go passNotes(fs, path.Join(id, "note"), notes, p)
+	go func() {
+		<-mqclient.Lost(fs)
+		// The service is gone, and with it the session: nothing
+		// the program does can reach anyone now.
+		p.note("hangup")
+		os.Exit(1)
+	}()
 	status.Write([]byte(p.wait() + "\n"))
 	// Readers of the output files see its end (SPEC §4.2).
 	ctl.Write([]byte("eof fd1\neof fd2\n"))

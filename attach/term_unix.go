@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -91,7 +92,17 @@ type ptyProc struct {
 	cmd    *exec.Cmd
 	pty    *os.File      // the terminal's master side
 	output chan struct{} // closed when the terminal's output has ended
+	shown  chan struct{} // gets a token when the terminal shows something
+	reads  atomic.Int64  // of the terminal's output so far
 }
+
+// A program redrawing for a new attacher (see redraw) counts as done
+// once its output has paused for redrawQuiet; the terminal stays a row
+// shorter for redrawWait at most.
+const (
+	redrawQuiet = 100 * time.Millisecond
+	redrawWait  = 2 * time.Second
+)
 
 func startTerminal(fs mqclient.FS, id string, argv []string) (proc, error) {
 	out, err := fs.Open(path.Join(id, "fd1"), plan9.OWRITE)
@@ -125,7 +136,7 @@ func startTerminal(fs mqclient.FS, id string, argv []string) (proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &ptyProc{cmd: cmd, pty: master, output: make(chan struct{})}
+	p := &ptyProc{cmd: cmd, pty: master, output: make(chan struct{}), shown: make(chan struct{}, 1)}
 	master.Write(typed)
 	go p.passOutput(msgWriter{out})
 	go p.passInput(f)
@@ -140,7 +151,12 @@ func (p *ptyProc) passOutput(w msgWriter) {
 	for {
 		n, err := p.pty.Read(buf)
 		if n > 0 {
+			p.reads.Add(1)
 			w.Write(buf[:n])
+			select {
+			case p.shown <- struct{}{}:
+			default:
+			}
 		}
 		if err != nil {
 			return // EIO: the last process closed the terminal
@@ -152,22 +168,86 @@ func (p *ptyProc) passOutput(w msgWriter) {
 // session is removed.
 func (p *ptyProc) passInput(f *mqclient.Follower) {
 	defer f.Close()
-	for {
-		name, data, err := f.Next()
-		if err != nil {
-			return
-		}
-		switch name {
-		case "fd0":
-			if _, err := p.pty.Write(data); err != nil {
+	type message struct {
+		name string
+		data []byte
+	}
+	msgs := make(chan message)
+	go func() {
+		defer close(msgs)
+		for {
+			name, data, err := f.Next()
+			if err != nil {
 				return
 			}
-		case "winsize":
-			if rows, cols, ok := parseSize(data); ok {
-				p.resize(rows, cols)
+			msgs <- message{name, append([]byte(nil), data...)}
+		}
+	}()
+	var r redraw
+	for {
+		select {
+		case m, ok := <-msgs:
+			r.end(p)
+			if !ok {
+				return
 			}
+			switch m.name {
+			case "fd0":
+				if _, err := p.pty.Write(m.data); err != nil {
+					return
+				}
+			case "winsize":
+				if rows, cols, ok := parseSize(m.data); ok {
+					r.resize(p, rows, cols)
+				}
+			}
+		case <-r.shown:
+			if p.reads.Load() > r.reads {
+				r.quiet = time.After(redrawQuiet)
+			}
+		case <-r.quiet:
+			r.end(p)
+		case <-r.timeout:
+			r.end(p)
 		}
 	}
+}
+
+// A redraw is a terminal kept a row shorter for a moment. Setting the
+// size the terminal has already makes no SIGWINCH, yet an attacher
+// writes its size as it attaches so that the program redraws its
+// screen for it, as under tmux. So the same size again is set one row
+// shorter first, as abduco does, and set right once the program has
+// drawn and paused, more comes from fd0 or winsize, or redrawWait has
+// passed. Setting it back at once would not do: a program that took
+// both changes at once would see no change and not redraw, and less,
+// told while it draws, waits for a key before it redraws again.
+type redraw struct {
+	size    *pty.Winsize     // the size to go back to; nil when none
+	reads   int64            // the terminal's reads when it began
+	shown   <-chan struct{}  // the terminal's shown, while one is on
+	quiet   <-chan time.Time // set when the program has shown something
+	timeout <-chan time.Time // while one is on
+}
+
+// resize sets the terminal's size; the kernel tells the program with
+// SIGWINCH.
+func (r *redraw) resize(p *ptyProc, rows, cols uint16) {
+	size := &pty.Winsize{Rows: rows, Cols: cols}
+	if cur, err := pty.GetsizeFull(p.pty); err == nil && cur.Rows == rows && cur.Cols == cols && rows > 1 {
+		*r = redraw{size: size, reads: p.reads.Load(), shown: p.shown, timeout: time.After(redrawWait)}
+		pty.Setsize(p.pty, &pty.Winsize{Rows: rows - 1, Cols: cols})
+		return
+	}
+	pty.Setsize(p.pty, size)
+}
+
+// end sets the size back, if a redraw is on.
+func (r *redraw) end(p *ptyProc) {
+	if r.size != nil {
+		pty.Setsize(p.pty, r.size)
+	}
+	*r = redraw{}
 }
 
 // parseSize parses a message of winsize: "ROWS COLS".
@@ -177,18 +257,6 @@ func parseSize(b []byte) (rows, cols uint16, ok bool) {
 		return 0, 0, false
 	}
 	return uint16(r), uint16(c), true
-}
-
-// resize sets the terminal's size; the kernel tells the program with
-// SIGWINCH. An attacher writes its size as it attaches, so that the
-// program redraws its screen for it, as under tmux; but programs
-// redraw only when the size changes (less does not otherwise), so the
-// same size again is set one row shorter first, as abduco does.
-func (p *ptyProc) resize(rows, cols uint16) {
-	if cur, err := pty.GetsizeFull(p.pty); err == nil && cur.Rows == rows && cur.Cols == cols && rows > 1 {
-		pty.Setsize(p.pty, &pty.Winsize{Rows: rows - 1, Cols: cols})
-	}
-	pty.Setsize(p.pty, &pty.Winsize{Rows: rows, Cols: cols})
 }
 
 // foreground is the terminal's foreground process group, else the

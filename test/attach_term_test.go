@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"9fans.net/go/plan9"
 	"github.com/creack/pty"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -86,23 +87,29 @@ func (a *termAttacher) type_(t *testing.T, s string) {
 // waitN waits until the terminal has shown s at least n times.
 func (a *termAttacher) waitN(t *testing.T, s string, n int) {
 	t.Helper()
+	a.waitUntil(t, fmt.Sprintf("%q %d times", s, n), func(out string) bool { return strings.Count(out, s) >= n })
+}
+
+// waitUntil waits until what the terminal has shown satisfies ok.
+func (a *termAttacher) waitUntil(t *testing.T, what string, ok func(string) bool) {
+	t.Helper()
 	deadline := time.After(guard)
 	for {
 		a.mu.Lock()
-		ok, changed := strings.Count(a.out.String(), s) >= n, a.changed
+		done, changed := ok(a.out.String()), a.changed
 		a.mu.Unlock()
-		if ok {
+		if done {
 			return
 		}
 		select {
 		case <-changed:
 		case <-a.done:
-			if strings.Count(a.output(), s) < n {
-				t.Fatalf("attach exited (%v) without showing %q %d times; output:\n%s", a.cmd.ProcessState, s, n, a.output())
+			if !ok(a.output()) {
+				t.Fatalf("attach exited (%v) without showing %s; output:\n%s", a.cmd.ProcessState, what, a.output())
 			}
 			return
 		case <-deadline:
-			t.Fatalf("attach did not show %q %d times; output:\n%s", s, n, a.output())
+			t.Fatalf("attach did not show %s; output:\n%s", what, a.output())
 		}
 	}
 }
@@ -258,16 +265,26 @@ func TestTerminalFullScreen(t *testing.T) {
 	s := startMQ(t)
 	createTerm(t, s, "less", "less", text)
 
+	// Screens drawn: each has this line, then a prompt.
+	const line = "line 22 of the text\r\n"
+	screens := func(n int) func(string) bool {
+		return func(out string) bool {
+			i := strings.LastIndex(out, line)
+			return strings.Count(out, line) >= n && strings.Contains(out[i:], ":\x1b[K")
+		}
+	}
+	// The history's first screen, then the one drawn for this
+	// attacher.
 	a := startTerm(t, s, 24, 80, "less")
-	a.waitFor(t, "line 22 of the text")
+	a.waitUntil(t, "two screens", screens(2))
 	a.type_(t, "\x1c")
 	a.exited(t, 0)
-	drawn := strings.Count(a.output(), "line 22 of the text")
+	drawn := strings.Count(a.output(), line)
 
-	// The history shows the screen as it was; then the program draws
-	// it once more.
+	// The history shows the screens as they were; then the program
+	// draws one more.
 	b := startTerm(t, s, 24, 80, "less")
-	b.waitN(t, "line 22 of the text", drawn+1)
+	b.waitUntil(t, "one screen more", screens(drawn+1))
 	b.type_(t, "q")
 	if out := b.exited(t, 0); !strings.Contains(out, "attach: less: exit 0") {
 		t.Errorf("attacher's output ends %q, want the exit status", out[max(0, len(out)-60):])
@@ -355,7 +372,33 @@ func TestTerminalTmux(t *testing.T) {
 	if got := screen("size-shown"); !strings.Contains(got, "\n24 80\n") {
 		t.Errorf("stty size in a 24x80 window:\n%s", got)
 	}
+	sizes := s.attach(t, owner(t), "")
+	winsize, err := sizes.Open("tm/winsize", plan9.OREAD)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmux("resize-window", "-x", "100", "-y", "30")
+	// Keys typed at once could reach the session before the size: wait
+	// as a person would.
+	resized := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			n, err := winsize.Read(buf)
+			if err != nil || string(buf[:n]) == "30 100\n" {
+				resized <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-resized:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(guard):
+		t.Fatal("the new size never reached winsize")
+	}
 	tmux("send-keys", "stty size; echo resize-'shown'", "Enter")
 	if got := screen("resize-shown"); !strings.Contains(got, "\n30 100\n") {
 		t.Errorf("stty size in the window made 30x100:\n%s", got)
@@ -378,4 +421,69 @@ func TestTerminalTmux(t *testing.T) {
 			t.Fatalf("stty -g never ran after attach")
 		}
 	}
+}
+
+// gone waits until process pid has exited (a zombie counts).
+func gone(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(guard); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))[0] == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still there: %s", pid, b)
+		}
+	}
+}
+
+// When the service goes away, attachers say so and exit, restoring
+// their terminal, and each session's supervisor hangs up on its
+// program and exits rather than wait for replies that cannot come.
+func TestAttachServiceGone(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	s := startMQ(t)
+	prog := "echo pid=$$.; exec sleep 1000"
+	attachOK(t, s, "-c", "plain", "sh", "-c", prog)
+	createTerm(t, s, "term", "sh", "-c", prog)
+	a := startAttach(t, s, "plain")
+	b := startTerm(t, s, 24, 80, "term")
+	var pids []int
+	for _, p := range []*proc{a, b.proc} {
+		p.waitFor(t, ".")
+		out := p.output()
+		pid, err := strconv.Atoi(out[strings.Index(out, "pid=")+4 : strings.Index(out, ".")])
+		if err != nil {
+			t.Fatalf("no pid in %q", out)
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ppid, _ := strconv.Atoi(strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))[2])
+		pids = append(pids, pid, ppid)
+	}
+
+	s.cmd.Process.Kill()
+	// Which error an attacher reports first depends on which of its
+	// requests notices first.
+	for id, out := range map[string]string{"plain": startAttachWait(t, a), "term": b.exited(t, 1)} {
+		if !strings.Contains(out, "attach: ") {
+			t.Errorf("attacher of %s: output ends %q, want an error", id, out[max(0, len(out)-60):])
+		}
+	}
+	for _, pid := range pids {
+		gone(t, pid)
+	}
+}
+
+func startAttachWait(t *testing.T, p *proc) string {
+	t.Helper()
+	out, code := p.wait(t)
+	if code != 1 {
+		t.Errorf("attacher exit %d, want 1", code)
+	}
+	return out
 }

@@ -4,11 +4,13 @@ package mqclient
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"9fans.net/go/plan9"
 	"9fans.net/go/plan9/client"
@@ -48,8 +50,14 @@ func Socket(srv string) string { return filepath.Join(NamespaceDir(), srv) }
 // Service reaches the posted service srv over 9P, with no mount, and
 // attaches to its root.
 func Service(srv string) (FS, error) {
-	c, err := client.Dial("unix", Socket(srv))
+	nc, err := net.Dial("unix", Socket(srv))
 	if err != nil {
+		return nil, err
+	}
+	w := &watched{Conn: nc, broken: make(chan struct{})}
+	c, err := client.NewConn(w)
+	if err != nil {
+		nc.Close()
 		return nil, err
 	}
 	fsys, err := c.Attach(nil, User(), "")
@@ -57,14 +65,44 @@ func Service(srv string) (FS, error) {
 		c.Close()
 		return nil, err
 	}
-	return &ninep{c, fsys}, nil
+	return &ninep{c, fsys, w.broken}, nil
+}
+
+// watched is a connection that says when reading or writing it fails.
+// The 9P client hands the reading of replies from one waiting request
+// to the next; when a read or write fails, the requests left waiting
+// are never answered, so their callers must learn of it another way
+// (Lost).
+type watched struct {
+	net.Conn
+	once   sync.Once
+	broken chan struct{}
+}
+
+func (w *watched) Read(b []byte) (int, error) {
+	n, err := w.Conn.Read(b)
+	if err != nil {
+		w.once.Do(func() { close(w.broken) })
+	}
+	return n, err
+}
+
+func (w *watched) Write(b []byte) (int, error) {
+	n, err := w.Conn.Write(b)
+	if err != nil {
+		w.once.Do(func() { close(w.broken) })
+	}
+	return n, err
 }
 
 // ninep is a service spoken to over 9P.
 type ninep struct {
-	conn *client.Conn
-	fsys *client.Fsys
+	conn   *client.Conn
+	fsys   *client.Fsys
+	broken chan struct{} // closed when the connection fails
 }
+
+func (n *ninep) lost() <-chan struct{} { return n.broken }
 
 // ninepMsgSize covers the iounit of any connection of the 9fans client,
 // whose msize is at most 128K: the client cuts each read to its iounit,

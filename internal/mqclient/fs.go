@@ -156,6 +156,16 @@ func (o *osFS) MsgSize() int {
 
 func (*osFS) Close() error { return nil }
 
+// Lost returns a channel that is closed when fs's connection to its
+// server fails, after which requests still waiting may never end; nil
+// (never closed) on a name space, where the system ends them.
+func Lost(fs FS) <-chan struct{} {
+	if l, ok := fs.(interface{ lost() <-chan struct{} }); ok {
+		return l.lost()
+	}
+	return nil
+}
+
 // IsNotExist says whether err means a file is not there, in either
 // tree.
 func IsNotExist(err error) bool {
