@@ -35,13 +35,23 @@ package main
 //	H group seq                     messages up to seq left the group
 //	D group seq                     one message left the group
 //	P path                          qid.path high-water mark
+//	X num                           segments up to num were deleted,
+//	                               their messages all gone
+//	K                               a checkpoint starts: the tree, as
+//	                               G and S records, up to E; read
+//	                               only in the first segment read back
+//	J                               as K, in the segment after a
+//	                               snapshot, which may not be there yet
 //	Z                               a snapshot starts: forget all before
 //	E                               the snapshot is complete
 //
 // A restart replays the segments in order, from the newest snapshot
-// on. Compaction writes the live state as a snapshot segment (to a
-// temporary file renamed once complete) while new records go to a
-// fresh segment after it, then deletes the older segments.
+// on. A new segment is started every few MiB, with a checkpoint of the
+// tree first; the oldest segments are deleted once every message in
+// them has left its group. If that is not enough (a few messages keep
+// old segments alive), compaction writes the live state as a snapshot
+// segment (to a temporary file renamed once complete) while new
+// records go to a fresh segment after it, then deletes the older ones.
 
 import (
 	"encoding/binary"
@@ -53,6 +63,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,19 +76,34 @@ const (
 	logMagic  = "mq log1\n"
 	logHdrLen = 16
 
-	// The log is compacted once the dead records in dir outweigh half
-	// the live state and defaultSlack more: dir stays within 1.5 times
-	// the live state and defaultSlack, but while a snapshot is being
-	// written (SPEC §11.4).
-	defaultSlack = 4 << 20
+	// Segments whose messages have all gone are deleted; the log is
+	// compacted when what remains outweighs twice the live state and
+	// defaultSlack (SPEC §11.4).
+	defaultSlack = 8 << 20
 
 	// flushAt is how many buffered bytes make a connection write the
 	// log out even when no reply waits for it.
 	flushAt = 256 << 10
 )
 
-// slack is defaultSlack but in tests.
-var slack int64 = defaultSlack
+// segMax is the size from which the log starts a new segment (or a
+// quarter of the live state, if more): a segment whose messages have
+// all left goes as a whole, without compaction.
+var segMax = func() int64 {
+	if v, err := strconv.ParseInt(os.Getenv("MQ_TEST_COMPACT_SLACK"), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return 4 << 20
+}()
+
+// slack is defaultSlack but in tests, which may set it through the
+// environment to make a child mq compact often.
+var slack = func() int64 {
+	if v, err := strconv.ParseInt(os.Getenv("MQ_TEST_COMPACT_SLACK"), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return defaultSlack
+}()
 
 // reserveChunk is how much room the log reserves on disk at a time,
 // so that a full disk shows when a change is asked for, not half way
@@ -126,6 +152,8 @@ type dlog struct {
 	mu       sync.Mutex
 	buf      []byte  // records not yet handed to the writer
 	split    int     // buf[:split] goes to the old segment; -1 if no switch
+	oldBase  int64   // the old segment's size before buf[:split]
+	stable   int     // buf[:stable] holds whole changes, to be written
 	newFile  logFile // the segment buf[split:] goes to
 	f        logFile // the segment being written
 	end      uint64  // bytes ever appended
@@ -142,12 +170,15 @@ type dlog struct {
 	disk     int64 // bytes in all segments, written or buffered
 	live     int64 // about what a snapshot of the live state takes
 	compact  bool  // a compaction is wanted or under way
+	rotate   bool  // a new segment is due
 	busy     bool  // a compaction is under way
 	kick     chan struct{}
 	closed   bool
 	compactN int      // compactions done, for tests and benchmarks
 	maps     []segMap // segments read back by mapping them, still in use
 	t        *tree
+	cur      map[*queue]uint64 // groups.. of the segment being appended to
+	segStart int64             // pos where the segment being appended to started
 
 	closeOnce sync.Once
 }
@@ -155,6 +186,10 @@ type dlog struct {
 type segInfo struct {
 	num  uint64
 	size int64
+	// The last seq of each group's messages logged in the segment:
+	// once every group's history starts after it, the segment holds
+	// nothing live and may go (with the checkpoint of the next).
+	groups map[*queue]uint64
 }
 
 func segName(n uint64) string { return fmt.Sprintf("%016x.log", n) }
@@ -248,13 +283,21 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		os.Remove(filepath.Join(l.dir, segName(n))) // replaced by the snapshot
 	}
 	nums = nums[start:]
-	if len(nums) > 0 {
-		if snap, _ := l.isSnapshot(nums[0]); !snap && nums[0] != 1 {
+	if len(nums) > 0 && nums[0] != 1 {
+		if typ, _ := l.firstRecord(nums[0]); typ != 'Z' && typ != 'K' && typ != 'J' {
 			return l.errorf(segName(nums[0]-1), "missing segment of the log")
 		}
 	}
 	for i := 1; i < len(nums); i++ {
-		if nums[i] != nums[i-1]+1 {
+		if nums[i] == nums[i-1]+1 {
+			continue
+		}
+		// A snapshot not yet complete when mq stopped leaves a gap
+		// before the segment started with it, which says so, or is
+		// the last and has nothing in it yet.
+		typ, err := l.firstRecord(nums[i])
+		empty := err != nil && i == len(nums)-1
+		if nums[i] != nums[i-1]+2 || typ != 'J' && !empty {
 			return l.errorf(segName(nums[i-1]+1), "missing segment of the log")
 		}
 	}
@@ -263,12 +306,28 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	defer debug.SetGCPercent(old)
 	for i, n := range nums {
 		last := i == len(nums)-1
+		r.first = i == 0
 		size, err := r.segment(l, n, last, warn)
 		if err != nil {
 			return err
 		}
-		l.segs = append(l.segs, segInfo{num: n, size: size})
+		l.segs = append(l.segs, segInfo{num: n, size: size, groups: r.cur})
+		r.cur = nil
 		l.disk += size
+	}
+	if len(nums) > 0 && nums[0] != 1 && nums[0]-1 > r.gone {
+		if typ, _ := l.firstRecord(nums[0]); typ != 'Z' {
+			return l.errorf(segName(nums[0]-1), "missing segment of the log")
+		}
+	}
+	if r.torn != "" {
+		fmt.Fprintf(warn, "mq: %s: dropped %d bytes of a torn record\n", r.torn, r.tornLen)
+		if err := os.Truncate(r.torn, r.tornAt); err != nil {
+			return err
+		}
+	}
+	if len(l.segs) > 0 {
+		l.cur, l.segs[len(l.segs)-1].groups = l.segs[len(l.segs)-1].groups, nil
 	}
 	r.finish()
 	l.live = r.live
@@ -350,6 +409,20 @@ func (l *dlog) isSnapshot(n uint64) (bool, error) {
 		return false, l.errorf(name, "header says segment %d", got)
 	}
 	return m == len(b) && binary.LittleEndian.Uint32(b[logHdrLen:]) == 1 && b[logHdrLen+8] == 'Z', nil
+}
+
+// firstRecord is the type of segment n's first record, if it has one.
+func (l *dlog) firstRecord(n uint64) (byte, error) {
+	b := make([]byte, logHdrLen+9)
+	f, err := os.Open(filepath.Join(l.dir, segName(n)))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if _, err := io.ReadFull(f, b); err != nil {
+		return 0, err
+	}
+	return b[logHdrLen+8], nil
 }
 
 // newSegment makes segment n, empty, and appends to it from now on.
@@ -456,8 +529,12 @@ func (l *dlog) finish(at int, ack bool) {
 	if ack {
 		l.ackOff = l.end
 	}
-	if !l.compact && l.disk > l.live+l.live/2+slack {
+	if !l.compact && l.disk > 2*l.live+slack {
 		l.compact = true
+		l.poke()
+	}
+	if !l.rotate && l.pos-l.segStart > max(segMax, l.live/4) {
+		l.rotate = true
 		l.poke()
 	}
 }
@@ -588,6 +665,7 @@ func (l *dlog) configured(g *node) {
 // message logs a retained message as an M record.
 func (l *dlog) message(m *message, ack bool) {
 	s := m.from.s
+	l.logs(s.q, m.seq)
 	at := l.rec('M')
 	l.num(s.path)
 	l.num(m.seq)
@@ -603,6 +681,17 @@ func (l *dlog) message(m *message, ack bool) {
 }
 
 func msgSize(n int) int64 { return int64(n) + 24 }
+
+// logs notes that a message of q with seq is logged in the segment
+// being appended to.
+func (l *dlog) logs(q *queue, seq uint64) {
+	if l.cur == nil {
+		l.cur = make(map[*queue]uint64)
+	}
+	if seq > l.cur[q] {
+		l.cur[q] = seq
+	}
+}
 
 // writing logs a write about to be made to stream n: its data when
 // the group keeps history, else only that one was made. It says
@@ -621,6 +710,7 @@ func (l *dlog) written(n *node, data string, mtime uint32) bool {
 		l.finish(at, false)
 		return false
 	}
+	l.logs(q, q.nextSeq)
 	at := l.rec('W')
 	l.num(n.path)
 	l.num(q.nextSeq)
@@ -702,7 +792,7 @@ func (l *dlog) hold(c *conn, off uint64, b []byte, flush bool) bool {
 // the log itself, as a reply may wait for it; with -S the syncer does.
 func (l *dlog) flushOwn(self *conn) {
 	l.mu.Lock()
-	if len(l.held) == 0 && len(l.buf) < flushAt {
+	if len(l.held) == 0 && len(l.buf) < flushAt || l.stable == 0 && l.newFile == nil {
 		l.mu.Unlock()
 		return
 	}
@@ -726,12 +816,21 @@ func (l *dlog) poke() {
 // queued without waking its writer, as its reading goroutine, which
 // is writing the log, writes them next.
 func (l *dlog) writeOut(self *conn) {
-	if l.trimQ != nil {
-		l.encodeTrim()
+	// Only whole changes are written: a change whose records are still
+	// being appended waits for the next batch.
+	n := l.stable
+	buf := l.buf[:n:n]
+	l.buf = append([]byte(nil), l.buf[n:]...)
+	l.stable = 0
+	split, nf := l.split, l.newFile
+	l.split, l.newFile = -1, nil
+	end := l.end - uint64(len(l.buf))
+	// base is the size of the file buf goes to (buf[split:] with a
+	// switch) before it: a failed write is cut back to it.
+	base, oldBase := l.pos-int64(len(l.buf))-int64(len(buf)), l.oldBase
+	if nf != nil {
+		base = logHdrLen
 	}
-	buf, split, nf := l.buf, l.split, l.newFile
-	l.buf, l.split, l.newFile = nil, -1, nil
-	end := l.end
 	f := l.f
 	if nf != nil {
 		l.f = nf
@@ -740,10 +839,17 @@ func (l *dlog) writeOut(self *conn) {
 	l.mu.Unlock()
 
 	var err error
+	whole := buf
 	if nf != nil {
 		// A new segment starts: the old one is whole first.
-		if _, err = f.Write(buf[:split]); err == nil && l.sync {
+		var n int
+		if n, err = f.Write(buf[:split]); err == nil && l.sync {
 			err = f.Sync()
+		}
+		if err != nil && n > 0 {
+			if terr := f.Truncate(oldBase); terr != nil {
+				err = fmt.Errorf("%v; %v", err, terr)
+			}
 		}
 		if err == nil {
 			f.Close()
@@ -756,7 +862,7 @@ func (l *dlog) writeOut(self *conn) {
 		if err != nil && n > 0 {
 			// Cut off the part written, so that the retry appends
 			// whole records.
-			if terr := f.Truncate(l.fileSize() - int64(n)); terr != nil {
+			if terr := f.Truncate(base); terr != nil {
 				err = fmt.Errorf("%v; %v", err, terr)
 			}
 		}
@@ -774,8 +880,10 @@ func (l *dlog) writeOut(self *conn) {
 		if nf != nil && f != nf {
 			// The old segment's part failed: the switch is still to come.
 			l.f, l.newFile, l.split = f, nf, split
+			buf = whole
 		}
-		l.buf = append(buf, l.buf...)
+		l.stable += len(buf)
+		l.buf = append(buf[:len(buf):len(buf)], l.buf...)
 		l.err = sysError(err)
 		for len(l.held) > 0 && l.held[0].off <= end {
 			h := l.held[0]
@@ -799,7 +907,7 @@ func (l *dlog) writeOut(self *conn) {
 	for _, h := range out {
 		h.c.nheld--
 	}
-	again := len(l.held) > 0 || len(l.buf) > 0 && l.err == nil
+	again := len(l.held) > 0 || l.stable > 0 && l.err == nil
 	l.mu.Unlock()
 	for _, h := range out {
 		h.c.queueOut(h.b, h.c == self)
@@ -809,12 +917,15 @@ func (l *dlog) writeOut(self *conn) {
 	}
 }
 
-// fileSize is the size of the segment being written: what pos says,
-// less what is buffered.
-func (l *dlog) fileSize() int64 {
+// commit marks the end of a change, with tree.mu held: the records
+// appended so far may be written.
+func (l *dlog) commit() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.pos - int64(len(l.buf))
+	if l.trimQ != nil {
+		l.encodeTrim()
+	}
+	l.stable = len(l.buf)
+	l.mu.Unlock()
 }
 
 // errorReply turns a reply into an Rerror with the same tag.
@@ -839,18 +950,150 @@ func (l *dlog) run(t *tree) {
 			l.mu.Unlock()
 			return
 		}
-		if l.writing || len(l.buf) == 0 && l.trimQ == nil && l.newFile == nil && (l.err == nil || len(l.held) == 0) {
-			want := l.compact && !l.busy
+		work := !l.writing && (l.stable > 0 || l.newFile != nil)
+		maint := (l.compact || l.rotate) && !l.busy
+		if work {
+			l.writeOut(nil)
+		} else {
 			l.mu.Unlock()
-			if want {
-				t.mu.Lock()
-				l.startCompaction(t)
-				t.mu.Unlock()
-			}
-			continue
 		}
-		l.writeOut(nil)
+		if maint {
+			l.maintain(t)
+		}
 	}
+}
+
+// maintain starts a new segment when one is due, deletes the oldest
+// segments once nothing in them is live, and compacts the log if it is
+// still too big.
+func (l *dlog) maintain(t *tree) {
+	t.mu.Lock()
+	l.mu.Lock()
+	if l.rotate && l.newFile == nil && l.err == nil {
+		l.startSegment(t)
+	}
+	var gone []segInfo
+	for len(l.segs) > 1 && !l.busy && l.err == nil && l.dead(l.segs[0]) {
+		gone = append(gone, l.segs[0])
+		l.disk -= l.segs[0].size
+		l.segs = l.segs[1:]
+	}
+	var xEnd uint64
+	if len(gone) > 0 {
+		// Say so in the log first: a restart tells segments deleted
+		// on purpose from missing ones.
+		at := l.rec('X')
+		l.num(gone[len(gone)-1].num)
+		l.finish(at, false)
+		l.stable = len(l.buf)
+		xEnd = l.end
+	}
+	l.compact = l.disk > 2*l.live+slack
+	compact := l.compact && !l.busy && l.newFile == nil
+	l.mu.Unlock()
+	t.mu.Unlock()
+	if len(gone) > 0 {
+		if !l.waitWritten(xEnd) {
+			return // the files stay; nothing is lost
+		}
+		l.unmapSegments(gone[len(gone)-1].num)
+		for _, sg := range gone {
+			os.Remove(filepath.Join(l.dir, segName(sg.num)))
+		}
+	}
+	if compact {
+		t.mu.Lock()
+		l.startCompaction(t)
+		t.mu.Unlock()
+	}
+}
+
+// waitWritten writes the log out up to off, or says it failed.
+func (l *dlog) waitWritten(off uint64) bool {
+	for {
+		l.mu.Lock()
+		switch {
+		case l.done >= off:
+			l.mu.Unlock()
+			return true
+		case l.err != nil || l.closed:
+			l.mu.Unlock()
+			return false
+		case l.writing:
+			l.mu.Unlock()
+			time.Sleep(time.Millisecond)
+		default:
+			l.writeOut(nil)
+		}
+	}
+}
+
+// dead says whether every message logged in sg has left its group.
+func (l *dlog) dead(sg segInfo) bool {
+	for q, seq := range sg.groups {
+		if !q.removed && q.head != nil && q.head.seq <= seq {
+			return false
+		}
+	}
+	return true
+}
+
+// startSegment starts a new segment, with l.mu and tree.mu held:
+// records go on into it after a checkpoint of the tree, so that it
+// can be read back without the segments before it once their
+// messages are gone.
+func (l *dlog) startSegment(t *tree) {
+	l.rotate = false
+	n := l.nextSeg
+	nf, err := l.createSegment(n)
+	if err != nil {
+		return
+	}
+	l.nextSeg = n + 1
+	l.switchTo(nf, n)
+	l.checkpoint(t, 'K')
+}
+
+// switchTo makes records from here on go to segment n, open as nf.
+func (l *dlog) switchTo(nf logFile, n uint64) {
+	if l.trimQ != nil {
+		l.encodeTrim()
+	}
+	l.split, l.newFile = len(l.buf), nf
+	l.oldBase = l.pos - int64(len(l.buf))
+	last := &l.segs[len(l.segs)-1]
+	last.size, last.groups = l.pos, l.cur
+	l.cur = nil
+	l.segs = append(l.segs, segInfo{num: n, size: logHdrLen})
+	l.pos, l.resEnd = logHdrLen, logHdrLen
+	l.disk += logHdrLen
+}
+
+// checkpoint logs the tree as it is: every group and stream, and the
+// qid.path high-water mark, between typ (K, or J after a snapshot)
+// and E.
+func (l *dlog) checkpoint(t *tree, typ byte) {
+	at := l.rec(typ)
+	l.finish(at, false)
+	at = l.rec('P')
+	l.num(t.nextPath)
+	l.finish(at, false)
+	var walk func(g *node)
+	walk = func(g *node) {
+		l.node(g)
+		for _, c := range g.children {
+			if c.kind == kGroup {
+				walk(c)
+			} else {
+				l.node(c)
+			}
+		}
+	}
+	walk(t.root)
+	at = l.rec('E')
+	l.finish(at, false)
+	l.stable = len(l.buf)
+	l.segStart, l.rotate = l.pos, false // the checkpoint does not count
 }
 
 // close writes out what is buffered and lets the dir go.
@@ -869,7 +1112,11 @@ func (l *dlog) closeNow() {
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		if len(l.buf) == 0 && l.trimQ == nil {
+		if l.trimQ != nil {
+			l.encodeTrim()
+		}
+		l.stable = len(l.buf) // mq is stopping: no change is under way
+		if len(l.buf) == 0 && l.newFile == nil {
 			l.closed = true
 			l.mu.Unlock()
 			break
@@ -915,16 +1162,11 @@ func (l *dlog) startCompaction(t *tree) {
 	}
 	l.busy = true
 	l.nextSeg = snapNum + 2
-	// Records from here on go to the new segment.
-	if l.trimQ != nil {
-		l.encodeTrim()
-	}
-	l.split, l.newFile = len(l.buf), nf
-	l.segs[len(l.segs)-1].size = l.pos
-	oldSegs := append([]segInfo(nil), l.segs...)
-	l.segs = append(l.segs, segInfo{num: snapNum + 1, size: logHdrLen})
-	l.pos, l.resEnd = logHdrLen, logHdrLen
-	l.disk += logHdrLen
+	// Records from here on go to the new segment, which starts with a
+	// checkpoint: the snapshot may go once its messages have.
+	l.switchTo(nf, snapNum+1)
+	oldSegs := append([]segInfo(nil), l.segs[:len(l.segs)-1]...)
+	l.checkpoint(t, 'J')
 	l.mu.Unlock()
 
 	// The state, encoded but for messages' data, which stays shared.
@@ -934,7 +1176,8 @@ func (l *dlog) startCompaction(t *tree) {
 }
 
 type snapshot struct {
-	nodes    []byte // G and S records' bodies, framed later
+	groups   map[*queue]uint64 // the last seq of each group's messages in it
+	nodes    []byte            // G and S records, framed
 	msgs     []snapMsg
 	nextPath uint64
 	enc      dlog // an encoder only
@@ -962,6 +1205,10 @@ func (s *snapshot) walk(g *node) {
 		if !m.logged {
 			continue
 		}
+		if s.groups == nil {
+			s.groups = make(map[*queue]uint64)
+		}
+		s.groups[q] = m.seq
 		sm := snapMsg{stream: m.from.s.path, seq: m.seq, data: m.data}
 		if name := m.from.line[:len(m.from.line)-1]; m.from.s.node == nil || name != m.from.s.node.name {
 			sm.name = name
@@ -989,7 +1236,7 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
 		size = fi.Size()
 	}
 	var keep []segInfo
-	keep = append(keep, segInfo{num: num, size: size})
+	keep = append(keep, segInfo{num: num, size: size, groups: s.groups})
 	for _, sg := range l.segs {
 		if sg.num > num {
 			keep = append(keep, sg)
@@ -1001,7 +1248,7 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
 	}
 	l.disk += size
 	l.segs = keep
-	l.compact = l.disk > l.live+l.live/2+slack
+	l.compact = l.disk > 2*l.live+slack
 	l.compactN++
 }
 
@@ -1082,6 +1329,13 @@ type replay struct {
 	bySeq   map[*queue]map[uint64]*message
 	inSnap  bool // between Z and E: the records are the state, not changes
 	maps    []segMap
+	first   bool              // in the first segment read back
+	skip    bool              // in a checkpoint of a segment not the first: skipped
+	cur     map[*queue]uint64 // as dlog.cur, for the segment being read
+	gone    uint64            // segments up to this were deleted on purpose
+	torn    string            // the last segment, if its tail is torn
+	tornAt  int64             // where the torn record starts
+	tornLen int
 }
 
 // segMap is a segment mapped into memory, which messages point into.
@@ -1109,6 +1363,7 @@ func (r *replay) reset() {
 	r.last = nil
 	r.live = 0
 	r.bySeq = nil
+	r.cur = nil
 }
 
 // segment replays segment n. Only in the last may a torn tail be cut
@@ -1161,11 +1416,8 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 			if !last || r.wholeAfter(b, off) {
 				return 0, l.errorf(name, "damaged record at offset %d: %s", off, bad)
 			}
-			// A torn tail: cut it off and say so, once.
-			fmt.Fprintf(warn, "mq: %s: dropped %d bytes of a torn record\n", path, len(b)-off)
-			if err := os.Truncate(path, int64(off)); err != nil {
-				return 0, err
-			}
+			// A torn tail: cut off once all else is known to be whole.
+			r.torn, r.tornAt, r.tornLen = path, int64(off), len(b)-off
 			return int64(off), nil
 		}
 		if err := r.record(body); err != nil {
@@ -1350,6 +1602,9 @@ func (r *replay) find(path uint64, k kind) (*node, error) {
 
 // record applies one record to the tree.
 func (r *replay) record(body []byte) error {
+	if r.skip && body[0] != 'E' {
+		return nil
+	}
 	d := &dec{b: body[1:]}
 	t := r.t
 	switch body[0] {
@@ -1452,6 +1707,10 @@ func (r *replay) record(body []byte) error {
 			name = n.name
 		}
 		q.restore(n.sq, seq, name, data)
+		if r.cur == nil {
+			r.cur = make(map[*queue]uint64)
+		}
+		r.cur[q] = max(r.cur[q], seq)
 		r.live += msgSize(len(data))
 	case 'V':
 		path, mtime := d.num(), d.u32()
@@ -1545,6 +1804,12 @@ func (r *replay) record(body []byte) error {
 			r.forget(q, m)
 			q.drop(m, false)
 		}
+	case 'X':
+		n := d.num()
+		if d.err != nil {
+			return d.err
+		}
+		r.gone = max(r.gone, n)
 	case 'P':
 		p := d.num()
 		if d.err != nil {
@@ -1554,8 +1819,15 @@ func (r *replay) record(body []byte) error {
 	case 'Z':
 		r.reset()
 		r.inSnap = true
+	case 'K', 'J':
+		if r.first {
+			r.reset()
+			r.inSnap = true
+		} else {
+			r.skip = true // the state it records is already built
+		}
 	case 'E':
-		r.inSnap = false
+		r.inSnap, r.skip = false, false
 	default:
 		return fmt.Errorf("unknown record type %q", body[0])
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -223,8 +224,15 @@ func expectAfterRestart(dump string) string {
 // configuration and its retained history come back, byte for byte and
 // in order; qid.vers goes on; qid.paths are never reused.
 func TestRestartRoundTrip(t *testing.T) {
-	for _, sync := range []bool{false, true} {
-		t.Run(fmt.Sprintf("sync=%v", sync), func(t *testing.T) {
+	for _, tc := range []struct {
+		sync   bool
+		segMax int64
+	}{{false, segMax}, {true, segMax}, {false, 200}} {
+		sync := tc.sync
+		t.Run(fmt.Sprintf("sync=%v,segMax=%d", sync, tc.segMax), func(t *testing.T) {
+			old := segMax
+			segMax = tc.segMax
+			defer func() { segMax = old }()
 			dir := t.TempDir()
 			x := openLogged(t, dir, sync)
 			fs := x.dial()
@@ -656,11 +664,16 @@ func BenchmarkStartup(b *testing.B) {
 	tr.log.configured(g)
 	s, _ := tr.create(g, "glenda", "s", 0664)
 	data := strings.Repeat("x", 4096)
-	for range 256 << 20 / 4096 {
+	total := 256 << 20
+	if os.Getenv("SUKEEP") != "" {
+		total = 1 << 30
+	}
+	for range total / 4096 {
 		tr.log.room(len(data) + 32)
 		g.q.logNext = tr.log.written(s, data, 1)
 		g.q.write(s.sq, "s", data, nil)
 		if len(tr.log.buf) > 1<<20 {
+			tr.log.commit()
 			tr.log.mu.Lock()
 			tr.log.writeOut(nil)
 		}
@@ -676,4 +689,121 @@ func BenchmarkStartup(b *testing.B) {
 		}
 		t2.log.close()
 	}
+}
+
+// counting counts a segment's syncs, and how many are in flight at once.
+type counting struct {
+	logFile
+	mu                   *sync.Mutex
+	syncs, inflight, max *int
+}
+
+func (f counting) Sync() error {
+	f.mu.Lock()
+	*f.syncs++
+	*f.inflight++
+	*f.max = max(*f.max, *f.inflight)
+	f.mu.Unlock()
+	time.Sleep(time.Millisecond) // a slow disk, so that writes pile up
+	err := f.logFile.Sync()
+	f.mu.Lock()
+	*f.inflight--
+	f.mu.Unlock()
+	return err
+}
+
+// SPEC §11.3: with -S, writes that arrive while a sync is under way
+// share the next one; there is never more than one sync in flight.
+func TestGroupCommit(t *testing.T) {
+	var mu sync.Mutex
+	var syncs, inflight, most int
+	wrapLogFile = func(f logFile) logFile { return counting{f, &mu, &syncs, &inflight, &most} }
+	defer func() { wrapLogFile = nil }()
+	x := openLogged(t, t.TempDir(), true)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	const writers, each = 16, 50
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs := x.dial()
+			f, err := fs.Create(fmt.Sprintf("g/s%d", i), plan9.OWRITE, 0664)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for j := range each {
+				if _, err := f.Write([]byte(fmt.Sprint(j))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 {
+		t.Errorf("%d syncs in flight at once, want 1", most)
+	}
+	t.Logf("%d writes, %d syncs", writers*each, syncs)
+}
+
+// SPEC §11.4: what leaves the history leaves the disk: under a
+// firehose into a group with a depth, old segments go as their
+// messages do, and dir stays near the retained bytes; a restart
+// brings back the same history.
+func TestDiskFollowsMemory(t *testing.T) {
+	old := segMax
+	segMax = 4096
+	defer func() { segMax = old }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all\ndepth 50")
+	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	msg := strings.Repeat("m", 100)
+	most := int64(0)
+	for i := range 5000 {
+		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+		must(t, err)
+		if i%100 == 99 {
+			x.tree.log.maintain(x.tree)
+			most = max(most, dirSize(t, dir))
+		}
+	}
+	x.tree.mu.Lock()
+	retained := x.tree.root.byName["g"].q.bytes
+	x.tree.mu.Unlock()
+	limit := 2*retained + 4*segMax
+	if most > limit {
+		t.Errorf("dir reached %d bytes, retained %d: want at most %d", most, retained, limit)
+	}
+	x.tree.log.mu.Lock()
+	compactions := x.tree.log.compactN
+	x.tree.log.mu.Unlock()
+	t.Logf("5000 writes of 105 bytes, depth 50: retained %d bytes, dir at most %d bytes, %d compactions", retained, most, compactions)
+	before := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(before, y.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+	y.close()
+}
+
+func dirSize(t *testing.T, dir string) int64 {
+	var n int64
+	for _, f := range segFiles(t, dir) {
+		if fi, err := os.Stat(f); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }

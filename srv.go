@@ -228,6 +228,9 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.t.mu.Lock()
 	}
 	c.abort()
+	if l := c.t.log; l != nil {
+		l.commit()
+	}
 	c.handOwn()
 	c.t.mu.Unlock()
 	if l := c.t.log; l != nil {
@@ -338,6 +341,9 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 	}
 	if rx != nil || err != nil {
 		c.respond(f.Tag, rx, err)
+	}
+	if l := c.t.log; l != nil {
+		l.commit()
 	}
 	return true
 }

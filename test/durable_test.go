@@ -33,6 +33,7 @@ type durable struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
 	user   string
+	env    []string
 }
 
 func newDurable(t *testing.T, flags ...string) *durable {
@@ -48,7 +49,7 @@ func (d *durable) start() (string, bool) {
 	d.stderr = new(bytes.Buffer)
 	args := append([]string{"-r", d.dir}, d.flags...)
 	d.cmd = exec.Command(bin("mq"), append(args, "-s", "mq")...)
-	d.cmd.Env = env(d.ns)
+	d.cmd.Env = append(env(d.ns), d.env...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -78,7 +79,12 @@ func (d *durable) start() (string, bool) {
 func (d *durable) mustStart() {
 	d.t.Helper()
 	if msg, ok := d.start(); !ok {
-		d.t.Fatalf("mq -r did not start: %s", msg)
+		ents, _ := os.ReadDir(d.dir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		d.t.Fatalf("mq -r did not start: %s\nin %s: %v", msg, d.dir, names)
 	}
 }
 
@@ -532,6 +538,9 @@ func TestKillRestart(t *testing.T) {
 		rounds = 10
 	}
 	d := newDurable(t)
+	// Compaction every few kilobytes of dead records, so that kills
+	// land in the middle of it too.
+	d.env = []string{"MQ_TEST_COMPACT_SLACK=8192"}
 	d.mustStart()
 	const nw = 4
 	workers := make([]*kWorker, nw)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 var (
 	flagRSize = flag.Int64("rsize", 1<<30, "retained history read back at start-up (R)")
 	flagRDir  = flag.String("rdir", "", "directory for mq -r's logs (R); default: in the temporary directory")
+	flagROnly = flag.String("ronly", "", "run only the R workloads whose first row names this")
 	flagRProf = flag.String("rprof", "", "write the CPU profile of each mq -r run of R to `prefix`.N.pprof")
 )
 
@@ -54,23 +56,24 @@ func (s *session) rootCtl(cmd string) error {
 	return s.clunk(fid)
 }
 
-// rWorkload measures fn on mq without -r and with it, cfg written to
-// the root's ctl first in both, and returns the ratio.
-func (b *bench) rRatio(cfg string, fn func(s *session) (float64, error)) (float64, error) {
-	var rates [2]float64
+// rRatio measures fn on mq without -r and with it, cfg written to
+// the root's ctl first in both, and returns the ratio of rates, with
+// -r over without, and of the server's CPU time per operation.
+func (b *bench) rRatio(cfg string, fn func(s *session) (float64, error)) (float64, float64, error) {
+	var rates, cpus [2]float64
 	for i := range rates {
 		var args []string
 		if i == 1 {
 			dir, err := b.logDir()
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			defer os.RemoveAll(dir)
 			args = []string{"-r", dir}
 		}
 		ch, c, err := b.spawnWith(args...)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		s, err := session9p(c)
 		if err == nil && cfg != "" {
@@ -81,19 +84,22 @@ func (b *bench) rRatio(cfg string, fn func(s *session) (float64, error)) (float6
 			b.nprof++
 			ch.ask(fmt.Sprintf("cpu start %s.%d.pprof", *flagRProf, b.nprof))
 		}
+		timed.cpu, timed.ops = ch.cpu, 0
 		if err == nil {
 			rates[i], err = fn(s)
 		}
+		timed.cpu = nil
+		cpus[i] = float64(timed.c1-timed.c0) / float64(max(timed.ops, 1))
 		if prof {
 			ch.ask("cpu stop")
 		}
 		c.Close()
 		ch.stop()
 		if err != nil {
-			return 0, fmt.Errorf("%v; server stderr: %s", err, ch.stderr)
+			return 0, 0, fmt.Errorf("%v; server stderr: %s", err, ch.stderr)
 		}
 	}
-	return rates[1] / rates[0], nil
+	return rates[1] / rates[0], cpus[1] / cpus[0], nil
 }
 
 func (b *bench) durableWorkloads() []*workload {
@@ -125,16 +131,18 @@ func (b *bench) durableWorkloads() []*workload {
 	} {
 		off := newRow("R "+w.name+": -r/none", "×", "≥0.8")
 		on := newRow("R "+w.name+", replay all: -r/none", "×", "≥0.8")
+		offc := newRow("R … server CPU/msg: -r/none", "×", "")
+		onc := newRow("R … replay all, CPU/msg: -r/none", "×", "")
 		off.verdict = func() bool { return off.get("mq") >= 0.8 }
 		on.verdict = func() bool { return on.get("mq") >= 0.8 }
-		ws = append(ws, &workload{id: "R", kinds: mq, rows: []*row{off, on},
+		ws = append(ws, &workload{id: "R", kinds: mq, rows: []*row{off, offc, on, onc},
 			fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
-				x, err := b.rRatio("", w.fn)
+				x, xc, err := b.rRatio("", w.fn)
 				if err != nil {
 					return nil, err
 				}
-				y, err := b.rRatio(all, w.fn)
-				return []float64{x, y}, err
+				y, yc, err := b.rRatio(all, w.fn)
+				return []float64{x, xc, y, yc}, err
 			}})
 	}
 
@@ -178,7 +186,9 @@ func (b *bench) durableWorkloads() []*workload {
 	sr.verdict = func() bool { return sr.get("mq") <= 2 }
 	mr := newRow("R live heap after / before restart", "×", "≤1.2")
 	mr.verdict = func() bool { return mr.get("mq") <= 1.2 }
-	ws = append(ws, &workload{id: "R", kinds: mq, runs: 1, rows: []*row{st, cat, sr, mr},
+	rr := newRow("R RSS after / before restart", "×", "≤1.2")
+	rr.verdict = func() bool { return rr.get("mq") <= 1.2 }
+	ws = append(ws, &workload{id: "R", kinds: mq, runs: 1, rows: []*row{st, cat, sr, mr, rr},
 		fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
 			return b.startup(*flagRSize)
 		}})
@@ -191,6 +201,15 @@ func (b *bench) durableWorkloads() []*workload {
 		fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
 			return b.diskUse(*flagFirehose)
 		}})
+	if *flagROnly != "" {
+		var keep []*workload
+		for _, w := range ws {
+			if strings.Contains(w.rows[0].name, *flagROnly) {
+				keep = append(keep, w)
+			}
+		}
+		ws = keep
+	}
 	return ws
 }
 
@@ -279,6 +298,10 @@ func (b *bench) startup(size int64) ([]float64, error) {
 	if err != nil {
 		return fail(err)
 	}
+	rss0, err := ch.rss()
+	if err != nil {
+		return fail(err)
+	}
 	// A clean stop: standard input ends.
 	c.Close()
 	ch.cmd.Wait()
@@ -309,7 +332,12 @@ func (b *bench) startup(size int64) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []float64{up.Seconds(), catTime.Seconds(), up.Seconds() / catTime.Seconds(), float64(after) / float64(before)}, nil
+	rss1, err := ch.rss()
+	if err != nil {
+		return nil, err
+	}
+	return []float64{up.Seconds(), catTime.Seconds(), up.Seconds() / catTime.Seconds(),
+		float64(after) / float64(before), float64(rss1) / float64(rss0)}, nil
 }
 
 // diskUse runs 8 ping-pong lanes of 1 KiB messages into a replay all
