@@ -34,7 +34,9 @@ package main
 //     that many bytes have come gives K, and so each message's number;
 //     those up to the last one passed on before the break are dropped.
 //     A "reader fell behind: N messages lost" error moves the count on
-//     by N.
+//     by N. order has no length: its readers line it up with the
+//     streams (inputFollower); an rfile of order, or of ctl, returns
+//     the error of a break.
 
 import (
 	"errors"
@@ -129,7 +131,8 @@ func (r *redialFS) do(f func(*client.Fsys) error) error {
 }
 
 func (r *redialFS) Open(name string, mode uint8) (mqclient.File, error) {
-	f := &rfile{r: r, name: name, mode: mode, exact: path.Base(name) != "ctl"}
+	base := path.Base(name)
+	f := &rfile{r: r, name: name, mode: mode, exact: base != "ctl" && base != "order"}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -232,6 +235,7 @@ type rfile struct {
 	pos     uint32    // number of the last message read from fid
 	last    uint32    // number of the last message passed on
 	pending []message // read while resuming, still to pass on
+	window  int       // how many messages the last resume read back
 
 	// Writing.
 	vers uint32 // the stream's qid.vers after our last write
@@ -380,6 +384,7 @@ func (f *rfile) resume(fid *client.Fid, d *plan9.Dir) error {
 		kept[i].num = first + uint32(i)
 	}
 	f.pending = kept
+	f.window = int(k)
 	f.pos = newest
 	if !f.started {
 		f.started = true
@@ -404,6 +409,13 @@ func (f *rfile) reopen(c *client.Conn) error {
 		f.mu.Unlock()
 	}
 	return err
+}
+
+// reread opens the file again and reads back what it retains, as
+// after a break.
+func (f *rfile) reread() error {
+	c, _, _ := f.current()
+	return f.reopen(c)
 }
 
 func (f *rfile) Read(b []byte) (int, error) {

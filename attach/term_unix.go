@@ -100,7 +100,7 @@ func startTerminal(fs mqclient.FS, id string, argv []string) (proc, error) {
 	}
 	// One reader of order for input and sizes keeps them in the
 	// order written: a resize, then typing, reach the program so.
-	f, err := mqclient.Follow(fs, id, []string{"fd0", "winsize"})
+	f, err := followInput(fs, id, []string{"fd0", "winsize"})
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (p *ptyProc) passOutput(w msgWriter) {
 
 // passInput types fd0's messages and applies winsize's, until the
 // session is removed.
-func (p *ptyProc) passInput(f *mqclient.Follower) {
+func (p *ptyProc) passInput(f follower) {
 	defer f.Close()
 	for {
 		name, data, err := f.Next()
