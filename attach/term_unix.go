@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -91,6 +92,7 @@ type ptyProc struct {
 	cmd    *exec.Cmd
 	pty    *os.File      // the terminal's master side
 	output chan struct{} // closed when the terminal's output has ended
+	spool  *spool        // the output on its way to fd1
 }
 
 func startTerminal(fs mqclient.FS, id string, argv []string) (proc, error) {
@@ -127,7 +129,9 @@ func startTerminal(fs mqclient.FS, id string, argv []string) (proc, error) {
 	}
 	p := &ptyProc{cmd: cmd, pty: master, output: make(chan struct{})}
 	master.Write(typed)
-	go p.passOutput(msgWriter{out})
+	// The spool holds output while the service is away (SPEC §11.6).
+	p.spool = newSpool([2]io.Writer{msgWriter{out}, io.Discard}, spoolMax)
+	go p.passOutput(msgWriter{p.spool.writers()[0]})
 	go p.passInput(f)
 	return p, nil
 }
@@ -229,5 +233,6 @@ func (p *ptyProc) wait() string {
 	case <-p.output:
 	case <-time.After(outputGrace):
 	}
+	p.spool.close()
 	return waitStatus(p.cmd)
 }

@@ -153,6 +153,26 @@ func (r *redial) inputAcross(t *testing.T, id, want, nl, super string) {
 	}
 }
 
+// Without $XDG_STATE_HOME the history is in $HOME/.local/state/attach,
+// made mode 0700 (SPEC §11.6).
+func TestAttachHistoryInHome(t *testing.T) {
+	r := newRedial(t)
+	home := t.TempDir()
+	r.environ = append(r.environ, "HOME="+home, "XDG_STATE_HOME=")
+	if out, code := r.run("-l"); code != 0 || out != "" {
+		t.Fatalf("attach -l: exit %d, %q", code, out)
+	}
+	for _, d := range []string{".local", ".local/state", ".local/state/attach"} {
+		if fi, err := os.Stat(filepath.Join(home, d)); err != nil || fi.Mode().Perm() != 0700 {
+			t.Errorf("%s: %v, want a directory of mode 0700", d, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, ".local/state/attach/lock")); err != nil {
+		t.Errorf("mq -r does not use $HOME/.local/state/attach: %v", err)
+	}
+	r.kill(r.server())
+}
+
 // waitOutput attaches to session id with no input until what it
 // prints is want; it fails on anything else but a part of want.
 func waitOutput(t *testing.T, run func(...string) (string, int), id, want string) {
