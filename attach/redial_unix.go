@@ -72,6 +72,59 @@ func superviseService(srv string) (mqclient.FS, error) {
 type redialFS struct {
 	srv      string
 	starting sync.Mutex // held while one of our goroutines starts mq
+	writes   gate       // our writes to streams, held back while input lines up
+}
+
+// A gate lets calls through unless shut; shutting it waits for the
+// calls under way. No lock is held while they run.
+type gate struct {
+	mu       sync.Mutex
+	changed  *sync.Cond
+	shut     bool
+	inflight int
+}
+
+func (g *gate) cond() *sync.Cond {
+	if g.changed == nil {
+		g.changed = sync.NewCond(&g.mu)
+	}
+	return g.changed
+}
+
+func (g *gate) enter() {
+	g.mu.Lock()
+	for g.shut {
+		g.cond().Wait()
+	}
+	g.inflight++
+	g.mu.Unlock()
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	g.inflight--
+	g.cond().Broadcast()
+	g.mu.Unlock()
+}
+
+// close shuts the gate once the calls under way are done.
+func (g *gate) close() {
+	g.mu.Lock()
+	for g.shut {
+		g.cond().Wait()
+	}
+	g.shut = true
+	for g.inflight > 0 {
+		g.cond().Wait()
+	}
+	g.mu.Unlock()
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	g.shut = false
+	g.cond().Broadcast()
+	g.mu.Unlock()
 }
 
 // dial connects to the service, waiting for it as long as it takes and
@@ -245,6 +298,10 @@ type message struct {
 	num  uint32
 	data []byte
 }
+
+// errBroken is what a read of order or ctl returns when the connection
+// breaks.
+var errBroken = errors.New("connection to the service broken")
 
 // errUnsteady says a file changed while it was being opened or read
 // back: it is opened again.
@@ -454,7 +511,7 @@ func (f *rfile) Read(b []byte) (int, error) {
 			return 0, err
 		}
 		if !f.exact {
-			return 0, err
+			return 0, errBroken
 		}
 		if err := f.reopen(c); err != nil {
 			if mqclient.IsNotExist(err) {
@@ -478,6 +535,10 @@ func lostCount(err error) (uint32, bool) {
 }
 
 func (f *rfile) Write(b []byte) (int, error) {
+	if f.exact {
+		f.r.writes.enter()
+		defer f.r.writes.leave()
+	}
 	for {
 		c, fid, done := f.current()
 		if done {

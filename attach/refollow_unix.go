@@ -23,7 +23,9 @@ import (
 // before and after), order and each stream are opened again and read
 // from the oldest message retained, which they share (SPEC §6.3). The
 // stream's rfile tells how many of its retained messages were passed
-// on before; as many of its first entries in order are skipped.
+// on before; as many of its first entries in order are skipped. The
+// supervisor's own writes, the output, wait meanwhile, so that a
+// program printing without pause cannot keep order from holding still.
 type inputFollower struct {
 	fs      *redialFS
 	group   string
@@ -67,6 +69,8 @@ type follower interface {
 // how many of order's first entries to skip.
 func (f *inputFollower) lineUp() error {
 	name := path.Join(f.group, "order")
+	f.fs.writes.close()
+	defer f.fs.writes.open()
 	for {
 		if f.order != nil {
 			f.order.Close()
@@ -105,14 +109,15 @@ func (f *inputFollower) lineUp() error {
 func (f *inputFollower) Next() (string, []byte, error) {
 	for {
 		line, err := f.lines.ReadString('\n')
+		if err == io.EOF {
+			return "", nil, err // the group was removed
+		}
 		if err != nil {
-			if broken(err) || mqclient.IsFellBehind(err) {
-				if err := f.lineUp(); err != nil {
-					return "", nil, err
-				}
-				continue
+			// A break, or entries lost: line up again.
+			if err := f.lineUp(); err != nil {
+				return "", nil, err
 			}
-			return "", nil, err
+			continue
 		}
 		name := strings.TrimSuffix(line, "\n")
 		s, ok := f.streams[name]

@@ -153,6 +153,42 @@ func (r *redial) inputAcross(t *testing.T, id, want, nl, super string) {
 	}
 }
 
+// A terminal session whose program prints without pause still gets
+// its input after its service comes back, once each (SPEC §11.6).
+func TestAttachTerminalFloodAcrossRestart(t *testing.T) {
+	r := newRedial(t)
+	work := t.TempDir()
+	got := filepath.Join(work, "got")
+	prog := fmt.Sprintf("stty -echo; (while :; do echo x; done) & while read l; do echo $l >>%s; done", got)
+	if out, code := r.run("-c", "-t", "f", "sh", "-c", prog); code != 0 {
+		t.Fatalf("attach -c -t f: exit %d: %s", code, out)
+	}
+	want := ""
+	for _, w := range []string{"one", "two", "three"} {
+		r.kill(r.server())
+		if out, code := r.run("-w", "f", w); code != 0 {
+			t.Fatalf("attach -w f %s: exit %d: %s", w, code, out)
+		}
+		want += w + "\n"
+		timeout := time.After(guard)
+		for {
+			b, _ := os.ReadFile(got)
+			if string(b) == want {
+				break
+			}
+			if !strings.HasPrefix(want, string(b)) {
+				t.Fatalf("the program read %q, want %q", b, want)
+			}
+			select {
+			case <-timeout:
+				t.Fatalf("the program read %q, want %q", b, want)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	r.run("-k", "f")
+}
+
 // Without $XDG_STATE_HOME the history is in $HOME/.local/state/attach,
 // made mode 0700 (SPEC §11.6).
 func TestAttachHistoryInHome(t *testing.T) {
