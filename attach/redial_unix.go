@@ -34,7 +34,9 @@ package main
 //     that many bytes have come gives K, and so each message's number;
 //     those up to the last one passed on before the break are dropped.
 //     A "reader fell behind: N messages lost" error moves the count on
-//     by N.
+//     by N. order has no length: its readers line it up with the
+//     streams (inputFollower); an rfile of order, or of ctl, returns
+//     the error of a break.
 
 import (
 	"errors"
@@ -70,6 +72,59 @@ func superviseService(srv string) (mqclient.FS, error) {
 type redialFS struct {
 	srv      string
 	starting sync.Mutex // held while one of our goroutines starts mq
+	writes   gate       // our writes to streams, held back while input lines up
+}
+
+// A gate lets calls through unless shut; shutting it waits for the
+// calls under way. No lock is held while they run.
+type gate struct {
+	mu       sync.Mutex
+	changed  *sync.Cond
+	shut     bool
+	inflight int
+}
+
+func (g *gate) cond() *sync.Cond {
+	if g.changed == nil {
+		g.changed = sync.NewCond(&g.mu)
+	}
+	return g.changed
+}
+
+func (g *gate) enter() {
+	g.mu.Lock()
+	for g.shut {
+		g.cond().Wait()
+	}
+	g.inflight++
+	g.mu.Unlock()
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	g.inflight--
+	g.cond().Broadcast()
+	g.mu.Unlock()
+}
+
+// close shuts the gate once the calls under way are done.
+func (g *gate) close() {
+	g.mu.Lock()
+	for g.shut {
+		g.cond().Wait()
+	}
+	g.shut = true
+	for g.inflight > 0 {
+		g.cond().Wait()
+	}
+	g.mu.Unlock()
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	g.shut = false
+	g.cond().Broadcast()
+	g.mu.Unlock()
 }
 
 // dial connects to the service, waiting for it as long as it takes and
@@ -129,7 +184,8 @@ func (r *redialFS) do(f func(*client.Fsys) error) error {
 }
 
 func (r *redialFS) Open(name string, mode uint8) (mqclient.File, error) {
-	f := &rfile{r: r, name: name, mode: mode, exact: path.Base(name) != "ctl"}
+	base := path.Base(name)
+	f := &rfile{r: r, name: name, mode: mode, exact: base != "ctl" && base != "order"}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -232,6 +288,7 @@ type rfile struct {
 	pos     uint32    // number of the last message read from fid
 	last    uint32    // number of the last message passed on
 	pending []message // read while resuming, still to pass on
+	window  int       // how many messages the last resume read back
 
 	// Writing.
 	vers uint32 // the stream's qid.vers after our last write
@@ -241,6 +298,10 @@ type message struct {
 	num  uint32
 	data []byte
 }
+
+// errBroken is what a read of order or ctl returns when the connection
+// breaks.
+var errBroken = errors.New("connection to the service broken")
 
 // errUnsteady says a file changed while it was being opened or read
 // back: it is opened again.
@@ -380,6 +441,7 @@ func (f *rfile) resume(fid *client.Fid, d *plan9.Dir) error {
 		kept[i].num = first + uint32(i)
 	}
 	f.pending = kept
+	f.window = int(k)
 	f.pos = newest
 	if !f.started {
 		f.started = true
@@ -404,6 +466,13 @@ func (f *rfile) reopen(c *client.Conn) error {
 		f.mu.Unlock()
 	}
 	return err
+}
+
+// reread opens the file again and reads back what it retains, as
+// after a break.
+func (f *rfile) reread() error {
+	c, _, _ := f.current()
+	return f.reopen(c)
 }
 
 func (f *rfile) Read(b []byte) (int, error) {
@@ -442,7 +511,7 @@ func (f *rfile) Read(b []byte) (int, error) {
 			return 0, err
 		}
 		if !f.exact {
-			return 0, err
+			return 0, errBroken
 		}
 		if err := f.reopen(c); err != nil {
 			if mqclient.IsNotExist(err) {
@@ -466,6 +535,10 @@ func lostCount(err error) (uint32, bool) {
 }
 
 func (f *rfile) Write(b []byte) (int, error) {
+	if f.exact {
+		f.r.writes.enter()
+		defer f.r.writes.leave()
+	}
 	for {
 		c, fid, done := f.current()
 		if done {

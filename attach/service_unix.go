@@ -67,7 +67,8 @@ func notPosted(err error) bool {
 // its socket answers. Two processes may start it at once (two attach
 // -c, or supervisors whose service died): the one that does not get
 // dir's lock, or finds the other already posted, exits saying so, and
-// then it waits for the other to answer.
+// then this one waits for the other to answer, or starts mq again (the
+// lock may have been a killed mq's, still on its way out).
 func startMQ(srv string) error {
 	mq, err := exec.LookPath("mq")
 	if err != nil {
@@ -77,6 +78,26 @@ func startMQ(srv string) error {
 	if err != nil {
 		return err
 	}
+	sock := mqclient.Socket(srv)
+	deadline := time.Now().Add(mqStartWait)
+	for {
+		said, err := runMQ(mq, dir, srv, sock, deadline)
+		if err == nil {
+			return nil
+		}
+		if !anotherMQ(said) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+		if answers(sock) {
+			return nil
+		}
+	}
+}
+
+// runMQ starts mq and waits until sock answers, or until mq exits (it
+// returns what mq said) or the deadline.
+func runMQ(mq, dir, srv, sock string, deadline time.Time) (string, error) {
 	cmd := exec.Command(mq, "-r", dir, "-s", srv)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// mq's diagnostics go to a file of no name: read if it exits at
@@ -88,41 +109,41 @@ func startMQ(srv string) error {
 		cmd.Stderr = diag
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("cannot start mq: %v", err)
+		return "", fmt.Errorf("cannot start mq: %v", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	sock := mqclient.Socket(srv)
-	answers := func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}
-	deadline := time.After(mqStartWait)
-	for !answers() {
+	timeout := time.After(time.Until(deadline))
+	for !answers(sock) {
 		select {
 		case err := <-exited:
+			if answers(sock) {
+				return "", nil
+			}
 			said := ""
 			if diag != nil {
 				b, _ := io.ReadAll(io.NewSectionReader(diag, 0, 4096))
 				said = strings.TrimSpace(string(b))
 			}
-			if answers() || anotherMQ(said) {
-				exited = nil // wait for the other one
-				continue
-			}
 			if said != "" {
-				return errors.New(said)
+				return said, errors.New(said)
 			}
-			return fmt.Errorf("mq -r %s -s %s exited: %v", dir, srv, err)
-		case <-deadline:
-			return fmt.Errorf("mq -r %s -s %s does not answer on %s", dir, srv, sock)
+			return "", fmt.Errorf("mq -r %s -s %s exited: %v", dir, srv, err)
+		case <-timeout:
+			return "", fmt.Errorf("mq -r %s -s %s does not answer on %s", dir, srv, sock)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return nil
+	return "", nil
+}
+
+// answers says whether a server answers on sock.
+func answers(sock string) bool {
+	c, err := net.Dial("unix", sock)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
 }
 
 // anotherMQ says whether mq's complaint is that another one has its

@@ -54,8 +54,11 @@ func (w spoolWriter) Write(b []byte) (int, error) {
 	s := w.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.size > 0 && s.size+len(b) > s.max {
+	for s.size > 0 && s.size+len(b) > s.max && !s.closed {
 		s.more.Wait()
+	}
+	if s.closed {
+		return len(b), nil
 	}
 	s.q = append(s.q, spooled{w.to, append([]byte(nil), b...)})
 	s.size += len(b)
@@ -89,6 +92,7 @@ func (s *spool) run() {
 }
 
 // close waits until all that was written to the spool is passed on.
+// What is written after is dropped.
 func (s *spool) close() {
 	s.mu.Lock()
 	s.closed = true

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -94,6 +95,7 @@ type ptyProc struct {
 	output chan struct{} // closed when the terminal's output has ended
 	shown  chan struct{} // gets a token when the terminal shows something
 	reads  atomic.Int64  // of the terminal's output so far
+	spool  *spool        // the output on its way to fd1
 }
 
 // A program redrawing for a new attacher (see redraw) counts as done
@@ -111,7 +113,7 @@ func startTerminal(fs mqclient.FS, id string, argv []string) (proc, error) {
 	}
 	// One reader of order for input and sizes keeps them in the
 	// order written: a resize, then typing, reach the program so.
-	f, err := mqclient.Follow(fs, id, []string{"fd0", "winsize"})
+	f, err := followInput(fs, id, []string{"fd0", "winsize"})
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +140,9 @@ func startTerminal(fs mqclient.FS, id string, argv []string) (proc, error) {
 	}
 	p := &ptyProc{cmd: cmd, pty: master, output: make(chan struct{}), shown: make(chan struct{}, 1)}
 	master.Write(typed)
-	go p.passOutput(msgWriter{out})
+	// The spool holds output while the service is away (SPEC §11.6).
+	p.spool = newSpool([2]io.Writer{msgWriter{out}, io.Discard}, spoolMax)
+	go p.passOutput(msgWriter{p.spool.writers()[0]})
 	go p.passInput(f)
 	return p, nil
 }
@@ -166,7 +170,7 @@ func (p *ptyProc) passOutput(w msgWriter) {
 
 // passInput types fd0's messages and applies winsize's, until the
 // session is removed.
-func (p *ptyProc) passInput(f *mqclient.Follower) {
+func (p *ptyProc) passInput(f follower) {
 	defer f.Close()
 	type message struct {
 		name string
@@ -297,5 +301,6 @@ func (p *ptyProc) wait() string {
 	case <-p.output:
 	case <-time.After(outputGrace):
 	}
+	p.spool.close()
 	return waitStatus(p.cmd)
 }

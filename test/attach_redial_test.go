@@ -55,7 +55,7 @@ func TestAttachServiceKilled(t *testing.T) {
 		if err := os.WriteFile(r.hold, nil, 0644); err != nil {
 			t.Fatal(err)
 		}
-		syscall.Kill(server, syscall.SIGKILL)
+		r.kill(server)
 		from := waitCount(t, last, -1)
 		to := waitCount(t, last, from+heldLines)
 		held += to - from
@@ -69,7 +69,7 @@ func TestAttachServiceKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k := 0; k < redialKills; k++ {
-		syscall.Kill(server, syscall.SIGKILL)
+		r.kill(server)
 		waitCount(t, last, waitCount(t, last, -1)+3)
 		server = r.server()
 	}
@@ -82,8 +82,7 @@ func TestAttachServiceKilled(t *testing.T) {
 
 	// The history survives a restart of mq too once the program has
 	// exited: attach starts it again.
-	syscall.Kill(server, syscall.SIGKILL)
-	waitGone(t, server)
+	r.kill(server)
 	again, code := r.run("count")
 	if diff := cmp.Diff(out, again); code != 0 || diff != "" {
 		t.Errorf("attach count after a restart of mq: exit %d, output (-before +after):\n%s", code, diff)
@@ -95,24 +94,119 @@ func TestAttachServiceKilled(t *testing.T) {
 // still kills the program (SPEC §11.6).
 func TestAttachInputAcrossRestart(t *testing.T) {
 	r := newRedial(t)
-	if out, code := r.run("-c", "c", "cat"); code != 0 {
-		t.Fatalf("attach -c c cat: exit %d: %s", code, out)
+	super := filepath.Join(t.TempDir(), "super")
+	prog := fmt.Sprintf("echo $PPID >%s; echo ready; while read l; do echo \"got $l\"; done", super)
+	if out, code := r.run("-c", "c", "sh", "-c", prog); code != 0 {
+		t.Fatalf("attach -c c: exit %d: %s", code, out)
 	}
-	want := ""
-	for _, w := range []string{"one", "two", "three"} {
-		if out, code := r.run("-w", "c", w); code != 0 {
-			t.Fatalf("attach -w c %s: exit %d: %s", w, code, out)
+	want := "ready\n"
+	waitOutput(t, r.run, "c", want)
+	r.inputAcross(t, "c", want, "\n", super)
+}
+
+// A terminal session's input, typed before and after restarts of its
+// service, reaches the program once each and in order (SPEC §10.1,
+// §11.6).
+func TestAttachTerminalInputAcrossRestart(t *testing.T) {
+	r := newRedial(t)
+	super := filepath.Join(t.TempDir(), "super")
+	prog := fmt.Sprintf("echo $PPID >%s; stty -echo; echo ready; while read l; do echo \"got $l\"; done", super)
+	if out, code := r.run("-c", "-t", "t", "sh", "-c", prog); code != 0 {
+		t.Fatalf("attach -c -t t: exit %d: %s", code, out)
+	}
+	want := "ready\r\n"
+	waitOutput(t, r.run, "t", want)
+	r.inputAcross(t, "t", want, "\r\n", super)
+}
+
+// inputAcross writes lines to session id's input while its service
+// is killed and started again, each time once with the supervisor
+// (its pid in the file super) stopped meanwhile, so that the line is
+// in fd0 before it dials again, and once not. The program prints each
+// line l as "got l" and nl; before them it printed want.
+func (r *redial) inputAcross(t *testing.T, id, want, nl, super string) {
+	t.Helper()
+	pid, ok := readPid(super)
+	if !ok {
+		t.Fatalf("no supervisor pid in %s", super)
+	}
+	for i, w := range []string{"one", "two", "three", "four", "five"} {
+		stopped := i%2 == 1
+		if stopped {
+			syscall.Kill(pid, syscall.SIGSTOP)
 		}
-		want += w + "\n"
-		waitOutput(t, r.run, "c", want)
-		syscall.Kill(r.server(), syscall.SIGKILL)
+		r.kill(r.server())
+		if out, code := r.run("-w", id, w); code != 0 {
+			t.Fatalf("attach -w %s %s: exit %d: %s", id, w, code, out)
+		}
+		if stopped {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+		want += "got " + w + nl
+		waitOutput(t, r.run, id, want)
 	}
-	if out, code := r.run("-k", "c"); code != 0 {
-		t.Fatalf("attach -k c: exit %d: %s", code, out)
+	if out, code := r.run("-k", id); code != 0 {
+		t.Fatalf("attach -k %s: exit %d: %s", id, code, out)
 	}
 	if out, code := r.run("-l"); code != 0 || out != "" {
 		t.Errorf("attach -l after -k: exit %d, %q; want nothing", code, out)
 	}
+}
+
+// A terminal session whose program prints without pause still gets
+// its input after its service comes back, once each (SPEC §11.6).
+func TestAttachTerminalFloodAcrossRestart(t *testing.T) {
+	r := newRedial(t)
+	work := t.TempDir()
+	got := filepath.Join(work, "got")
+	prog := fmt.Sprintf("stty -echo; (while :; do echo x; done) & while read l; do echo $l >>%s; done", got)
+	if out, code := r.run("-c", "-t", "f", "sh", "-c", prog); code != 0 {
+		t.Fatalf("attach -c -t f: exit %d: %s", code, out)
+	}
+	want := ""
+	for _, w := range []string{"one", "two", "three"} {
+		r.kill(r.server())
+		if out, code := r.run("-w", "f", w); code != 0 {
+			t.Fatalf("attach -w f %s: exit %d: %s", w, code, out)
+		}
+		want += w + "\n"
+		timeout := time.After(guard)
+		for {
+			b, _ := os.ReadFile(got)
+			if string(b) == want {
+				break
+			}
+			if !strings.HasPrefix(want, string(b)) {
+				t.Fatalf("the program read %q, want %q", b, want)
+			}
+			select {
+			case <-timeout:
+				t.Fatalf("the program read %q, want %q", b, want)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	r.run("-k", "f")
+}
+
+// Without $XDG_STATE_HOME the history is in $HOME/.local/state/attach,
+// made mode 0700 (SPEC §11.6).
+func TestAttachHistoryInHome(t *testing.T) {
+	r := newRedial(t)
+	home := t.TempDir()
+	r.environ = append(r.environ, "HOME="+home, "XDG_STATE_HOME=")
+	if out, code := r.run("-l"); code != 0 || out != "" {
+		t.Fatalf("attach -l: exit %d, %q", code, out)
+	}
+	for _, d := range []string{".local", ".local/state", ".local/state/attach"} {
+		if fi, err := os.Stat(filepath.Join(home, d)); err != nil || fi.Mode().Perm() != 0700 {
+			t.Errorf("%s: %v, want a directory of mode 0700", d, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, ".local/state/attach/lock")); err != nil {
+		t.Errorf("mq -r does not use $HOME/.local/state/attach: %v", err)
+	}
+	r.kill(r.server())
 }
 
 // waitOutput attaches to session id with no input until what it
@@ -181,6 +275,13 @@ func (r *redial) run(args ...string) (string, int) {
 func (r *redial) server() int {
 	r.t.Helper()
 	return waitServer(r.t, r.pids, r.sock)
+}
+
+// kill kills mq pid with SIGKILL and waits until it is gone.
+func (r *redial) kill(pid int) {
+	r.t.Helper()
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(r.t, pid)
 }
 
 // waitExit attaches to session id until the program's exit, and
@@ -281,15 +382,21 @@ func livePids(file string) []int {
 	return live
 }
 
+// waitGone waits until process pid is gone or a zombie with no thread
+// left but its first: then its files are closed (its threads hold them
+// for a while after /proc shows it a zombie).
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	timeout := time.After(guard)
 	for {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
 			return
 		}
-		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(b), ") Z") {
-			return
+		if strings.Contains(string(stat), ") Z") {
+			if tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); err != nil || len(tasks) <= 1 {
+				return
+			}
 		}
 		select {
 		case <-timeout:
