@@ -181,6 +181,7 @@ type dlog struct {
 	segStart int64             // pos where the segment being appended to started
 
 	closeOnce sync.Once
+	deleting  sync.WaitGroup // segments being deleted
 }
 
 type segInfo struct {
@@ -993,13 +994,18 @@ func (l *dlog) maintain(t *tree) {
 	l.mu.Unlock()
 	t.mu.Unlock()
 	if len(gone) > 0 {
-		if !l.waitWritten(xEnd) {
-			return // the files stay; nothing is lost
-		}
-		l.unmapSegments(gone[len(gone)-1].num)
-		for _, sg := range gone {
-			os.Remove(filepath.Join(l.dir, segName(sg.num)))
-		}
+		// Deleting files can take long: new segments do not wait.
+		l.deleting.Add(1)
+		go func() {
+			defer l.deleting.Done()
+			if !l.waitWritten(xEnd) {
+				return // the files stay; nothing is lost
+			}
+			l.unmapSegments(gone[len(gone)-1].num)
+			for _, sg := range gone {
+				os.Remove(filepath.Join(l.dir, segName(sg.num)))
+			}
+		}()
 	}
 	if compact {
 		t.mu.Lock()
@@ -1126,6 +1132,7 @@ func (l *dlog) closeNow() {
 			break
 		}
 	}
+	l.deleting.Wait()
 	l.mu.Lock()
 	if l.f != nil {
 		l.f.Sync()

@@ -775,6 +775,7 @@ func TestDiskFollowsMemory(t *testing.T) {
 		must(t, err)
 		if i%100 == 99 {
 			x.tree.log.maintain(x.tree)
+			x.tree.log.deleting.Wait()
 			most = max(most, dirSize(t, dir))
 		}
 	}

@@ -305,8 +305,10 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 	}
 	var rx *plan9.Fcall
 	var err error
+	var logEnd uint64
 	if l := c.t.log; l != nil {
 		c.holding, c.holdTag, c.mark = true, f.Tag, l.ackOff
+		logEnd = l.end
 		defer func() { c.holding = false }()
 	}
 	switch f.Type {
@@ -342,8 +344,8 @@ func (c *conn) dispatch(f *plan9.Fcall) bool {
 	if rx != nil || err != nil {
 		c.respond(f.Tag, rx, err)
 	}
-	if l := c.t.log; l != nil {
-		l.commit()
+	if l := c.t.log; l != nil && (l.end != logEnd || l.trimQ != nil) {
+		l.commit() // (l.end and l.trimQ change only with tree.mu held)
 	}
 	return true
 }

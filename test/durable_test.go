@@ -31,7 +31,7 @@ type durable struct {
 	dir    string
 	flags  []string
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedBuf
 	user   string
 	env    []string
 }
@@ -46,7 +46,7 @@ func newDurable(t *testing.T, flags ...string) *durable {
 // when it exited at once instead.
 func (d *durable) start() (string, bool) {
 	d.t.Helper()
-	d.stderr = new(bytes.Buffer)
+	d.stderr = new(lockedBuf)
 	args := append([]string{"-r", d.dir}, d.flags...)
 	d.cmd = exec.Command(bin("mq"), append(args, "-s", "mq")...)
 	d.cmd.Env = append(env(d.ns), d.env...)
@@ -86,6 +86,25 @@ func (d *durable) mustStart() {
 		}
 		d.t.Fatalf("mq -r did not start: %s\nin %s: %v", msg, d.dir, names)
 	}
+}
+
+// lockedBuf is a buffer a child's standard error is copied into while
+// the test reads it.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // kill ends mq with SIGKILL.

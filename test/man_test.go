@@ -96,6 +96,9 @@ func checkSynopsis(t *testing.T, name string, bad []string, rendered string) {
 			in = true
 		case in && strings.TrimSpace(l) == "":
 			in = false
+		case in && len(got) > 0 && !strings.HasPrefix(strings.TrimSpace(l), name+" "):
+			// A synopsis too long for the page goes on on the next line.
+			got[len(got)-1] = synopsisLine(got[len(got)-1] + " " + l)
 		case in:
 			got = append(got, synopsisLine(l))
 		}
