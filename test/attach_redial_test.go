@@ -256,8 +256,8 @@ func newRedial(t *testing.T) *redial {
 	r := &redial{t: t, ns: t.TempDir(), pids: filepath.Join(wrap, "pids"), hold: filepath.Join(wrap, "hold")}
 	// Once the test is over (the file done exists) it starts none.
 	done := filepath.Join(wrap, "done")
-	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.01; done\n[ -e %s ] && exit 1\necho $$ >>%s\nexec %s \"$@\"\n",
-		r.hold, done, r.pids, bin("mq"))
+	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.01; done\n[ -e %s ] || [ ! -d %s ] && exit 1\necho $$ >>%s\nexec %s \"$@\"\n",
+		r.hold, done, wrap, r.pids, bin("mq"))
 	if err := os.WriteFile(filepath.Join(wrap, "mq"), []byte(script), 0755); err != nil {
 		t.Fatal(err)
 	}
