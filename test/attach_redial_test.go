@@ -67,8 +67,9 @@ func TestAttachServiceKilled(t *testing.T) {
 		server = r.server()
 	}
 	// Killed while the supervisor writes as fast as the program
-	// prints, so that writes lose their replies, and started again at
-	// once.
+	// prints, so that a write may be cut short anywhere (the lost
+	// reply itself is made certain in TestAttachLostReply), and
+	// started again at once.
 	if err := os.WriteFile(fast, nil, 0644); err != nil {
 		t.Fatal(err)
 	}
