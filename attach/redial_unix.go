@@ -4,7 +4,8 @@ package main
 
 // A supervisor outlives the mq it talks to (SPEC §11.6). When its
 // connection breaks (mq was killed, or restarted) it dials the service
-// again, starting it if it is not posted, opens its files again, and
+// again, starting it if it is not posted (when it is the service attach
+// starts, keepsHistory), opens its files again, and
 // carries on where it was, so that the program sees nothing of it: its
 // output waits (in the spool, then in its own writes) and its input
 // resumes with the next message it has not had.
@@ -26,8 +27,8 @@ package main
 //     one more after the restart (mq -r logs a write before it replies,
 //     and a record a crash cut short is dropped whole, SPEC §11.3,
 //     §11.5): then it is done, else it is sent again. Nothing is
-//     written twice and nothing is missed. (ctl, which has no
-//     messages, is written again: its eof commands only end readers.)
+//     written twice and nothing is missed. (A write to ctl is not
+//     made again: its eof commands end readers, which the break ended.)
 //   - Reading: the file is opened between two stats that agree, so at
 //     the open the reader stood at the oldest of the messages
 //     vers-K+1..vers that together hold length bytes. Reading until
@@ -41,10 +42,13 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"9fans.net/go/plan9"
@@ -64,13 +68,37 @@ const ninepMsgSize = 128 << 10
 // superviseService is the service as the supervisor uses it: one that
 // is dialled again whenever its connection breaks.
 func superviseService(srv string) (mqclient.FS, error) {
-	return &redialFS{srv: srv}, nil
+	return &redialFS{srv: srv, restart: keepsHistory(srv)}, nil
+}
+
+// keepsHistory says whether service srv is the mq that attach starts:
+// one that holds the lock of srv's historyDir. Only that one is started
+// again when it is gone; a service attach did not start may have kept
+// nothing, and once it is gone its sessions end as they did before
+// mq -r.
+func keepsHistory(srv string) bool {
+	dir, err := historyPath(srv)
+	if err != nil {
+		return false
+	}
+	f, err := os.Open(filepath.Join(dir, "lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return false
+	}
+	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
 // redialFS is service srv, dialled again as needed. Calls other than
 // Open use a connection each.
 type redialFS struct {
 	srv      string
+	restart  bool       // start mq when the service is not posted
 	starting sync.Mutex // held while one of our goroutines starts mq
 	writes   gate       // our writes to streams, held back while input lines up
 }
@@ -127,20 +155,26 @@ func (g *gate) open() {
 	g.mu.Unlock()
 }
 
+// errGone says the service is gone and is not ours to start again.
+var errGone = errors.New("file does not exist: service gone")
+
 // dial connects to the service, waiting for it as long as it takes and
 // starting it when it is not posted (startMQ copes with another
-// process starting it at the same time).
-func (r *redialFS) dial() (*client.Conn, *client.Fsys) {
+// process starting it at the same time), if it is ours to start.
+func (r *redialFS) dial() (*client.Conn, *client.Fsys, error) {
 	pause := 10 * time.Millisecond
 	for {
 		c, err := client.Dial("unix", mqclient.Socket(r.srv))
 		if err == nil {
 			fsys, err := c.Attach(nil, mqclient.User(), "")
 			if err == nil {
-				return c, fsys
+				return c, fsys, nil
 			}
 			c.Close()
 		} else if notPosted(err) {
+			if !r.restart {
+				return nil, nil, errGone
+			}
 			r.start()
 		}
 		time.Sleep(pause)
@@ -174,8 +208,11 @@ func broken(err error) bool {
 // connection breaks.
 func (r *redialFS) do(f func(*client.Fsys) error) error {
 	for {
-		c, fsys := r.dial()
-		err := f(fsys)
+		c, fsys, err := r.dial()
+		if err != nil {
+			return err
+		}
+		err = f(fsys)
 		c.Close()
 		if !broken(err) {
 			return err
@@ -311,8 +348,11 @@ var errUnsteady = errors.New("file changed while opened")
 // up with the messages already passed on. It waits for the service.
 func (f *rfile) open() error {
 	for {
-		c, fsys := f.r.dial()
-		err := f.openOn(c, fsys)
+		c, fsys, err := f.r.dial()
+		if err != nil {
+			return err
+		}
+		err = f.openOn(c, fsys)
 		if err == nil {
 			return nil
 		}
@@ -551,11 +591,14 @@ func (f *rfile) Write(b []byte) (int, error) {
 			}
 			return n, err
 		}
+		if !f.exact {
+			// ctl: its eof commands end readers, and a break has
+			// ended them all already.
+			c.Close()
+			return 0, errBroken
+		}
 		if err := f.reopen(c); err != nil {
 			return 0, err
-		}
-		if !f.exact {
-			continue
 		}
 		d, err := f.statNow()
 		if err != nil {

@@ -15,6 +15,18 @@ func defaultService() string { return "attach-" + mqclient.User() }
 // stateBase()/attach for the default service, attach.srv beside it for
 // another. It is made, mode 0700, if absent.
 func historyDir(srv string) (string, error) {
+	dir, err := historyPath(srv)
+	if err != nil {
+		return "", err
+	}
+	if err := mkdirPrivate(dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// historyPath is historyDir, not made.
+func historyPath(srv string) (string, error) {
 	base, err := stateBase()
 	if err != nil {
 		return "", err
@@ -23,9 +35,5 @@ func historyDir(srv string) (string, error) {
 	if srv != defaultService() {
 		name += "." + strings.ReplaceAll(srv, "/", "_")
 	}
-	dir := filepath.Join(base, name)
-	if err := mkdirPrivate(dir); err != nil {
-		return "", err
-	}
-	return dir, nil
+	return filepath.Join(base, name), nil
 }

@@ -48,6 +48,10 @@ func TestAttachServiceKilled(t *testing.T) {
 	if out, code := r.run("-c", "count", "sh", "-c", counter); code != 0 {
 		t.Fatalf("attach -c count: exit %d: %s", code, out)
 	}
+	// A second session, so that two supervisors start mq at once.
+	if out, code := r.run("-c", "echo", "sh", "-c", "while read l; do echo \"got $l\"; done"); code != 0 {
+		t.Fatalf("attach -c echo: exit %d: %s", code, out)
+	}
 	server := r.server()
 	held := 0
 	for k := 0; k < redialKills; k++ {
@@ -63,8 +67,9 @@ func TestAttachServiceKilled(t *testing.T) {
 		server = r.server()
 	}
 	// Killed while the supervisor writes as fast as the program
-	// prints, so that writes lose their replies, and started again at
-	// once.
+	// prints, so that a write may be cut short anywhere (the lost
+	// reply itself is made certain in TestAttachLostReply), and
+	// started again at once.
 	if err := os.WriteFile(fast, nil, 0644); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +78,11 @@ func TestAttachServiceKilled(t *testing.T) {
 		waitCount(t, last, waitCount(t, last, -1)+3)
 		server = r.server()
 	}
+
+	if out, code := r.run("-w", "echo", "hello"); code != 0 {
+		t.Fatalf("attach -w echo hello: exit %d: %s", code, out)
+	}
+	waitOutput(t, r.run, "echo", "got hello\n")
 
 	// fd1 whole, once the program has ended.
 	os.WriteFile(stop, nil, 0644)
@@ -245,7 +255,10 @@ type redial struct {
 func newRedial(t *testing.T) *redial {
 	wrap := t.TempDir()
 	r := &redial{t: t, ns: t.TempDir(), pids: filepath.Join(wrap, "pids"), hold: filepath.Join(wrap, "hold")}
-	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.01; done\necho $$ >>%s\nexec %s \"$@\"\n", r.hold, r.pids, bin("mq"))
+	// Once the test is over (the file done exists) it starts none.
+	done := filepath.Join(wrap, "done")
+	script := fmt.Sprintf("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.01; done\n[ -e %s ] || [ ! -d %s ] && exit 1\necho $$ >>%s\nexec %s \"$@\"\n",
+		r.hold, done, wrap, r.pids, bin("mq"))
 	if err := os.WriteFile(filepath.Join(wrap, "mq"), []byte(script), 0755); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +267,17 @@ func newRedial(t *testing.T) *redial {
 		"GORACE=atexit_sleep_ms=0 log_path="+raceLogs(t)+"/race")
 	r.sock = filepath.Join(r.ns, "attach-"+owner(t))
 	t.Cleanup(func() {
+		// Sessions left are killed, so that their supervisors do
+		// not start mq again once it is killed.
 		os.Remove(r.hold)
+		if out, code := r.run("-l"); code == 0 {
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) > 0 {
+					r.run("-k", f[0])
+				}
+			}
+		}
+		os.WriteFile(done, nil, 0644)
 		for _, pid := range livePids(r.pids) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
