@@ -19,14 +19,16 @@ import (
 )
 
 // plan9Scripts are the rc scripts run on the kernel, each in one boot,
-// with the seconds it may take (the slowest takes about 80 here).
+// with the seconds it may take: about 20, 30 and 90 on an idle
+// machine, and several times that on a loaded one (everything is
+// emulated twice over).
 var plan9Scripts = []struct {
 	name    string
 	timeout string
 }{
-	{"9front.rc", "240"},
-	{"mq.rc", "240"},
-	{"attach.rc", "400"},
+	{"9front.rc", "300"},
+	{"mq.rc", "300"},
+	{"attach.rc", "480"},
 }
 
 // plan9vxRun is the kernel's run command: $MQ_PLAN9VX, else
