@@ -179,9 +179,11 @@ type dlog struct {
 	t        *tree
 	cur      map[*queue]uint64 // groups.. of the segment being appended to
 	segStart int64             // pos where the segment being appended to started
+	segMax   int64             // segMax when the log was opened
 
 	closeOnce sync.Once
-	deleting  sync.WaitGroup // segments being deleted
+	deleting  int           // goroutines deleting segments
+	runDone   chan struct{} // closed when run returns
 }
 
 type segInfo struct {
@@ -214,7 +216,8 @@ func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) 
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	l := &dlog{dir: dir, sync: syncMode, lock: lk, split: -1, kick: make(chan struct{}, 1), t: t}
+	l := &dlog{dir: dir, sync: syncMode, lock: lk, split: -1, kick: make(chan struct{}, 1), t: t, segMax: segMax,
+		runDone: make(chan struct{})}
 	if err := l.recover(t, warn); err != nil {
 		lk.Close()
 		return nil, err
@@ -534,7 +537,7 @@ func (l *dlog) finish(at int, ack bool) {
 		l.compact = true
 		l.poke()
 	}
-	if !l.rotate && l.pos-l.segStart > max(segMax, l.live/4) {
+	if !l.rotate && l.segMax > 0 && l.pos-l.segStart > max(l.segMax, l.live/4) {
 		l.rotate = true
 		l.poke()
 	}
@@ -939,6 +942,7 @@ func errorReply(b []byte, err error) []byte {
 // run writes the log when kicked or every so often, and compacts it
 // when due.
 func (l *dlog) run(t *tree) {
+	defer close(l.runDone)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -995,9 +999,15 @@ func (l *dlog) maintain(t *tree) {
 	t.mu.Unlock()
 	if len(gone) > 0 {
 		// Deleting files can take long: new segments do not wait.
-		l.deleting.Add(1)
+		l.mu.Lock()
+		l.deleting++
+		l.mu.Unlock()
 		go func() {
-			defer l.deleting.Done()
+			defer func() {
+				l.mu.Lock()
+				l.deleting--
+				l.mu.Unlock()
+			}()
 			if !l.waitWritten(xEnd) {
 				return // the files stay; nothing is lost
 			}
@@ -1031,6 +1041,19 @@ func (l *dlog) waitWritten(off uint64) bool {
 		default:
 			l.writeOut(nil)
 		}
+	}
+}
+
+// settle waits until no segment is being deleted.
+func (l *dlog) settle() {
+	for {
+		l.mu.Lock()
+		n := l.deleting
+		l.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -1132,7 +1155,9 @@ func (l *dlog) closeNow() {
 			break
 		}
 	}
-	l.deleting.Wait()
+	l.poke()
+	<-l.runDone
+	l.settle()
 	l.mu.Lock()
 	if l.f != nil {
 		l.f.Sync()

@@ -14,14 +14,18 @@ import (
 // server lets one open it at a time.
 func lockDir(path string) (io.Closer, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
+	if err != nil && os.IsNotExist(err) {
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, os.ModeExclusive|0600)
+		if err != nil && os.IsExist(err) {
+			f, err = os.OpenFile(path, os.O_RDWR, 0) // another made it first
+		}
 	}
 	if err != nil {
-		if strings.Contains(err.Error(), "exclusive") || strings.Contains(err.Error(), "in use") {
+		e := err.Error()
+		if strings.Contains(e, "excl") || strings.Contains(e, "in use") || strings.Contains(e, "locked") {
 			return nil, fmt.Errorf("%s: in use by another mq", path)
 		}
-		return nil, err
+		return nil, fmt.Errorf("%s: %v", path, sysError(err))
 	}
 	return f, nil
 }
