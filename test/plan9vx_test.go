@@ -19,7 +19,7 @@ import (
 )
 
 // plan9Scripts are the rc scripts run on the kernel, each in one boot,
-// with the seconds it may take: about 20, 30 and 90 on an idle
+// with the seconds it may take: about 20, 35 and 105 on an idle
 // machine, and several times that on a loaded one (everything is
 // emulated twice over).
 var plan9Scripts = []struct {

@@ -26,6 +26,9 @@ func Exit(msg string) {
 	if msg == "" {
 		os.Exit(0)
 	}
+	if max := syscall.ERRMAX - 1 - len(exitNote); len(msg) > max {
+		msg = msg[:max] // as the note below must be, and the kernel cuts it anyway
+	}
 	runtime.LockOSThread() // no other goroutine runs on this proc now
 	if syscall.Getpid() == mainPid {
 		go reapOthers()
@@ -34,7 +37,7 @@ func Exit(msg string) {
 	// The runtime's note handler exits a proc that gets "go: exit S"
 	// with status S (proc(3): writing note posts a note).
 	if f, err := os.OpenFile(fmt.Sprintf("/proc/%d/note", mainPid), os.O_WRONLY, 0); err == nil {
-		f.WriteString("go: exit " + msg)
+		f.WriteString(exitNote + msg)
 		f.Close()
 	}
 	reapOthers()
@@ -55,11 +58,11 @@ func reapOthers() {
 	os.Exit(1)
 }
 
+// exitNote starts the note that has the runtime exit a proc.
+const exitNote = "go: exit "
+
 // exits is exits(2) for this proc alone.
 func exits(msg string) {
-	if len(msg) >= syscall.ERRMAX {
-		msg = msg[:syscall.ERRMAX-1]
-	}
 	b := append([]byte(msg), 0)
 	syscall.Syscall(syscall.SYS_EXITS, uintptr(unsafe.Pointer(&b[0])), 0, 0)
 }
