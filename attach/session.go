@@ -262,7 +262,7 @@ func readInput(in io.Writer, terminal, rawRO bool) error {
 		if err == io.EOF {
 			return nil
 		}
-		if err != nil {
+		if err != nil && !mqclient.Interrupted(err) { // a note, on Plan 9
 			return err
 		}
 	}
