@@ -800,7 +800,11 @@ func (l *dlog) flushOwn(self *conn) {
 		l.mu.Unlock()
 		return
 	}
-	if l.sync || l.writing || l.err != nil {
+	if l.err != nil {
+		l.mu.Unlock() // run retries on its ticker
+		return
+	}
+	if l.sync || l.writing {
 		l.mu.Unlock()
 		l.poke()
 		return
@@ -879,8 +883,12 @@ func (l *dlog) writeOut(self *conn) {
 	l.writing = false
 	var out []held
 	if err != nil {
-		// Keep the records, to write again; the replies waiting for
-		// them fail. Changes fail until a write succeeds.
+		// Keep the records, to write again. The changes they log are
+		// in the tree already, and readers may have had them: their
+		// replies wait until a retry writes them, and are never
+		// turned into errors. Instead room fails every new change
+		// until a write succeeds, so that a request answered with the
+		// error has changed nothing (SPEC §11.3).
 		if nf != nil && f != nf {
 			// The old segment's part failed: the switch is still to come.
 			l.f, l.newFile, l.split = f, nf, split
@@ -889,12 +897,6 @@ func (l *dlog) writeOut(self *conn) {
 		l.stable += len(buf)
 		l.buf = append(buf[:len(buf):len(buf)], l.buf...)
 		l.err = sysError(err)
-		for len(l.held) > 0 && l.held[0].off <= end {
-			h := l.held[0]
-			h.b = errorReply(h.b, l.err)
-			out = append(out, h)
-			l.held = l.held[1:]
-		}
 	} else {
 		l.err = nil
 		l.done = end
@@ -911,7 +913,8 @@ func (l *dlog) writeOut(self *conn) {
 	for _, h := range out {
 		h.c.nheld--
 	}
-	again := len(l.held) > 0 || l.stable > 0 && l.err == nil
+	// After a failure run's ticker retries, not a tight loop.
+	again := l.err == nil && (len(l.held) > 0 || l.stable > 0)
 	l.mu.Unlock()
 	for _, h := range out {
 		h.c.queueOut(h.b, h.c == self)
@@ -930,13 +933,6 @@ func (l *dlog) commit() {
 	}
 	l.stable = len(l.buf)
 	l.mu.Unlock()
-}
-
-// errorReply turns a reply into an Rerror with the same tag.
-func errorReply(b []byte, err error) []byte {
-	tag := binary.LittleEndian.Uint16(b[5:])
-	r, _ := (&plan9.Fcall{Type: plan9.Rerror, Tag: tag, Ename: err.Error()}).Bytes()
-	return r
 }
 
 // run writes the log when kicked or every so often, and compacts it

@@ -526,19 +526,28 @@ func TestReadOnlyDir(t *testing.T) {
 // failing wraps a segment so that tests can make it fail.
 type failing struct {
 	logFile
-	reserveErr, writeErr *error
+	reserveErr, writeErr *errVar
 }
 
+// errVar is an error a test sets while the log's goroutines read it.
+type errVar struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (v *errVar) set(err error) { v.mu.Lock(); v.err = err; v.mu.Unlock() }
+func (v *errVar) get() error    { v.mu.Lock(); defer v.mu.Unlock(); return v.err }
+
 func (f failing) Reserve(off, n int64) error {
-	if *f.reserveErr != nil {
-		return *f.reserveErr
+	if err := f.reserveErr.get(); err != nil {
+		return err
 	}
 	return f.logFile.Reserve(off, n)
 }
 
 func (f failing) Write(b []byte) (int, error) {
-	if *f.writeErr != nil {
-		return 0, *f.writeErr
+	if err := f.writeErr.get(); err != nil {
+		return 0, err
 	}
 	return f.logFile.Write(b)
 }
@@ -546,7 +555,7 @@ func (f failing) Write(b []byte) (int, error) {
 // SPEC §11.3: a change that cannot be made durable fails with the
 // system's error and changes nothing; mq keeps serving, and reads work.
 func TestDiskFull(t *testing.T) {
-	var reserveErr, writeErr error
+	var reserveErr, writeErr errVar
 	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
 	defer func() { wrapLogFile = nil }()
 	old := reserveChunk
@@ -564,7 +573,7 @@ func TestDiskFull(t *testing.T) {
 
 	f, err := fs.Open("g/s", plan9.OWRITE)
 	must(t, err)
-	reserveErr = syscall.ENOSPC
+	reserveErr.set(syscall.ENOSPC)
 	l := x.tree.log
 	l.mu.Lock()
 	l.resEnd = l.pos // the room reserved so far is used up
@@ -608,7 +617,7 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("read on a full disk: %q, %v", buf[:n], err)
 	}
 	// Room again: writes go on.
-	reserveErr = nil
+	reserveErr.set(nil)
 	_, err = f.Write([]byte("after"))
 	must(t, err)
 
@@ -617,29 +626,53 @@ func TestDiskFull(t *testing.T) {
 	reserveChunk = 1 << 20
 	_, err = f.Write([]byte("reserve"))
 	must(t, err)
-	writeErr = syscall.EIO
-	_, err = f.Write([]byte("eio"))
+	// The write whose record the disk refuses is in the tree already
+	// (readers may have it): it is not reported as failed, its Rwrite
+	// waits for the retry. Changes made meanwhile fail and change
+	// nothing.
+	writeErr.set(syscall.EIO)
+	eio := make(chan error, 1)
+	go func() { _, err := f.Write([]byte("eio")); eio <- err }()
+	var failed bool
+	for !failed {
+		select {
+		case err := <-eio:
+			if err != nil {
+				t.Errorf("write on a failing disk: %v, want it to wait for the retry", err)
+			}
+			eio <- err
+			failed = true
+		default:
+			l.mu.Lock()
+			failed = l.err != nil
+			l.mu.Unlock()
+			waitABit()
+		}
+	}
+	mid := x.dump()
+	_, err = f.Write([]byte("refused"))
 	if err == nil || err.Error() != "input/output error" {
 		t.Errorf("write on a failing disk: got %v, want input/output error", err)
 	}
-	writeErr = nil
-	for i := 0; ; i++ {
-		// The log retries in the background; changes fail until then.
-		if _, err = f.Write([]byte("again")); err == nil {
-			break
-		}
-		if i > 10000 {
-			t.Fatalf("writes still fail after the disk recovered: %v", err)
-		}
-		waitABit()
+	if diff := cmp.Diff(mid, x.dump()); diff != "" {
+		t.Errorf("a write refused on a failing disk changed the tree (-before +after):\n%s", diff)
 	}
+	writeErr.set(nil)
+	if err := <-eio; err != nil {
+		t.Errorf("write logged once the disk recovered: %v", err)
+	}
+	_, err = f.Write([]byte("again"))
+	must(t, err)
 	x.close()
 	y := openLogged(t, dir, false)
 	got := y.dump()
-	for _, m := range []string{"kept", "after", "reserve", "again"} {
+	for _, m := range []string{"kept", "after", "reserve", "eio", "again"} {
 		if !strings.Contains(got, `"`+m+`"`) {
 			t.Errorf("after restart, %q is missing:\n%s", m, got)
 		}
+	}
+	if strings.Contains(got, `"refused"`) {
+		t.Errorf("after restart, a write that failed is there:\n%s", got)
 	}
 	if strings.Contains(got, `"lost"`) {
 		t.Errorf("after restart, a write that failed is there:\n%s", got)
