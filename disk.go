@@ -471,6 +471,9 @@ func (l *dlog) room(n int) error {
 	if l.err != nil {
 		return l.err
 	}
+	if l.closed {
+		return errExiting // it would be appended after the dir is let go
+	}
 	need := l.pos + int64(n) + 64
 	if l.noRes || need <= l.resEnd {
 		return nil
@@ -1147,9 +1150,15 @@ func (l *dlog) closeNow() {
 			break
 		}
 		l.writeOut(nil)
+		l.mu.Lock()
 		if l.err != nil {
+			// What cannot be written is lost (its replies never
+			// left); mq is stopping, not waiting for the disk.
+			l.closed = true
+			l.mu.Unlock()
 			break
 		}
+		l.mu.Unlock()
 	}
 	l.poke()
 	<-l.runDone

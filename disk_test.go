@@ -841,3 +841,44 @@ func dirSize(t *testing.T, dir string) int64 {
 	}
 	return n
 }
+
+// SPEC §11.3, §2: stopping mq after a write to the log failed does not
+// wait for the disk: close returns, and the log takes no more changes.
+func TestCloseAfterWriteError(t *testing.T) {
+	var reserveErr, writeErr errVar
+	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
+	defer func() { wrapLogFile = nil }()
+	x := openLogged(t, t.TempDir(), false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	l := x.tree.log
+	writeErr.set(syscall.EIO)
+	go f.Write([]byte("never written")) // its reply waits for the disk
+	for failed := false; !failed; waitABit() {
+		l.mu.Lock()
+		failed = l.err != nil
+		l.mu.Unlock()
+	}
+	done := make(chan struct{})
+	go func() { x.close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a hang, not a speed check
+		t.Fatal("close after a write error still blocked")
+	}
+
+	// Connections are served while mq exits: a change arriving after
+	// the log closed is refused, not appended after the dir is let go.
+	writeErr.set(nil)
+	y := openLogged(t, t.TempDir(), false)
+	y.close()
+	y.tree.mu.Lock()
+	err = y.tree.log.room(1)
+	y.tree.mu.Unlock()
+	if err == nil {
+		t.Errorf("the log takes changes once closed")
+	}
+}

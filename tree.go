@@ -46,6 +46,7 @@ const (
 	errWalkOpen    fsError = "cannot walk an open fid"
 	errBadWstat    fsError = "wstat cannot change that"
 	errDirMode     fsError = "cannot change a directory's mode to a file's"
+	errExiting     fsError = "mq: exiting"
 )
 
 func fellBehind(n int) error {
