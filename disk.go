@@ -305,11 +305,26 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 			return l.errorf(segName(nums[i-1]+1), "missing segment of the log")
 		}
 	}
+	// A new segment's file is made, with its header, before the end of
+	// the one before it is written: a crash can leave a torn tail there
+	// followed by segments with no record. The newest segment with a
+	// record is the last as far as a torn tail goes.
+	lastRec := len(nums) - 1
+	for lastRec > 0 {
+		fi, err := os.Stat(filepath.Join(l.dir, segName(nums[lastRec])))
+		if err != nil {
+			return err
+		}
+		if fi.Size() > logHdrLen {
+			break
+		}
+		lastRec--
+	}
 	r := newReplay(t)
 	old := debug.SetGCPercent(400)
 	defer debug.SetGCPercent(old)
 	for i, n := range nums {
-		last := i == len(nums)-1
+		last := i >= lastRec
 		r.first = i == 0
 		size, err := r.segment(l, n, last, warn)
 		if err != nil {

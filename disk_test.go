@@ -435,6 +435,54 @@ func TestTornTail(t *testing.T) {
 	}
 }
 
+// SPEC §11.5: a new segment's file is made, header and all, before the
+// end of the old segment is written; a crash part way through that
+// write leaves a torn tail in the segment before a header-only one. It
+// is cut back like any torn tail.
+func TestTornTailBeforeEmptySegment(t *testing.T) {
+	dir := t.TempDir()
+	someHistory(t, dir, false)
+	segs := segFiles(t, dir)
+	old := segs[len(segs)-1]
+	b, err := os.ReadFile(old)
+	must(t, err)
+	must(t, os.Truncate(old, int64(len(b)-3)))
+	var num uint64
+	_, err = fmt.Sscanf(filepath.Base(old), "%016x.log", &num)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, segName(num+1)), segHeader(num+1), 0600))
+	last := logHdrLen
+	for off := logHdrLen; off < len(b); off += 8 + int(binary.LittleEndian.Uint32(b[off:])) {
+		last = off
+	}
+
+	var warn bytes.Buffer
+	tr := newTree("glenda", nil, 64<<20)
+	l, err := openLog(dir, false, tr, &warn)
+	if err != nil {
+		t.Fatalf("a torn tail before a header-only segment: %v", err)
+	}
+	x := &logged{t: t, dir: dir, tree: tr, srv: newServer(tr, nil)}
+	wantWarn := fmt.Sprintf("mq: %s: dropped %d bytes of a torn record\n", old, len(b)-3-last)
+	if got := warn.String(); got != wantWarn {
+		t.Errorf("warning: got %q, want %q", got, wantWarn)
+	}
+	if got := x.dump(); !strings.Contains(got, `"two"`) || strings.Contains(got, `"three"`) {
+		t.Errorf("want the records before the torn one, not it:\n%s", got)
+	}
+	writeAll(t, x.dial(), "g/s", "four")
+	want := x.dump()
+	l.close()
+	y := openLogged(t, dir, false)
+	if y.warn.Len() != 0 {
+		t.Errorf("second start warned again: %s", y.warn.String())
+	}
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after a second restart (-want +got):\n%s", diff)
+	}
+	y.close()
+}
+
 // SPEC §11.5: damage anywhere but the tail, a missing segment, an
 // unknown format: mq refuses to start, naming the file and the
 // problem, and changes nothing.
