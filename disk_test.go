@@ -930,3 +930,107 @@ func TestCloseAfterWriteError(t *testing.T) {
 		t.Errorf("the log takes changes once closed")
 	}
 }
+
+// gated holds a segment's syncs while its gate is locked.
+type gated struct {
+	logFile
+	gate *sync.RWMutex
+}
+
+func (f gated) Sync() error {
+	f.gate.RLock()
+	defer f.gate.RUnlock()
+	return f.logFile.Sync()
+}
+
+// SPEC §8.1: a Tversion mid-session aborts pending requests, which get
+// no reply after the Rversion; with -r that includes a reply the log
+// still holds (§11.3).
+func TestVersionAfterHeldReply(t *testing.T) {
+	var gate sync.RWMutex
+	wrapLogFile = func(f logFile) logFile { return gated{f, &gate} }
+	defer func() { wrapLogFile = nil }()
+	x := openLogged(t, t.TempDir(), true)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	writeAll(t, fs, "g/s", "one")
+
+	cli, end := net.Pipe()
+	defer cli.Close()
+	go x.srv.serve(end, 3)
+	in := make(chan *plan9.Fcall, 16)
+	go func() {
+		for {
+			f, err := plan9.ReadFcall(cli)
+			if err != nil {
+				close(in)
+				return
+			}
+			in <- f
+		}
+	}()
+	send := func(f *plan9.Fcall) { must(t, plan9.WriteFcall(cli, f)) }
+	recv := func() *plan9.Fcall {
+		f, ok := <-in
+		if !ok {
+			t.Fatal("connection closed")
+		}
+		return f
+	}
+	send(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8192, Version: "9P2000"})
+	recv()
+	send(&plan9.Fcall{Type: plan9.Tattach, Tag: 1, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"})
+	recv()
+	send(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1, Wname: []string{"g", "s"}})
+	recv()
+	send(&plan9.Fcall{Type: plan9.Topen, Tag: 1, Fid: 1, Mode: plan9.OWRITE})
+	if f := recv(); f.Type != plan9.Ropen {
+		t.Fatalf("open: %v", f)
+	}
+
+	l := x.tree.log
+	nheld := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.held)
+	}
+	gate.Lock() // the next sync waits
+	send(&plan9.Fcall{Type: plan9.Twrite, Tag: 5, Fid: 1, Data: []byte("two")})
+	for nheld() == 0 {
+		waitABit()
+	}
+	send(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8192, Version: "9P2000"})
+	var before []*plan9.Fcall
+	gotVersion := make(chan struct{})
+	go func() {
+		defer close(gotVersion)
+		for f := range in {
+			if f.Type == plan9.Rversion {
+				return
+			}
+			before = append(before, f)
+		}
+	}()
+	// Once the Rversion has left, or is held too, let the held reply go.
+	for wait := true; wait; {
+		select {
+		case <-gotVersion:
+			wait = false
+		default:
+			wait = nheld() < 2
+			waitABit()
+		}
+	}
+	gate.Unlock()
+	<-gotVersion
+	for nheld() > 0 {
+		waitABit()
+	}
+	// The new session reuses tag 5: its first reply is Rattach.
+	send(&plan9.Fcall{Type: plan9.Tattach, Tag: 5, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"})
+	if f := recv(); f.Type != plan9.Rattach {
+		t.Errorf("after Rversion, got %v, want Rattach (replies before it: %v)", f, before)
+	}
+}
