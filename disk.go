@@ -729,7 +729,7 @@ func (l *dlog) written(n *node, data string, mtime uint32) bool {
 		at := l.rec('V')
 		l.num(n.path)
 		l.num(uint64(mtime))
-		l.finish(at, false)
+		l.finish(at, true) // the Rwrite waits: qid.vers never goes back (SPEC §11.2)
 		return false
 	}
 	l.logs(q, q.nextSeq)

@@ -1034,3 +1034,35 @@ func TestVersionAfterHeldReply(t *testing.T) {
 		t.Errorf("after Rversion, got %v, want Rattach (replies before it: %v)", f, before)
 	}
 }
+
+// SPEC §11.2, §11.3: the Rwrite to a stream of a replay off group
+// leaves only once the record of the write is in the files, so that a
+// kill -9 right after it does not take the stream's qid.vers back.
+func TestReplayOffWriteLogged(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay off")
+	writeAll(t, fs, "g/s", "one", "two", "three")
+	vers := func(fs *client.Fsys) uint32 {
+		d, err := fs.Stat("g/s")
+		must(t, err)
+		return d.Qid.Vers
+	}
+	want := vers(fs)
+
+	// What a kill -9 now would leave: the files as they are.
+	copyDir := t.TempDir()
+	for _, f := range segFiles(t, dir) {
+		b, err := os.ReadFile(f)
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(copyDir, filepath.Base(f)), b, 0600))
+	}
+	y := openLogged(t, copyDir, false)
+	defer y.close()
+	if got := vers(y.dial()); got != want {
+		t.Errorf("after kill -9, g/s qid.vers is %d, want %d", got, want)
+	}
+}
