@@ -1066,3 +1066,41 @@ func TestReplayOffWriteLogged(t *testing.T) {
 		t.Errorf("after kill -9, g/s qid.vers is %d, want %d", got, want)
 	}
 }
+
+// SPEC §3.6, §8.4: Unix's > (a wstat of length 0) and Plan 9's OTRUNC
+// on a stream change nothing, so a full disk does not fail them.
+func TestTruncFullDisk(t *testing.T) {
+	var reserveErr, writeErr errVar
+	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
+	defer func() { wrapLogFile = nil }()
+	old := reserveChunk
+	reserveChunk = 1
+	defer func() { reserveChunk = old }()
+	x := openLogged(t, t.TempDir(), false)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	writeAll(t, fs, "g/s", "kept")
+	before := x.dump()
+	reserveErr.set(syscall.ENOSPC)
+	l := x.tree.log
+	l.mu.Lock()
+	l.resEnd = l.pos // the room reserved so far is used up
+	l.mu.Unlock()
+
+	var d plan9.Dir
+	d.Null()
+	d.Length = 0
+	if err := fs.Wstat("g/s", &d); err != nil {
+		t.Errorf("wstat length 0 on a full disk: %v", err)
+	}
+	f, err := fs.Open("g/s", plan9.OWRITE|plan9.OTRUNC)
+	if err != nil {
+		t.Errorf("open OTRUNC on a full disk: %v", err)
+	} else {
+		f.Close()
+	}
+	if diff := cmp.Diff(before, x.dump()); diff != "" {
+		t.Errorf("> changed the tree (-before +after):\n%s", diff)
+	}
+}
