@@ -339,6 +339,12 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 			return l.errorf(segName(nums[0]-1), "missing segment of the log")
 		}
 	}
+	if t.st.total > t.st.cap {
+		// Trimming would drop acknowledged history because of a
+		// flag (SPEC §11.1, §7.3: nothing is lost silently); running
+		// over the cap would break §7.2. The user chooses.
+		return fmt.Errorf("%s: the history holds %d bytes of messages, more than -M %d allows", l.dir, t.st.total, t.st.cap)
+	}
 	if r.torn != "" {
 		fmt.Fprintf(warn, "mq: %s: dropped %d bytes of a torn record\n", r.torn, r.tornLen)
 		if err := os.Truncate(r.torn, r.tornAt); err != nil {

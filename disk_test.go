@@ -1104,3 +1104,25 @@ func TestTruncFullDisk(t *testing.T) {
 		t.Errorf("> changed the tree (-before +after):\n%s", diff)
 	}
 }
+
+// SPEC §7.2, §11.1: a restart with a -M smaller than the history it
+// reads back neither runs over the cap nor drops acknowledged messages:
+// it refuses to start, naming the figures, and changes no file.
+func TestRestartSmallerCap(t *testing.T) {
+	dir := t.TempDir()
+	someHistory(t, dir, false) // "one", "two", "three": 11 bytes
+	before := dirBytes(t, dir)
+	_, err := openLog(dir, false, newTree("glenda", nil, 5), io.Discard)
+	want := fmt.Sprintf("%s: the history holds 11 bytes of messages, more than -M 5 allows", dir)
+	if err == nil || err.Error() != want {
+		t.Errorf("restart with -M 5: got %v, want %q", err, want)
+	}
+	if diff := cmp.Diff(before, dirBytes(t, dir)); diff != "" {
+		t.Errorf("the log was changed (-before +after):\n%s", diff)
+	}
+	l, err := openLog(dir, false, newTree("glenda", nil, 11), io.Discard)
+	if err != nil {
+		t.Fatalf("restart with -M 11: %v", err)
+	}
+	l.close()
+}
