@@ -283,9 +283,9 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 			start = i
 		}
 	}
-	for _, n := range nums[:start] {
-		os.Remove(filepath.Join(l.dir, segName(n))) // replaced by the snapshot
-	}
+	// The segments before the snapshot are replaced by it; they go
+	// once it has been read back whole.
+	replaced := nums[:start]
 	nums = nums[start:]
 	if len(nums) > 0 && nums[0] != 1 {
 		if typ, _ := l.firstRecord(nums[0]); typ != 'Z' && typ != 'K' && typ != 'J' {
@@ -350,6 +350,9 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		if err := os.Truncate(r.torn, r.tornAt); err != nil {
 			return err
 		}
+	}
+	for _, n := range replaced {
+		os.Remove(filepath.Join(l.dir, segName(n)))
 	}
 	if len(l.segs) > 0 {
 		l.cur, l.segs[len(l.segs)-1].groups = l.segs[len(l.segs)-1].groups, nil
