@@ -283,9 +283,9 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 			start = i
 		}
 	}
-	for _, n := range nums[:start] {
-		os.Remove(filepath.Join(l.dir, segName(n))) // replaced by the snapshot
-	}
+	// The segments before the snapshot are replaced by it; they go
+	// once it has been read back whole.
+	replaced := nums[:start]
 	nums = nums[start:]
 	if len(nums) > 0 && nums[0] != 1 {
 		if typ, _ := l.firstRecord(nums[0]); typ != 'Z' && typ != 'K' && typ != 'J' {
@@ -305,11 +305,26 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 			return l.errorf(segName(nums[i-1]+1), "missing segment of the log")
 		}
 	}
+	// A new segment's file is made, with its header, before the end of
+	// the one before it is written: a crash can leave a torn tail there
+	// followed by segments with no record. The newest segment with a
+	// record is the last as far as a torn tail goes.
+	lastRec := len(nums) - 1
+	for lastRec > 0 {
+		fi, err := os.Stat(filepath.Join(l.dir, segName(nums[lastRec])))
+		if err != nil {
+			return err
+		}
+		if fi.Size() > logHdrLen {
+			break
+		}
+		lastRec--
+	}
 	r := newReplay(t)
 	old := debug.SetGCPercent(400)
 	defer debug.SetGCPercent(old)
 	for i, n := range nums {
-		last := i == len(nums)-1
+		last := i >= lastRec
 		r.first = i == 0
 		size, err := r.segment(l, n, last, warn)
 		if err != nil {
@@ -324,11 +339,20 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 			return l.errorf(segName(nums[0]-1), "missing segment of the log")
 		}
 	}
+	if t.st.total > t.st.cap {
+		// Trimming would drop acknowledged history because of a
+		// flag (SPEC §11.1, §7.3: nothing is lost silently); running
+		// over the cap would break §7.2. The user chooses.
+		return fmt.Errorf("%s: the history holds %d bytes of messages, more than -M %d allows", l.dir, t.st.total, t.st.cap)
+	}
 	if r.torn != "" {
 		fmt.Fprintf(warn, "mq: %s: dropped %d bytes of a torn record\n", r.torn, r.tornLen)
 		if err := os.Truncate(r.torn, r.tornAt); err != nil {
 			return err
 		}
+	}
+	for _, n := range replaced {
+		os.Remove(filepath.Join(l.dir, segName(n)))
 	}
 	if len(l.segs) > 0 {
 		l.cur, l.segs[len(l.segs)-1].groups = l.segs[len(l.segs)-1].groups, nil
@@ -470,6 +494,9 @@ func (l *dlog) room(n int) error {
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return l.err
+	}
+	if l.closed {
+		return errExiting // it would be appended after the dir is let go
 	}
 	need := l.pos + int64(n) + 64
 	if l.noRes || need <= l.resEnd {
@@ -711,7 +738,7 @@ func (l *dlog) written(n *node, data string, mtime uint32) bool {
 		at := l.rec('V')
 		l.num(n.path)
 		l.num(uint64(mtime))
-		l.finish(at, false)
+		l.finish(at, true) // the Rwrite waits: qid.vers never goes back (SPEC §11.2)
 		return false
 	}
 	l.logs(q, q.nextSeq)
@@ -800,7 +827,11 @@ func (l *dlog) flushOwn(self *conn) {
 		l.mu.Unlock()
 		return
 	}
-	if l.sync || l.writing || l.err != nil {
+	if l.err != nil {
+		l.mu.Unlock() // run retries on its ticker
+		return
+	}
+	if l.sync || l.writing {
 		l.mu.Unlock()
 		l.poke()
 		return
@@ -879,8 +910,12 @@ func (l *dlog) writeOut(self *conn) {
 	l.writing = false
 	var out []held
 	if err != nil {
-		// Keep the records, to write again; the replies waiting for
-		// them fail. Changes fail until a write succeeds.
+		// Keep the records, to write again. The changes they log are
+		// in the tree already, and readers may have had them: their
+		// replies wait until a retry writes them, and are never
+		// turned into errors. Instead room fails every new change
+		// until a write succeeds, so that a request answered with the
+		// error has changed nothing (SPEC §11.3).
 		if nf != nil && f != nf {
 			// The old segment's part failed: the switch is still to come.
 			l.f, l.newFile, l.split = f, nf, split
@@ -889,12 +924,6 @@ func (l *dlog) writeOut(self *conn) {
 		l.stable += len(buf)
 		l.buf = append(buf[:len(buf):len(buf)], l.buf...)
 		l.err = sysError(err)
-		for len(l.held) > 0 && l.held[0].off <= end {
-			h := l.held[0]
-			h.b = errorReply(h.b, l.err)
-			out = append(out, h)
-			l.held = l.held[1:]
-		}
 	} else {
 		l.err = nil
 		l.done = end
@@ -911,7 +940,8 @@ func (l *dlog) writeOut(self *conn) {
 	for _, h := range out {
 		h.c.nheld--
 	}
-	again := len(l.held) > 0 || l.stable > 0 && l.err == nil
+	// After a failure run's ticker retries, not a tight loop.
+	again := l.err == nil && (len(l.held) > 0 || l.stable > 0)
 	l.mu.Unlock()
 	for _, h := range out {
 		h.c.queueOut(h.b, h.c == self)
@@ -930,13 +960,6 @@ func (l *dlog) commit() {
 	}
 	l.stable = len(l.buf)
 	l.mu.Unlock()
-}
-
-// errorReply turns a reply into an Rerror with the same tag.
-func errorReply(b []byte, err error) []byte {
-	tag := binary.LittleEndian.Uint16(b[5:])
-	r, _ := (&plan9.Fcall{Type: plan9.Rerror, Tag: tag, Ename: err.Error()}).Bytes()
-	return r
 }
 
 // run writes the log when kicked or every so often, and compacts it
@@ -1151,9 +1174,15 @@ func (l *dlog) closeNow() {
 			break
 		}
 		l.writeOut(nil)
+		l.mu.Lock()
 		if l.err != nil {
+			// What cannot be written is lost (its replies never
+			// left); mq is stopping, not waiting for the disk.
+			l.closed = true
+			l.mu.Unlock()
 			break
 		}
+		l.mu.Unlock()
 	}
 	l.poke()
 	<-l.runDone

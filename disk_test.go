@@ -435,6 +435,54 @@ func TestTornTail(t *testing.T) {
 	}
 }
 
+// SPEC §11.5: a new segment's file is made, header and all, before the
+// end of the old segment is written; a crash part way through that
+// write leaves a torn tail in the segment before a header-only one. It
+// is cut back like any torn tail.
+func TestTornTailBeforeEmptySegment(t *testing.T) {
+	dir := t.TempDir()
+	someHistory(t, dir, false)
+	segs := segFiles(t, dir)
+	old := segs[len(segs)-1]
+	b, err := os.ReadFile(old)
+	must(t, err)
+	must(t, os.Truncate(old, int64(len(b)-3)))
+	var num uint64
+	_, err = fmt.Sscanf(filepath.Base(old), "%016x.log", &num)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, segName(num+1)), segHeader(num+1), 0600))
+	last := logHdrLen
+	for off := logHdrLen; off < len(b); off += 8 + int(binary.LittleEndian.Uint32(b[off:])) {
+		last = off
+	}
+
+	var warn bytes.Buffer
+	tr := newTree("glenda", nil, 64<<20)
+	l, err := openLog(dir, false, tr, &warn)
+	if err != nil {
+		t.Fatalf("a torn tail before a header-only segment: %v", err)
+	}
+	x := &logged{t: t, dir: dir, tree: tr, srv: newServer(tr, nil)}
+	wantWarn := fmt.Sprintf("mq: %s: dropped %d bytes of a torn record\n", old, len(b)-3-last)
+	if got := warn.String(); got != wantWarn {
+		t.Errorf("warning: got %q, want %q", got, wantWarn)
+	}
+	if got := x.dump(); !strings.Contains(got, `"two"`) || strings.Contains(got, `"three"`) {
+		t.Errorf("want the records before the torn one, not it:\n%s", got)
+	}
+	writeAll(t, x.dial(), "g/s", "four")
+	want := x.dump()
+	l.close()
+	y := openLogged(t, dir, false)
+	if y.warn.Len() != 0 {
+		t.Errorf("second start warned again: %s", y.warn.String())
+	}
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after a second restart (-want +got):\n%s", diff)
+	}
+	y.close()
+}
+
 // SPEC §11.5: damage anywhere but the tail, a missing segment, an
 // unknown format: mq refuses to start, naming the file and the
 // problem, and changes nothing.
@@ -526,19 +574,28 @@ func TestReadOnlyDir(t *testing.T) {
 // failing wraps a segment so that tests can make it fail.
 type failing struct {
 	logFile
-	reserveErr, writeErr *error
+	reserveErr, writeErr *errVar
 }
 
+// errVar is an error a test sets while the log's goroutines read it.
+type errVar struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (v *errVar) set(err error) { v.mu.Lock(); v.err = err; v.mu.Unlock() }
+func (v *errVar) get() error    { v.mu.Lock(); defer v.mu.Unlock(); return v.err }
+
 func (f failing) Reserve(off, n int64) error {
-	if *f.reserveErr != nil {
-		return *f.reserveErr
+	if err := f.reserveErr.get(); err != nil {
+		return err
 	}
 	return f.logFile.Reserve(off, n)
 }
 
 func (f failing) Write(b []byte) (int, error) {
-	if *f.writeErr != nil {
-		return 0, *f.writeErr
+	if err := f.writeErr.get(); err != nil {
+		return 0, err
 	}
 	return f.logFile.Write(b)
 }
@@ -546,7 +603,7 @@ func (f failing) Write(b []byte) (int, error) {
 // SPEC §11.3: a change that cannot be made durable fails with the
 // system's error and changes nothing; mq keeps serving, and reads work.
 func TestDiskFull(t *testing.T) {
-	var reserveErr, writeErr error
+	var reserveErr, writeErr errVar
 	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
 	defer func() { wrapLogFile = nil }()
 	old := reserveChunk
@@ -564,7 +621,7 @@ func TestDiskFull(t *testing.T) {
 
 	f, err := fs.Open("g/s", plan9.OWRITE)
 	must(t, err)
-	reserveErr = syscall.ENOSPC
+	reserveErr.set(syscall.ENOSPC)
 	l := x.tree.log
 	l.mu.Lock()
 	l.resEnd = l.pos // the room reserved so far is used up
@@ -608,7 +665,7 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("read on a full disk: %q, %v", buf[:n], err)
 	}
 	// Room again: writes go on.
-	reserveErr = nil
+	reserveErr.set(nil)
 	_, err = f.Write([]byte("after"))
 	must(t, err)
 
@@ -617,29 +674,53 @@ func TestDiskFull(t *testing.T) {
 	reserveChunk = 1 << 20
 	_, err = f.Write([]byte("reserve"))
 	must(t, err)
-	writeErr = syscall.EIO
-	_, err = f.Write([]byte("eio"))
+	// The write whose record the disk refuses is in the tree already
+	// (readers may have it): it is not reported as failed, its Rwrite
+	// waits for the retry. Changes made meanwhile fail and change
+	// nothing.
+	writeErr.set(syscall.EIO)
+	eio := make(chan error, 1)
+	go func() { _, err := f.Write([]byte("eio")); eio <- err }()
+	var failed bool
+	for !failed {
+		select {
+		case err := <-eio:
+			if err != nil {
+				t.Errorf("write on a failing disk: %v, want it to wait for the retry", err)
+			}
+			eio <- err
+			failed = true
+		default:
+			l.mu.Lock()
+			failed = l.err != nil
+			l.mu.Unlock()
+			waitABit()
+		}
+	}
+	mid := x.dump()
+	_, err = f.Write([]byte("refused"))
 	if err == nil || err.Error() != "input/output error" {
 		t.Errorf("write on a failing disk: got %v, want input/output error", err)
 	}
-	writeErr = nil
-	for i := 0; ; i++ {
-		// The log retries in the background; changes fail until then.
-		if _, err = f.Write([]byte("again")); err == nil {
-			break
-		}
-		if i > 10000 {
-			t.Fatalf("writes still fail after the disk recovered: %v", err)
-		}
-		waitABit()
+	if diff := cmp.Diff(mid, x.dump()); diff != "" {
+		t.Errorf("a write refused on a failing disk changed the tree (-before +after):\n%s", diff)
 	}
+	writeErr.set(nil)
+	if err := <-eio; err != nil {
+		t.Errorf("write logged once the disk recovered: %v", err)
+	}
+	_, err = f.Write([]byte("again"))
+	must(t, err)
 	x.close()
 	y := openLogged(t, dir, false)
 	got := y.dump()
-	for _, m := range []string{"kept", "after", "reserve", "again"} {
+	for _, m := range []string{"kept", "after", "reserve", "eio", "again"} {
 		if !strings.Contains(got, `"`+m+`"`) {
 			t.Errorf("after restart, %q is missing:\n%s", m, got)
 		}
+	}
+	if strings.Contains(got, `"refused"`) {
+		t.Errorf("after restart, a write that failed is there:\n%s", got)
 	}
 	if strings.Contains(got, `"lost"`) {
 		t.Errorf("after restart, a write that failed is there:\n%s", got)
@@ -807,4 +888,278 @@ func dirSize(t *testing.T, dir string) int64 {
 		}
 	}
 	return n
+}
+
+// SPEC §11.3, §2: stopping mq after a write to the log failed does not
+// wait for the disk: close returns, and the log takes no more changes.
+func TestCloseAfterWriteError(t *testing.T) {
+	var reserveErr, writeErr errVar
+	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
+	defer func() { wrapLogFile = nil }()
+	x := openLogged(t, t.TempDir(), false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	l := x.tree.log
+	writeErr.set(syscall.EIO)
+	go f.Write([]byte("never written")) // its reply waits for the disk
+	for failed := false; !failed; waitABit() {
+		l.mu.Lock()
+		failed = l.err != nil
+		l.mu.Unlock()
+	}
+	done := make(chan struct{})
+	go func() { x.close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a hang, not a speed check
+		t.Fatal("close after a write error still blocked")
+	}
+
+	// Connections are served while mq exits: a change arriving after
+	// the log closed is refused, not appended after the dir is let go.
+	writeErr.set(nil)
+	y := openLogged(t, t.TempDir(), false)
+	y.close()
+	y.tree.mu.Lock()
+	err = y.tree.log.room(1)
+	y.tree.mu.Unlock()
+	if err == nil {
+		t.Errorf("the log takes changes once closed")
+	}
+}
+
+// gated holds a segment's syncs while its gate is locked.
+type gated struct {
+	logFile
+	gate *sync.RWMutex
+}
+
+func (f gated) Sync() error {
+	f.gate.RLock()
+	defer f.gate.RUnlock()
+	return f.logFile.Sync()
+}
+
+// SPEC §8.1: a Tversion mid-session aborts pending requests, which get
+// no reply after the Rversion; with -r that includes a reply the log
+// still holds (§11.3).
+func TestVersionAfterHeldReply(t *testing.T) {
+	var gate sync.RWMutex
+	wrapLogFile = func(f logFile) logFile { return gated{f, &gate} }
+	defer func() { wrapLogFile = nil }()
+	x := openLogged(t, t.TempDir(), true)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	writeAll(t, fs, "g/s", "one")
+
+	cli, end := net.Pipe()
+	defer cli.Close()
+	go x.srv.serve(end, 3)
+	in := make(chan *plan9.Fcall, 16)
+	go func() {
+		for {
+			f, err := plan9.ReadFcall(cli)
+			if err != nil {
+				close(in)
+				return
+			}
+			in <- f
+		}
+	}()
+	send := func(f *plan9.Fcall) { must(t, plan9.WriteFcall(cli, f)) }
+	recv := func() *plan9.Fcall {
+		f, ok := <-in
+		if !ok {
+			t.Fatal("connection closed")
+		}
+		return f
+	}
+	send(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8192, Version: "9P2000"})
+	recv()
+	send(&plan9.Fcall{Type: plan9.Tattach, Tag: 1, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"})
+	recv()
+	send(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1, Wname: []string{"g", "s"}})
+	recv()
+	send(&plan9.Fcall{Type: plan9.Topen, Tag: 1, Fid: 1, Mode: plan9.OWRITE})
+	if f := recv(); f.Type != plan9.Ropen {
+		t.Fatalf("open: %v", f)
+	}
+
+	l := x.tree.log
+	nheld := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.held)
+	}
+	gate.Lock() // the next sync waits
+	send(&plan9.Fcall{Type: plan9.Twrite, Tag: 5, Fid: 1, Data: []byte("two")})
+	for nheld() == 0 {
+		waitABit()
+	}
+	send(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8192, Version: "9P2000"})
+	var before []*plan9.Fcall
+	gotVersion := make(chan struct{})
+	go func() {
+		defer close(gotVersion)
+		for f := range in {
+			if f.Type == plan9.Rversion {
+				return
+			}
+			before = append(before, f)
+		}
+	}()
+	// Once the Rversion has left, or is held too, let the held reply go.
+	for wait := true; wait; {
+		select {
+		case <-gotVersion:
+			wait = false
+		default:
+			wait = nheld() < 2
+			waitABit()
+		}
+	}
+	gate.Unlock()
+	<-gotVersion
+	for nheld() > 0 {
+		waitABit()
+	}
+	// The new session reuses tag 5: its first reply is Rattach.
+	send(&plan9.Fcall{Type: plan9.Tattach, Tag: 5, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"})
+	if f := recv(); f.Type != plan9.Rattach {
+		t.Errorf("after Rversion, got %v, want Rattach (replies before it: %v)", f, before)
+	}
+}
+
+// SPEC §11.2, §11.3: the Rwrite to a stream of a replay off group
+// leaves only once the record of the write is in the files, so that a
+// kill -9 right after it does not take the stream's qid.vers back.
+func TestReplayOffWriteLogged(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay off")
+	writeAll(t, fs, "g/s", "one", "two", "three")
+	vers := func(fs *client.Fsys) uint32 {
+		d, err := fs.Stat("g/s")
+		must(t, err)
+		return d.Qid.Vers
+	}
+	want := vers(fs)
+
+	// What a kill -9 now would leave: the files as they are.
+	copyDir := t.TempDir()
+	for _, f := range segFiles(t, dir) {
+		b, err := os.ReadFile(f)
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(copyDir, filepath.Base(f)), b, 0600))
+	}
+	y := openLogged(t, copyDir, false)
+	defer y.close()
+	if got := vers(y.dial()); got != want {
+		t.Errorf("after kill -9, g/s qid.vers is %d, want %d", got, want)
+	}
+}
+
+// SPEC §3.6, §8.4: Unix's > (a wstat of length 0) and Plan 9's OTRUNC
+// on a stream change nothing, so a full disk does not fail them.
+func TestTruncFullDisk(t *testing.T) {
+	var reserveErr, writeErr errVar
+	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
+	defer func() { wrapLogFile = nil }()
+	old := reserveChunk
+	reserveChunk = 1
+	defer func() { reserveChunk = old }()
+	x := openLogged(t, t.TempDir(), false)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	writeAll(t, fs, "g/s", "kept")
+	before := x.dump()
+	reserveErr.set(syscall.ENOSPC)
+	l := x.tree.log
+	l.mu.Lock()
+	l.resEnd = l.pos // the room reserved so far is used up
+	l.mu.Unlock()
+
+	var d plan9.Dir
+	d.Null()
+	d.Length = 0
+	if err := fs.Wstat("g/s", &d); err != nil {
+		t.Errorf("wstat length 0 on a full disk: %v", err)
+	}
+	f, err := fs.Open("g/s", plan9.OWRITE|plan9.OTRUNC)
+	if err != nil {
+		t.Errorf("open OTRUNC on a full disk: %v", err)
+	} else {
+		f.Close()
+	}
+	if diff := cmp.Diff(before, x.dump()); diff != "" {
+		t.Errorf("> changed the tree (-before +after):\n%s", diff)
+	}
+}
+
+// SPEC §7.2, §11.1: a restart with a -M smaller than the history it
+// reads back neither runs over the cap nor drops acknowledged messages:
+// it refuses to start, naming the figures, and changes no file.
+func TestRestartSmallerCap(t *testing.T) {
+	dir := t.TempDir()
+	someHistory(t, dir, false) // "one", "two", "three": 11 bytes
+	before := dirBytes(t, dir)
+	_, err := openLog(dir, false, newTree("glenda", nil, 5), io.Discard)
+	want := fmt.Sprintf("%s: the history holds 11 bytes of messages, more than -M 5 allows", dir)
+	if err == nil || err.Error() != want {
+		t.Errorf("restart with -M 5: got %v, want %q", err, want)
+	}
+	if diff := cmp.Diff(before, dirBytes(t, dir)); diff != "" {
+		t.Errorf("the log was changed (-before +after):\n%s", diff)
+	}
+	l, err := openLog(dir, false, newTree("glenda", nil, 11), io.Discard)
+	if err != nil {
+		t.Fatalf("restart with -M 11: %v", err)
+	}
+	l.close()
+}
+
+// SPEC §11.5: segments left next to a newer snapshot (a crash between
+// its rename and their deletion) are deleted only once the snapshot has
+// been read back: a damaged snapshot is refused with the files as they
+// were, older segments included.
+func TestDamagedSnapshotKeepsOlderSegments(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	writeAll(t, fs, "g/s", "one", "two", "three")
+	older := dirBytes(t, dir)
+	x.tree.mu.Lock()
+	x.tree.log.startCompaction(x.tree)
+	x.tree.mu.Unlock()
+	x.waitCompaction(1)
+	writeAll(t, fs, "g/s", "four")
+	x.close()
+
+	segs := segFiles(t, dir)
+	snap := segs[0]
+	for name, b := range older {
+		if filepath.Join(dir, name) < snap {
+			must(t, os.WriteFile(filepath.Join(dir, name), []byte(b), 0600))
+		}
+	}
+	b, err := os.ReadFile(snap)
+	must(t, err)
+	b[len(b)/2] ^= 0xff
+	must(t, os.WriteFile(snap, b, 0600))
+	if len(segFiles(t, dir)) <= len(segs) {
+		t.Fatalf("no older segment to keep: %v", segFiles(t, dir))
+	}
+	err = openDamaged(t, dir)
+	t.Logf("mq: %v", err)
 }

@@ -468,13 +468,15 @@ func putIOHdr(h *[ioHdrSize]byte, typ uint8, tag uint16, count uint32) {
 
 // heldBack gives the log a reply that is to wait until a change is
 // written (SPEC §11.3): the reply to the request that made it, a
-// waiting write's Rwrite, and an Rflush after any such reply.
+// waiting write's Rwrite, and an Rflush or Rversion after any such
+// reply: the client is to have every reply to the old session before
+// Rversion, and none after (§8.1).
 func (c *conn) heldBack(l *dlog, hdr []byte, data string) bool {
 	off := c.holdAt
 	if c.holding && binary.LittleEndian.Uint16(hdr[5:]) == c.holdTag && l.ackOff > c.mark {
 		off = l.ackOff
 	}
-	flush := hdr[4] == plan9.Rflush
+	flush := hdr[4] == plan9.Rflush || hdr[4] == plan9.Rversion
 	if off == 0 && !flush {
 		return false
 	}
