@@ -149,8 +149,8 @@ func (q *outQueue) pass(out [2]io.Writer) bool {
 	for i, a := range q.addrs {
 		// Anything else that sends here is not the program.
 		if from != nil && from.Name == a && n > 0 {
-			// A failed write (the session removed) drops the
-			// data; the program carries on.
+			// out is a spool's: it takes the write, waiting
+			// for room if it must, and passes it on (SPEC §11.6).
 			out[i].Write(q.buf[:n])
 		}
 	}

@@ -586,8 +586,14 @@ func (f *rfile) Write(b []byte) (int, error) {
 		}
 		n, err := fid.Write(b)
 		if !broken(err) {
-			if err == nil {
+			switch {
+			case err == nil:
 				f.vers++
+			case f.exact && f.keptAnyway():
+				// Refused, yet kept: it is done, and is not
+				// to be written again.
+				f.vers++
+				return len(b), nil
 			}
 			return n, err
 		}
@@ -613,6 +619,15 @@ func (f *rfile) Write(b []byte) (int, error) {
 		// writes here too: then we cannot tell): send it again.
 		f.vers = d.Qid.Vers
 	}
+}
+
+// keptAnyway says whether the stream holds the write that mq just
+// refused: its vers went up by one all the same. A refusal should
+// change nothing (SPEC §11.3), but the spool tries a refused write
+// again, and what was kept must not be written twice.
+func (f *rfile) keptAnyway() bool {
+	d, err := f.statNow()
+	return err == nil && d.Qid.Vers == f.vers+1
 }
 
 // statNow stats the open file on its connection.

@@ -2,7 +2,11 @@ package main
 
 import (
 	"io"
+	"strings"
 	"sync"
+	"time"
+
+	"mq/internal/mqclient"
 )
 
 // spoolMax is how many bytes of the program's output a supervisor
@@ -11,15 +15,26 @@ import (
 // program blocks in write as on a full pipe.
 const spoolMax = 4 << 20
 
+// Retrying a write the service refused waits retryMin at first, then
+// twice as long each time, up to retryMax.
+const (
+	retryMin = 10 * time.Millisecond
+	retryMax = time.Second
+)
+
 // A spool passes writes to its streams in the order they came, from a
 // goroutine of its own, holding up to max bytes while a write to the
-// service waits (for the service to come back). A write that would
-// take it past max waits for room; one larger than max waits for the
-// spool to empty.
+// service waits (for the service to come back) or is refused (a full
+// or failing disk, mq's -M cap: SPEC §11.6). A refused write is tried
+// again, after a pause, until it is taken or its stream is gone; what
+// came after it waits behind it. A write that would take the spool
+// past max waits for room; one larger than max waits for the spool to
+// empty.
 type spool struct {
-	out  [2]io.Writer
-	max  int
-	done chan struct{} // closed when closed and empty
+	out   [2]io.Writer
+	max   int
+	pause time.Duration // the first pause before a write is tried again
+	done  chan struct{} // closed when closed and empty
 
 	mu     sync.Mutex
 	more   *sync.Cond // signalled when q, size or closed change
@@ -34,7 +49,13 @@ type spooled struct {
 }
 
 func newSpool(out [2]io.Writer, max int) *spool {
-	s := &spool{out: out, max: max, done: make(chan struct{})}
+	return startSpool(out, max, retryMin)
+}
+
+// startSpool is newSpool with the first pause before a refused write
+// is tried again.
+func startSpool(out [2]io.Writer, max int, pause time.Duration) *spool {
+	s := &spool{out: out, max: max, pause: pause, done: make(chan struct{})}
 	s.more = sync.NewCond(&s.mu)
 	go s.run()
 	return s
@@ -68,6 +89,7 @@ func (w spoolWriter) Write(b []byte) (int, error) {
 
 func (s *spool) run() {
 	defer close(s.done)
+	pause := s.pause
 	for {
 		s.mu.Lock()
 		for len(s.q) == 0 && !s.closed {
@@ -79,16 +101,38 @@ func (s *spool) run() {
 		}
 		e := s.q[0]
 		s.mu.Unlock()
-		// A failed write (the session removed) drops the data; the
-		// program carries on.
-		s.out[e.to].Write(e.data)
+		// A writer of messages may have passed on some of them
+		// before it was refused: those n bytes are done, and only
+		// the rest is tried again.
+		n, err := s.out[e.to].Write(e.data)
+		refused := err != nil && n < len(e.data) && !gone(err)
 		s.mu.Lock()
-		s.q[0] = spooled{}
-		s.q = s.q[1:]
-		s.size -= len(e.data)
+		if refused {
+			s.q[0].data = e.data[n:]
+		} else {
+			// Passed on, or its stream is gone: the program
+			// carries on.
+			s.q[0] = spooled{}
+			s.q = s.q[1:]
+			n = len(e.data)
+		}
+		s.size -= n
 		s.more.Broadcast()
 		s.mu.Unlock()
+		if !refused {
+			pause = s.pause
+			continue
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, retryMax)
 	}
+}
+
+// gone says whether err, from a write to a stream, means the stream
+// (or the session, or a service that is not started again) is gone, so
+// that what was for it can only be dropped.
+func gone(err error) bool {
+	return mqclient.IsNotExist(err) || strings.Contains(err.Error(), "file has been removed")
 }
 
 // close waits until all that was written to the spool is passed on.

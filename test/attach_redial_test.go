@@ -3,6 +3,7 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"9fans.net/go/plan9"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -541,5 +543,68 @@ func (p *cutter) pass(c net.Conn, server string) {
 		if _, err := c.Write(msg); err != nil {
 			return
 		}
+	}
+}
+
+// While mq refuses the session's output ("no buffer space": other
+// groups hold all that its -M cap allows, as they might a full disk),
+// the supervisor holds what the program wrote and tries it again; once
+// there is room it is all delivered, in order, with no gap and no
+// repeat, and then the exit status (SPEC §11.6, §7.2).
+func TestAttachOutputRefused(t *testing.T) {
+	const capBytes = 64 << 10
+	s := startMQ(t, "-M", "64K")
+	fs := s.attach(t, owner(t), "")
+	hog, err := fs.Create("hog", plan9.OREAD, plan9.DMDIR|0775)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hog.Close()
+	ctl, err := fs.Open("hog/ctl", plan9.OWRITE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	if _, err := ctl.Write([]byte("replay all\n")); err != nil {
+		t.Fatal(err)
+	}
+	w, err := fs.Create("hog/s", plan9.OWRITE, 0664)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := 0; i < capBytes/8192; i++ {
+		if _, err := w.Write(bytes.Repeat([]byte("h"), 8192)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	done := filepath.Join(t.TempDir(), "done")
+	counter := fmt.Sprintf("i=0; while [ $i -lt 200 ]; do echo $i; i=$((i+1)); done; echo end; touch %s", done)
+	attachOK(t, s, "-c", "count", "sh", "-c", counter)
+	timeout := time.After(guard)
+	for {
+		if _, err := os.Stat(done); err == nil {
+			break
+		}
+		select {
+		case <-timeout:
+			t.Fatal("the program did not finish printing")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// All of it was refused so far.
+	if d, err := fs.Stat("count/fd1"); err != nil || d.Length != 0 {
+		t.Fatalf("count/fd1 before there is room: %v, %v; want 0 bytes", d, err)
+	}
+	if _, err := ctl.Write([]byte("clear\n")); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, int) {
+		return runProc(t, s.ns, "", bin("attach"), append([]string{"-s", s.name}, args...)...)
+	}
+	out := waitExit(t, run, "count")
+	if n := checkCounter(t, out); n != 200 {
+		t.Errorf("counter 0..%d, want 0..199", n-1)
 	}
 }
