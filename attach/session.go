@@ -109,7 +109,6 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 		}
 	}
 	shown := []string{"fd1", "fd2", "status"}
-	r := newReplay(fs, id, shown)
 	// -k removes the session once the program's status is written,
 	// perhaps before order has brought this attacher to it; a read on
 	// status of its own, parked from the start, gets it all the same.
@@ -120,6 +119,9 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 	if err != nil {
 		fatal("%v", err)
 	}
+	// Measured once the follower stands at the oldest message: all
+	// it counts is read, or reported lost.
+	r := newReplay(fs, id, shown)
 	raw := terminal && makeRaw()
 	nl := "\n"
 	if raw {
@@ -135,8 +137,11 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 		fatal("%s: i/o on hungup channel", id)
 	}()
 	go func() {
-		err := readInput(in, terminal, readOnly && raw)
-		<-r.done
+		key, err := readInput(in, terminal, readOnly && raw)
+		if !key {
+			// End of input: once the history is shown.
+			<-r.done
+		}
 		if err != nil {
 			fatal("%s: %v", id, err)
 		}
@@ -168,7 +173,10 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 
 // A replay tracks the history there was when an attacher came: end of
 // input detaches only once it has been shown, so that attach id
-// </dev/null prints the session so far.
+// </dev/null prints the session so far. It is measured after the
+// follower has opened its files: measured before, messages dropped in
+// between (depth, cap, clear) would be counted but never read, and it
+// would wait for output that may never come.
 type replay struct {
 	left int64         // bytes of it still to show
 	done chan struct{} // closed once they are shown
@@ -236,8 +244,9 @@ func handleSignals(id string, raw, readOnly bool, note, winsize mqclient.File) {
 // readInput sends standard input to in (nil: read-only), each read as
 // one message, until it ends, or on a terminal session until the
 // detach key. Typed by a read-only attacher on a raw terminal (rawRO),
-// ctl-c and ctl-d detach too.
-func readInput(in io.Writer, terminal, rawRO bool) error {
+// ctl-c and ctl-d detach too. key says a key typed ended it: the user
+// asked to detach now, not once the history is shown.
+func readInput(in io.Writer, terminal, rawRO bool) (bool, error) {
 	buf := make([]byte, msgMax)
 	for {
 		n, err := os.Stdin.Read(buf)
@@ -256,14 +265,14 @@ func readInput(in io.Writer, terminal, rawRO bool) error {
 		}
 		if len(b) > 0 && in != nil {
 			if _, werr := in.Write(b); werr != nil {
-				return werr
+				return false, werr
 			}
 		}
 		if err == io.EOF {
-			return nil
+			return end >= 0, nil
 		}
 		if err != nil && !mqclient.Interrupted(err) { // a note, on Plan 9
-			return err
+			return false, err
 		}
 	}
 }

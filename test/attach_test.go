@@ -455,3 +455,40 @@ func TestAttachProgramFiles(t *testing.T) {
 		t.Errorf("open files of the program: exit %d, %q; want 0, %q", code, out, want)
 	}
 }
+
+// End of input detaches once the history is shown, whatever the depth
+// dropped of it: while the program floods its output under a small
+// depth, and once it is idle, when the attacher gets exactly what is
+// retained (SPEC §10, §7.2).
+func TestAttachDetachTrimmed(t *testing.T) {
+	s := startMQ(t)
+	work := t.TempDir()
+	done := filepath.Join(work, "done")
+	flood := fmt.Sprintf("i=0; while [ $i -lt 600 ]; do head -c $((i+1)) /dev/zero | tr '\\0' x; echo; i=$((i+1)); done; touch %s; exec cat", done)
+	attachOK(t, s, "-c", "flood", "sh", "-c", flood)
+	fs := s.attach(t, owner(t), "")
+	ctl, err := fs.Open("flood/ctl", plan9.OWRITE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	if _, err := ctl.Write([]byte("depth 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		_, err := os.Stat(done)
+		idle := err == nil
+		if out, code := runProc(t, s.ns, "", bin("attach"), "-s", s.name, "flood"); code != 0 {
+			t.Fatalf("attach flood </dev/null: exit %d: %s", code, out)
+		} else if idle {
+			// The last two messages: the x's of the last line,
+			// and its newline (written by echo).
+			if want := strings.Repeat("x", 600) + "\n"; out != want {
+				t.Fatalf("attach flood </dev/null once idle: %d bytes, want %d", len(out), len(want))
+			}
+		}
+		if idle {
+			return
+		}
+	}
+}
