@@ -1302,23 +1302,19 @@ func (s *snapshot) walk(g *node) {
 // writeSnapshot writes s as segment num, then deletes the segments it
 // replaces.
 func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo, f *os.File) {
-	err := l.writeSnapshotFile(num, s, f)
+	size, err := l.writeSnapshotFile(num, s, f)
 	s.msgs = nil
 	if err == nil {
 		l.unmapSegments(old[len(old)-1].num)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.busy = false
 	if err != nil {
+		l.busy = false
 		l.compactFailed()
+		l.mu.Unlock()
 		return // the old segments stay; a later compaction tries again
 	}
 	l.backoff, l.compactAfter = 0, time.Time{}
-	size := int64(0)
-	if fi, err := os.Stat(filepath.Join(l.dir, segName(num))); err == nil {
-		size = fi.Size()
-	}
 	var keep []segInfo
 	keep = append(keep, segInfo{num: num, size: size, groups: s.groups})
 	for _, sg := range l.segs {
@@ -1328,17 +1324,26 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo, f *os.File)
 	}
 	for _, sg := range old {
 		l.disk -= sg.size
-		os.Remove(filepath.Join(l.dir, segName(sg.num)))
 	}
 	l.disk += size
 	l.segs = keep
+	l.mu.Unlock()
+	// Removing files can take long (on Plan 9 each is a 9P round
+	// trip): no lock is held meanwhile, and the compaction stays busy
+	// until they are gone.
+	for _, sg := range old {
+		os.Remove(filepath.Join(l.dir, segName(sg.num)))
+	}
+	l.mu.Lock()
+	l.busy = false
 	l.compact = l.disk > 2*l.live+slack
 	l.compactN++
+	l.mu.Unlock()
 }
 
 // writeSnapshotFile writes s into f, segment num's temporary file,
-// and renames it.
-func (l *dlog) writeSnapshotFile(num uint64, s *snapshot, f *os.File) error {
+// and renames it. It returns the file's size.
+func (l *dlog) writeSnapshotFile(num uint64, s *snapshot, f *os.File) (int64, error) {
 	name := filepath.Join(l.dir, segName(num))
 	tmp := f.Name()
 	fail := func(err error) error {
@@ -1370,33 +1375,37 @@ func (l *dlog) writeSnapshotFile(num uint64, s *snapshot, f *os.File) error {
 		e.buf = append(e.buf, m.data...)
 		e.finish(at, false)
 		if err := flush(); err != nil {
-			return fail(err)
+			return 0, fail(err)
 		}
 	}
 	at = e.rec('E')
 	e.finish(at, false)
 	if _, err := f.Write(e.buf); err != nil {
-		return fail(err)
+		return 0, fail(err)
 	}
 	// Without -S nothing is promised beyond a crash of mq, which the
 	// rename alone survives.
 	if l.sync {
 		if err := syncFile(f); err != nil {
-			return fail(err)
+			return 0, fail(err)
 		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fail(err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return err
+		return 0, err
 	}
 	if err := os.Rename(tmp, name); err != nil {
 		os.Remove(tmp)
-		return err
+		return 0, err
 	}
 	if l.sync {
 		syncDir(l.dir)
 	}
-	return nil
+	return fi.Size(), nil
 }
 
 // Reading the log back.
