@@ -174,12 +174,16 @@ type dlog struct {
 	busy     bool  // a compaction is under way
 	kick     chan struct{}
 	closed   bool
-	compactN int      // compactions done, for tests and benchmarks
-	maps     []segMap // segments read back by mapping them, still in use
-	t        *tree
-	cur      map[*queue]uint64 // groups.. of the segment being appended to
-	segStart int64             // pos where the segment being appended to started
-	segMax   int64             // segMax when the log was opened
+	compactN int // compactions done, for tests and benchmarks
+	// After a failed compaction the next waits until compactAfter,
+	// backoff doubling with each failure (bounded).
+	compactAfter time.Time
+	backoff      time.Duration
+	maps         []segMap // segments read back by mapping them, still in use
+	t            *tree
+	cur          map[*queue]uint64 // groups.. of the segment being appended to
+	segStart     int64             // pos where the segment being appended to started
+	segMax       int64             // segMax when the log was opened
 
 	closeOnce sync.Once
 	deleting  int           // goroutines deleting segments
@@ -979,7 +983,7 @@ func (l *dlog) run(t *tree) {
 			return
 		}
 		work := !l.writing && (l.stable > 0 || l.newFile != nil)
-		maint := (l.compact || l.rotate) && !l.busy
+		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate) && !l.busy
 		if work {
 			l.writeOut(nil)
 		} else {
@@ -1211,13 +1215,24 @@ type snapMsg struct {
 // writes it in the background.
 func (l *dlog) startCompaction(t *tree) {
 	l.mu.Lock()
-	if l.busy || l.err != nil || l.newFile != nil {
+	if l.busy || l.err != nil || l.newFile != nil || time.Now().Before(l.compactAfter) {
 		l.mu.Unlock()
 		return
 	}
 	snapNum := l.nextSeg
+	// The snapshot's file first: if it cannot be made, nothing
+	// switches, and the log does not grow by a checkpoint per try.
+	tmp, err := os.OpenFile(filepath.Join(l.dir, segName(snapNum)+".tmp"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0600)
+	if err != nil {
+		l.compactFailed()
+		l.mu.Unlock()
+		return
+	}
 	nf, err := l.createSegment(snapNum + 1)
 	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		l.compactFailed()
 		l.mu.Unlock()
 		return
 	}
@@ -1233,7 +1248,13 @@ func (l *dlog) startCompaction(t *tree) {
 	// The state, encoded but for messages' data, which stays shared.
 	s := &snapshot{nextPath: t.nextPath}
 	s.walk(t.root)
-	go l.writeSnapshot(snapNum, s, oldSegs)
+	go l.writeSnapshot(snapNum, s, oldSegs, tmp)
+}
+
+// compactFailed puts the next compaction off, with l.mu held.
+func (l *dlog) compactFailed() {
+	l.backoff = min(max(2*l.backoff, time.Second), time.Minute)
+	l.compactAfter = time.Now().Add(l.backoff)
 }
 
 type snapshot struct {
@@ -1280,22 +1301,20 @@ func (s *snapshot) walk(g *node) {
 
 // writeSnapshot writes s as segment num, then deletes the segments it
 // replaces.
-func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
-	err := l.writeSnapshotFile(num, s)
+func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo, f *os.File) {
+	size, err := l.writeSnapshotFile(num, s, f)
 	s.msgs = nil
 	if err == nil {
 		l.unmapSegments(old[len(old)-1].num)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.busy = false
 	if err != nil {
-		return // the old segments stay; the next compaction tries again
+		l.busy = false
+		l.compactFailed()
+		l.mu.Unlock()
+		return // the old segments stay; a later compaction tries again
 	}
-	size := int64(0)
-	if fi, err := os.Stat(filepath.Join(l.dir, segName(num))); err == nil {
-		size = fi.Size()
-	}
+	l.backoff, l.compactAfter = 0, time.Time{}
 	var keep []segInfo
 	keep = append(keep, segInfo{num: num, size: size, groups: s.groups})
 	for _, sg := range l.segs {
@@ -1305,21 +1324,28 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo) {
 	}
 	for _, sg := range old {
 		l.disk -= sg.size
-		os.Remove(filepath.Join(l.dir, segName(sg.num)))
 	}
 	l.disk += size
 	l.segs = keep
+	l.mu.Unlock()
+	// Removing files can take long (on Plan 9 each is a 9P round
+	// trip): no lock is held meanwhile, and the compaction stays busy
+	// until they are gone.
+	for _, sg := range old {
+		os.Remove(filepath.Join(l.dir, segName(sg.num)))
+	}
+	l.mu.Lock()
+	l.busy = false
 	l.compact = l.disk > 2*l.live+slack
 	l.compactN++
+	l.mu.Unlock()
 }
 
-func (l *dlog) writeSnapshotFile(num uint64, s *snapshot) error {
+// writeSnapshotFile writes s into f, segment num's temporary file,
+// and renames it. It returns the file's size.
+func (l *dlog) writeSnapshotFile(num uint64, s *snapshot, f *os.File) (int64, error) {
 	name := filepath.Join(l.dir, segName(num))
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0600)
-	if err != nil {
-		return err
-	}
+	tmp := f.Name()
 	fail := func(err error) error {
 		f.Close()
 		os.Remove(tmp)
@@ -1349,33 +1375,37 @@ func (l *dlog) writeSnapshotFile(num uint64, s *snapshot) error {
 		e.buf = append(e.buf, m.data...)
 		e.finish(at, false)
 		if err := flush(); err != nil {
-			return fail(err)
+			return 0, fail(err)
 		}
 	}
 	at = e.rec('E')
 	e.finish(at, false)
 	if _, err := f.Write(e.buf); err != nil {
-		return fail(err)
+		return 0, fail(err)
 	}
 	// Without -S nothing is promised beyond a crash of mq, which the
 	// rename alone survives.
 	if l.sync {
 		if err := syncFile(f); err != nil {
-			return fail(err)
+			return 0, fail(err)
 		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fail(err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return err
+		return 0, err
 	}
 	if err := os.Rename(tmp, name); err != nil {
 		os.Remove(tmp)
-		return err
+		return 0, err
 	}
 	if l.sync {
 		syncDir(l.dir)
 	}
-	return nil
+	return fi.Size(), nil
 }
 
 // Reading the log back.

@@ -1163,3 +1163,88 @@ func TestDamagedSnapshotKeepsOlderSegments(t *testing.T) {
 	err = openDamaged(t, dir)
 	t.Logf("mq: %v", err)
 }
+
+// SPEC §11.4: a compaction that fails (no room for the snapshot, an I/O
+// error) is tried again later, each time later, not on every tick; and
+// one whose snapshot file cannot even be made switches no segment, so
+// the log does not grow by a checkpoint per try.
+func TestCompactionFailureBacksOff(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	writeAll(t, fs, "g/s", "one", "two", "three")
+	l := x.tree.log
+	state := func() (next uint64, backoff time.Duration, after time.Time, n int) {
+		for {
+			l.mu.Lock()
+			next, backoff, after, n, busy := l.nextSeg, l.backoff, l.compactAfter, l.compactN, l.busy
+			l.mu.Unlock()
+			if !busy {
+				return next, backoff, after, n
+			}
+			waitABit()
+		}
+	}
+	compact := func() {
+		x.tree.mu.Lock()
+		l.startCompaction(x.tree)
+		x.tree.mu.Unlock()
+	}
+	next0, _, _, _ := state()
+	segs0 := segFiles(t, dir)
+	tmp := filepath.Join(dir, segName(next0)+".tmp")
+	must(t, os.Mkdir(tmp, 0700)) // the snapshot's file cannot be made
+
+	compact()
+	next, backoff, after, n := state()
+	if diff := cmp.Diff(segs0, segFiles(t, dir)); diff != "" || next != next0 {
+		t.Errorf("a compaction that could not make its snapshot switched segments (next %d, was %d):\n%s", next, next0, diff)
+	}
+	if n != 0 || backoff <= 0 || !after.After(time.Now()) {
+		t.Errorf("after a failed compaction: done %d, backoff %v, next try at %v", n, backoff, after)
+	}
+	compact() // too soon: not tried
+	if next2, backoff2, _, _ := state(); next2 != next || backoff2 != backoff {
+		t.Errorf("tried again at once: next segment %d, backoff %v", next2, backoff2)
+	}
+
+	if _, err := os.Stat("/dev/full"); err == nil {
+		// The snapshot's writes fail: the next failure waits longer.
+		must(t, os.Remove(tmp))
+		must(t, os.Symlink("/dev/full", tmp))
+		l.mu.Lock()
+		l.compactAfter = time.Time{}
+		l.mu.Unlock()
+		compact()
+		_, backoff2, after2, n := state()
+		if n != 0 || backoff2 != 2*backoff || !after2.After(time.Now()) {
+			t.Errorf("after a second failure: done %d, backoff %v (was %v), next try at %v", n, backoff2, backoff, after2)
+		}
+		if _, err := os.Lstat(tmp); err == nil {
+			t.Errorf("the failed snapshot's file is still there")
+		}
+		os.Remove(tmp)
+	} else {
+		must(t, os.Remove(tmp))
+	}
+
+	want := x.dump()
+	for n := 0; n == 0; waitABit() {
+		l.mu.Lock()
+		l.compactAfter = time.Time{}
+		l.mu.Unlock()
+		compact() // once the segment switched to has been started
+		_, _, _, n = state()
+	}
+	if _, backoff, after, _ := state(); backoff != 0 || !after.IsZero() {
+		t.Errorf("after a compaction that worked: backoff %v, next try at %v", backoff, after)
+	}
+	x.close()
+	y := openLogged(t, dir, false)
+	defer y.close()
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+}
