@@ -29,10 +29,14 @@ type outQueue struct {
 // before the queue counts as empty.
 const drainPoll = 10 * time.Millisecond
 
-// maxDatagram is the send buffer asked for: the largest single write
-// the program can make (Linux also stops short of it at about 4M, the
-// most it gives one datagram).
-const maxDatagram = 8 << 20
+// maxDatagram is the send buffer asked for. The largest single write
+// the program can make is what the buffer comes to less 32 bytes on
+// Linux (SO_SNDBUF less 32; a larger one fails whole with EMSGSIZE):
+// without CAP_NET_ADMIN the system caps the buffer at twice
+// net.core.wmem_max, 416K on a stock kernel. Asking for more than 4M
+// gains nothing: Linux cannot give one datagram much more (the write
+// fails with ENOBUFS), and the limit would no longer be exact.
+const maxDatagram = 4 << 20
 
 func newOutQueue() (*outQueue, error) {
 	recv, send, err := queueAddrs()

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		runWriters()
 		return
 	}
+	if os.Getenv(bigWriteEnv) != "" {
+		runBigWrite()
+		return
+	}
 	dir, err := os.MkdirTemp("", "mqtest")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
