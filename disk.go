@@ -151,6 +151,7 @@ type dlog struct {
 	// lock held.
 	mu       sync.Mutex
 	buf      []byte  // records not yet handed to the writer
+	spare    []byte  // a written batch's buffer, for buf to reuse
 	split    int     // buf[:split] goes to the old segment; -1 if no switch
 	oldBase  int64   // the old segment's size before buf[:split]
 	stable   int     // buf[:stable] holds whole changes, to be written
@@ -162,6 +163,8 @@ type dlog struct {
 	writing  bool    // someone is writing a batch
 	err      error   // a write failed: changes fail until one succeeds
 	held     []held  // replies waiting, in order of off
+	heldFree []held  // a released run of held, for held to reuse
+	arena    []byte  // held replies' bytes are cut from it
 	trimQ    *queue  // an H record not yet encoded, to coalesce
 	trimSeq  uint64
 	pos      int64 // where the next appended byte lands in its segment
@@ -798,7 +801,7 @@ func (l *dlog) ackEnd() uint64 {
 
 // hold queues reply b for c until the log is written up to off, or
 // says false when it already is.
-func (l *dlog) hold(c *conn, off uint64, b []byte, flush bool) bool {
+func (l *dlog) hold(c *conn, off uint64, hdr []byte, data string, flush bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if flush {
@@ -813,10 +816,22 @@ func (l *dlog) hold(c *conn, off uint64, b []byte, flush bool) bool {
 	if n := len(l.held); n > 0 && l.held[n-1].off > off {
 		off = l.held[n-1].off
 	}
-	l.held = append(l.held, held{off: off, c: c, b: b})
+	// The reply is copied into a chunk shared by the replies held
+	// after it, not an allocation of its own. A chunk is never
+	// written over: it is let go once its replies have all left.
+	n := len(hdr) + len(data)
+	if cap(l.arena)-len(l.arena) < n {
+		l.arena = make([]byte, 0, max(n, arenaChunk))
+	}
+	at := len(l.arena)
+	l.arena = append(append(l.arena, hdr...), data...)
+	l.held = append(l.held, held{off: off, c: c, b: l.arena[at:len(l.arena):len(l.arena)]})
 	c.nheld++
 	return true
 }
+
+// arenaChunk is the size of the chunks held replies are copied into.
+const arenaChunk = 16 << 10
 
 // flushOwn is called by a connection's reading goroutine with no lock
 // held, once it has handled a batch of requests: without -S it writes
@@ -854,8 +869,12 @@ func (l *dlog) writeOut(self *conn) {
 	// Only whole changes are written: a change whose records are still
 	// being appended waits for the next batch.
 	n := l.stable
+	orig := l.buf
 	buf := l.buf[:n:n]
-	l.buf = append([]byte(nil), l.buf[n:]...)
+	// What follows the batch moves to the spare buffer, the last
+	// batch's: none is allocated while batches stay small.
+	l.buf = append(l.spare[:0], l.buf[n:]...)
+	l.spare = nil
 	l.stable = 0
 	split, nf := l.split, l.newFile
 	l.split, l.newFile = -1, nil
@@ -927,14 +946,22 @@ func (l *dlog) writeOut(self *conn) {
 	} else {
 		l.err = nil
 		l.done = end
+		if cap(orig) <= maxLogSpare {
+			l.spare = orig[:0]
+		}
 		i := 0
 		for i < len(l.held) && l.held[i].off <= end {
 			i++
 		}
-		out = append(out, l.held[:i]...)
-		l.held = l.held[i:]
-		if len(l.held) == 0 {
-			l.held = nil
+		switch {
+		case i == len(l.held):
+			// All leave (the usual case): the other run takes over.
+			out = l.held
+			l.held, l.heldFree = l.heldFree[:0], nil
+		case i > 0:
+			out = append(l.heldFree[:0], l.held[:i]...)
+			l.heldFree = nil
+			l.held = append(l.held[:0], l.held[i:]...)
 		}
 	}
 	for _, h := range out {
@@ -946,10 +973,21 @@ func (l *dlog) writeOut(self *conn) {
 	for _, h := range out {
 		h.c.queueOut(h.b, h.c == self)
 	}
+	if cap(out) > 0 && cap(out) <= maxLogSpare/16 {
+		clear(out) // let go of the connections and the chunks
+		l.mu.Lock()
+		if l.heldFree == nil {
+			l.heldFree = out[:0]
+		}
+		l.mu.Unlock()
+	}
 	if again {
 		l.poke()
 	}
 }
+
+// maxLogSpare bounds the buffers kept for reuse: a burst's do not stay.
+const maxLogSpare = 1 << 20
 
 // commit marks the end of a change, with tree.mu held: the records
 // appended so far may be written.
