@@ -150,22 +150,26 @@ type dlog struct {
 	// too; the writer takes buf with mu alone and writes it with no
 	// lock held.
 	mu       sync.Mutex
-	buf      []byte  // records not yet handed to the writer
-	spare    []byte  // a written batch's buffer, for buf to reuse
-	split    int     // buf[:split] goes to the old segment; -1 if no switch
-	oldBase  int64   // the old segment's size before buf[:split]
-	stable   int     // buf[:stable] holds whole changes, to be written
-	newFile  logFile // the segment buf[split:] goes to
-	f        logFile // the segment being written
-	end      uint64  // bytes ever appended
-	ackOff   uint64  // end of the last record a reply waits for
-	done     uint64  // bytes written (and with -S, synced)
-	writing  bool    // someone is writing a batch
-	err      error   // a write failed: changes fail until one succeeds
-	held     []held  // replies waiting, in order of off
-	heldFree []held  // a released run of held, for held to reuse
-	arena    []byte  // held replies' bytes are cut from it
-	trimQ    *queue  // an H record not yet encoded, to coalesce
+	buf      []byte        // records not yet handed to the writer
+	spare    []byte        // a written batch's buffer, for buf to reuse
+	split    int           // buf[:split] goes to the old segment; -1 if no switch
+	oldBase  int64         // the old segment's size before buf[:split]
+	stable   int           // buf[:stable] holds whole changes, to be written
+	newFile  logFile       // the segment buf[split:] goes to
+	f        logFile       // the segment being written
+	end      uint64        // bytes ever appended
+	ackOff   uint64        // end of the last record a reply waits for
+	done     uint64        // bytes written (and with -S, synced)
+	writing  bool          // someone is writing a batch
+	err      error         // a write failed: changes fail until one succeeds
+	held     []held        // replies waiting, in order of off
+	batch    int           // with -S, how many replies the last sync released
+	syncDur  time.Duration // how long it took
+	gatherN  int           // run waits until this many replies are held
+	gathered chan struct{} // and is told here
+	heldFree []held        // a released run of held, for held to reuse
+	arena    []byte        // held replies' bytes are cut from it
+	trimQ    *queue        // an H record not yet encoded, to coalesce
 	trimSeq  uint64
 	pos      int64 // where the next appended byte lands in its segment
 	resEnd   int64 // room reserved in that segment
@@ -827,6 +831,13 @@ func (l *dlog) hold(c *conn, off uint64, hdr []byte, data string, flush bool) bo
 	l.arena = append(append(l.arena, hdr...), data...)
 	l.held = append(l.held, held{off: off, c: c, b: l.arena[at:len(l.arena):len(l.arena)]})
 	c.nheld++
+	if l.gatherN > 0 && len(l.held) >= l.gatherN {
+		l.gatherN = 0
+		select {
+		case l.gathered <- struct{}{}:
+		default:
+		}
+	}
 	return true
 }
 
@@ -921,8 +932,11 @@ func (l *dlog) writeOut(self *conn) {
 			}
 		}
 	}
+	var synced time.Duration
 	if err == nil && l.sync {
+		t0 := time.Now()
 		err = f.Sync()
+		synced = time.Since(t0)
 	}
 
 	l.mu.Lock()
@@ -952,6 +966,9 @@ func (l *dlog) writeOut(self *conn) {
 		i := 0
 		for i < len(l.held) && l.held[i].off <= end {
 			i++
+		}
+		if l.sync {
+			l.batch, l.syncDur = i, synced
 		}
 		switch {
 		case i == len(l.held):
@@ -1017,6 +1034,9 @@ func (l *dlog) run(t *tree) {
 			return
 		}
 		work := !l.writing && (l.stable > 0 || l.newFile != nil)
+		if work && l.sync && len(l.held) < l.batch {
+			work = l.gather()
+		}
 		maint := (l.compact || l.rotate) && !l.busy
 		if work {
 			l.writeOut(nil)
@@ -1027,6 +1047,33 @@ func (l *dlog) run(t *tree) {
 			l.maintain(t)
 		}
 	}
+}
+
+// gather, with l.mu held, lets the writers the last sync released
+// send their next changes before the next sync starts, so that they
+// share it rather than waiting for the one after: it waits until as
+// many replies are held as that sync released, or for a fraction of
+// the time a sync takes. It says whether the log still has work.
+func (l *dlog) gather() bool {
+	if l.gathered == nil {
+		l.gathered = make(chan struct{}, 1)
+	}
+	select {
+	case <-l.gathered:
+	default:
+	}
+	l.gatherN = l.batch
+	wait := min(l.syncDur/2, 2*time.Millisecond)
+	l.mu.Unlock()
+	t := time.NewTimer(wait)
+	select {
+	case <-l.gathered:
+	case <-t.C:
+	}
+	t.Stop()
+	l.mu.Lock()
+	l.gatherN = 0
+	return !l.closed && !l.writing && (l.stable > 0 || l.newFile != nil)
 }
 
 // maintain starts a new segment when one is due, deletes the oldest
