@@ -150,19 +150,26 @@ type dlog struct {
 	// too; the writer takes buf with mu alone and writes it with no
 	// lock held.
 	mu       sync.Mutex
-	buf      []byte  // records not yet handed to the writer
-	split    int     // buf[:split] goes to the old segment; -1 if no switch
-	oldBase  int64   // the old segment's size before buf[:split]
-	stable   int     // buf[:stable] holds whole changes, to be written
-	newFile  logFile // the segment buf[split:] goes to
-	f        logFile // the segment being written
-	end      uint64  // bytes ever appended
-	ackOff   uint64  // end of the last record a reply waits for
-	done     uint64  // bytes written (and with -S, synced)
-	writing  bool    // someone is writing a batch
-	err      error   // a write failed: changes fail until one succeeds
-	held     []held  // replies waiting, in order of off
-	trimQ    *queue  // an H record not yet encoded, to coalesce
+	buf      []byte        // records not yet handed to the writer
+	spare    []byte        // a written batch's buffer, for buf to reuse
+	split    int           // buf[:split] goes to the old segment; -1 if no switch
+	oldBase  int64         // the old segment's size before buf[:split]
+	stable   int           // buf[:stable] holds whole changes, to be written
+	newFile  logFile       // the segment buf[split:] goes to
+	f        logFile       // the segment being written
+	end      uint64        // bytes ever appended
+	ackOff   uint64        // end of the last record a reply waits for
+	done     uint64        // bytes written (and with -S, synced)
+	writing  bool          // someone is writing a batch
+	err      error         // a write failed: changes fail until one succeeds
+	held     []held        // replies waiting, in order of off
+	batch    int           // with -S, how many replies the last sync released
+	syncDur  time.Duration // how long it took
+	gatherN  int           // run waits until this many replies are held
+	gathered chan struct{} // and is told here
+	heldFree []held        // a released run of held, for held to reuse
+	arena    []byte        // held replies' bytes are cut from it
+	trimQ    *queue        // an H record not yet encoded, to coalesce
 	trimSeq  uint64
 	pos      int64 // where the next appended byte lands in its segment
 	resEnd   int64 // room reserved in that segment
@@ -802,7 +809,7 @@ func (l *dlog) ackEnd() uint64 {
 
 // hold queues reply b for c until the log is written up to off, or
 // says false when it already is.
-func (l *dlog) hold(c *conn, off uint64, b []byte, flush bool) bool {
+func (l *dlog) hold(c *conn, off uint64, hdr []byte, data string, flush bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if flush {
@@ -817,10 +824,29 @@ func (l *dlog) hold(c *conn, off uint64, b []byte, flush bool) bool {
 	if n := len(l.held); n > 0 && l.held[n-1].off > off {
 		off = l.held[n-1].off
 	}
-	l.held = append(l.held, held{off: off, c: c, b: b})
+	// The reply is copied into a chunk shared by the replies held
+	// after it, not an allocation of its own. A chunk is never
+	// written over: it is let go once its replies have all left.
+	n := len(hdr) + len(data)
+	if cap(l.arena)-len(l.arena) < n {
+		l.arena = make([]byte, 0, max(n, arenaChunk))
+	}
+	at := len(l.arena)
+	l.arena = append(append(l.arena, hdr...), data...)
+	l.held = append(l.held, held{off: off, c: c, b: l.arena[at:len(l.arena):len(l.arena)]})
 	c.nheld++
+	if l.gatherN > 0 && len(l.held) >= l.gatherN {
+		l.gatherN = 0
+		select {
+		case l.gathered <- struct{}{}:
+		default:
+		}
+	}
 	return true
 }
+
+// arenaChunk is the size of the chunks held replies are copied into.
+const arenaChunk = 16 << 10
 
 // flushOwn is called by a connection's reading goroutine with no lock
 // held, once it has handled a batch of requests: without -S it writes
@@ -858,8 +884,12 @@ func (l *dlog) writeOut(self *conn) {
 	// Only whole changes are written: a change whose records are still
 	// being appended waits for the next batch.
 	n := l.stable
+	orig := l.buf
 	buf := l.buf[:n:n]
-	l.buf = append([]byte(nil), l.buf[n:]...)
+	// What follows the batch moves to the spare buffer, the last
+	// batch's: none is allocated while batches stay small.
+	l.buf = append(l.spare[:0], l.buf[n:]...)
+	l.spare = nil
 	l.stable = 0
 	split, nf := l.split, l.newFile
 	l.split, l.newFile = -1, nil
@@ -906,8 +936,11 @@ func (l *dlog) writeOut(self *conn) {
 			}
 		}
 	}
+	var synced time.Duration
 	if err == nil && l.sync {
+		t0 := time.Now()
 		err = f.Sync()
+		synced = time.Since(t0)
 	}
 
 	l.mu.Lock()
@@ -931,14 +964,25 @@ func (l *dlog) writeOut(self *conn) {
 	} else {
 		l.err = nil
 		l.done = end
+		if cap(orig) <= maxLogSpare {
+			l.spare = orig[:0]
+		}
 		i := 0
 		for i < len(l.held) && l.held[i].off <= end {
 			i++
 		}
-		out = append(out, l.held[:i]...)
-		l.held = l.held[i:]
-		if len(l.held) == 0 {
-			l.held = nil
+		if l.sync {
+			l.batch, l.syncDur = i, synced
+		}
+		switch {
+		case i == len(l.held):
+			// All leave (the usual case): the other run takes over.
+			out = l.held
+			l.held, l.heldFree = l.heldFree[:0], nil
+		case i > 0:
+			out = append(l.heldFree[:0], l.held[:i]...)
+			l.heldFree = nil
+			l.held = append(l.held[:0], l.held[i:]...)
 		}
 	}
 	for _, h := range out {
@@ -950,10 +994,21 @@ func (l *dlog) writeOut(self *conn) {
 	for _, h := range out {
 		h.c.queueOut(h.b, h.c == self)
 	}
+	if cap(out) > 0 && cap(out) <= maxLogSpare/16 {
+		clear(out) // let go of the connections and the chunks
+		l.mu.Lock()
+		if l.heldFree == nil {
+			l.heldFree = out[:0]
+		}
+		l.mu.Unlock()
+	}
 	if again {
 		l.poke()
 	}
 }
+
+// maxLogSpare bounds the buffers kept for reuse: a burst's do not stay.
+const maxLogSpare = 1 << 20
 
 // commit marks the end of a change, with tree.mu held: the records
 // appended so far may be written.
@@ -983,6 +1038,9 @@ func (l *dlog) run(t *tree) {
 			return
 		}
 		work := !l.writing && (l.stable > 0 || l.newFile != nil)
+		if work && l.sync && len(l.held) < l.batch {
+			work = l.gather()
+		}
 		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate) && !l.busy
 		if work {
 			l.writeOut(nil)
@@ -993,6 +1051,33 @@ func (l *dlog) run(t *tree) {
 			l.maintain(t)
 		}
 	}
+}
+
+// gather, with l.mu held, lets the writers the last sync released
+// send their next changes before the next sync starts, so that they
+// share it rather than waiting for the one after: it waits until as
+// many replies are held as that sync released, or for a fraction of
+// the time a sync takes. It says whether the log still has work.
+func (l *dlog) gather() bool {
+	if l.gathered == nil {
+		l.gathered = make(chan struct{}, 1)
+	}
+	select {
+	case <-l.gathered:
+	default:
+	}
+	l.gatherN = l.batch
+	wait := min(l.syncDur/2, 2*time.Millisecond)
+	l.mu.Unlock()
+	t := time.NewTimer(wait)
+	select {
+	case <-l.gathered:
+	case <-t.C:
+	}
+	t.Stop()
+	l.mu.Lock()
+	l.gatherN = 0
+	return !l.closed && !l.writing && (l.stable > 0 || l.newFile != nil)
 }
 
 // maintain starts a new segment when one is due, deletes the oldest

@@ -134,3 +134,81 @@ func BenchmarkServeFanOut(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*readers), "ns/delivery")
 }
+
+// BenchmarkServeLog is BenchmarkServePingPong's Tread and Twrite with
+// mq -r (SPEC §11.3): each Rwrite waits until its record is written.
+// The group keeps no history, or all of it (replay all, depth 1000),
+// with messages of 64 bytes and of 8 KiB.
+func BenchmarkServeLog(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  string
+		size int
+	}{
+		{"off/64", "", 64},
+		{"all/64", "replay all\ndepth 1000", 64},
+		{"off/8192", "", 8192},
+		{"all/8192", "replay all\ndepth 1000", 8192},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tr := newTree("glenda", nil, 64<<20)
+			l, err := openLog(b.TempDir(), false, tr, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.close()
+			cli, srv := net.Pipe()
+			defer cli.Close()
+			go newServer(tr, nil).serve(srv, 3)
+			rpc := func(f *plan9.Fcall) {
+				if err := plan9.WriteFcall(cli, f); err != nil {
+					b.Fatal(err)
+				}
+				r, err := plan9.ReadFcall(cli)
+				if err != nil || r.Type != f.Type+1 {
+					b.Fatalf("%v: %v %v", f, r, err)
+				}
+			}
+			setup := benchSetup()
+			for _, f := range setup[:2] {
+				rpc(f)
+			}
+			if bc.cfg != "" {
+				rpc(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 4, Wname: []string{"ctl"}})
+				rpc(&plan9.Fcall{Type: plan9.Topen, Fid: 4, Mode: plan9.OWRITE})
+				rpc(&plan9.Fcall{Type: plan9.Twrite, Fid: 4, Data: []byte(bc.cfg)})
+			}
+			for _, f := range setup[2:] {
+				rpc(f)
+			}
+			rpc(&plan9.Fcall{Type: plan9.Twalk, Fid: 0, Newfid: 3, Wname: []string{"g", "s"}})
+			rpc(&plan9.Fcall{Type: plan9.Topen, Fid: 3, Mode: plan9.OREAD})
+
+			data := make([]byte, bc.size)
+			tread, _ := (&plan9.Fcall{Type: plan9.Tread, Tag: 1, Fid: 3, Count: uint32(bc.size)}).Bytes()
+			twrite, _ := (&plan9.Fcall{Type: plan9.Twrite, Tag: 2, Fid: 2, Data: data}).Bytes()
+			req := append(tread, twrite...)
+			reply := make([]byte, 11+bc.size)
+			recv := func() uint8 {
+				if _, err := io.ReadFull(cli, reply[:4]); err != nil {
+					b.Fatal(err)
+				}
+				n := int(binary.LittleEndian.Uint32(reply))
+				if _, err := io.ReadFull(cli, reply[4:n]); err != nil {
+					b.Fatal(err)
+				}
+				return reply[4]
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(bc.size))
+			for b.Loop() {
+				if _, err := cli.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if t1, t2 := recv(), recv(); t1 == t2 || t1 == plan9.Rerror || t2 == plan9.Rerror {
+					b.Fatalf("replies %d %d, want an Rread and an Rwrite", t1, t2)
+				}
+			}
+		})
+	}
+}

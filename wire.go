@@ -480,9 +480,7 @@ func (c *conn) heldBack(l *dlog, hdr []byte, data string) bool {
 	if off == 0 && !flush {
 		return false
 	}
-	b := make([]byte, 0, len(hdr)+len(data))
-	b = append(append(b, hdr...), data...)
-	return l.hold(c, off, b, flush)
+	return l.hold(c, off, hdr, data, flush)
 }
 
 // queueOut adds a reply the log held back, from any goroutine. quiet
