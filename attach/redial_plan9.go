@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,32 +44,96 @@ func exclusive(err error) bool {
 	return strings.Contains(e, "excl") || strings.Contains(e, "in use") || strings.Contains(e, "locked")
 }
 
-// A connection on Plan 9 is a mount of /srv/srv on a directory of its
-// own, in the supervisor's name space (its own: it runs with
-// RFNAMEG). The kernel's mount driver gives every call its own tag, so
-// mounts share the service's channel safely; when mq dies, the calls
-// on it fail with the hangup of its pipe.
-type mountConn struct{ dir string }
-
-func (m mountConn) Close() error {
-	syscall.Unmount("", m.dir)
-	return os.Remove(m.dir)
+// A connection on Plan 9 is a mount of /srv/srv in the supervisor's
+// name space (its own: it runs with RFNAMEG). The kernel's mount
+// driver gives every call its own tag, so all calls share one mount
+// while it works; when mq dies they fail with the hangup of its pipe,
+// and the next dial mounts the service again on a directory of its
+// own. A mount is undone once it is dead and its last user is done.
+type mount struct {
+	dir  string
+	refs int
+	dead bool
 }
 
-// mountBase is the directory the mounts are made in.
-var mountBase string
+var (
+	mountMu   sync.Mutex
+	mountBase string // the directory the mounts are made in
+	mountCur  *mount // the mount calls go on, nil if none
+)
 
-// dial mounts the service, waiting for it as long as it takes and
-// starting it when it is not posted, if it is ours to start.
+type mountConn struct{ m *mount }
+
+func (c mountConn) Close() error {
+	mountMu.Lock()
+	c.m.refs--
+	m := c.m
+	gone := m.dead && m.refs == 0
+	mountMu.Unlock()
+	if gone {
+		m.undo()
+	}
+	return nil
+}
+
+func (m *mount) undo() {
+	syscall.Unmount("", m.dir)
+	os.Remove(m.dir)
+}
+
+// alive says whether the service answers on m.
+func (m *mount) alive() bool {
+	buf := make([]byte, 512)
+	_, err := syscall.Stat(m.dir, buf)
+	return err == nil
+}
+
+// dial returns a connection to the service, mounting it again if need
+// be, waiting for it as long as it takes and starting it when it is
+// not posted, if it is ours to start.
 func (r *redialFS) dial() (rconn, rfsys, error) {
 	pause := 10 * time.Millisecond
 	for {
+		mountMu.Lock()
+		m := mountCur
+		mountMu.Unlock()
+		if m != nil {
+			ok := m.alive() // a call: not under the lock
+			mountMu.Lock()
+			if ok && !m.dead {
+				m.refs++
+				mountMu.Unlock()
+				return mountConn{m}, nsFsys{m.dir}, nil
+			}
+			if !m.dead {
+				m.dead = true
+				if mountCur == m {
+					mountCur = nil
+				}
+				if m.refs == 0 {
+					mountMu.Unlock()
+					m.undo()
+					continue
+				}
+			}
+			mountMu.Unlock()
+		}
 		fd, err := syscall.Open("/srv/"+r.srv, syscall.O_RDWR)
 		if err == nil {
-			c, err := mountOn(fd)
+			m, err := mountOn(fd)
 			syscall.Close(fd)
 			if err == nil {
-				return c, nsFsys{c.dir}, nil
+				mountMu.Lock()
+				if mountCur != nil {
+					// Another goroutine mounted it meanwhile.
+					mountMu.Unlock()
+					m.undo()
+					continue
+				}
+				mountCur = m
+				m.refs++
+				mountMu.Unlock()
+				return mountConn{m}, nsFsys{m.dir}, nil
 			}
 		} else if mqclient.IsNotExist(err) {
 			if !r.restart {
@@ -81,23 +146,27 @@ func (r *redialFS) dial() (rconn, rfsys, error) {
 	}
 }
 
-func mountOn(fd int) (mountConn, error) {
+func mountOn(fd int) (*mount, error) {
+	mountMu.Lock()
 	if mountBase == "" {
 		d, err := os.MkdirTemp("", "attach.")
 		if err != nil {
-			return mountConn{}, err
+			mountMu.Unlock()
+			return nil, err
 		}
 		mountBase = d
 	}
-	dir, err := os.MkdirTemp(mountBase, "c")
+	base := mountBase
+	mountMu.Unlock()
+	dir, err := os.MkdirTemp(base, "c")
 	if err != nil {
-		return mountConn{}, err
+		return nil, err
 	}
 	if err := syscall.Mount(fd, -1, dir, syscall.MREPL|syscall.MCREATE, ""); err != nil {
 		os.Remove(dir)
-		return mountConn{}, err
+		return nil, err
 	}
-	return mountConn{dir}, nil
+	return &mount{dir: dir}, nil
 }
 
 // start starts mq for the service unless it is posted already: `mq -r
