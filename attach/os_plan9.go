@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -44,11 +45,6 @@ func connect(srv string) mqclient.FS {
 	return fs
 }
 
-// superviseService is the service as the supervisor uses it. On Plan 9
-// the program writes the mounted streams itself, and a supervisor does
-// not outlive its service.
-func superviseService(srv string) (mqclient.FS, error) { return mqclient.Service(srv) }
-
 func defaultCommand() []string { return []string{"rc", "-i"} }
 
 // stateBase is $home/lib, where Plan 9 programs keep a user's files.
@@ -72,8 +68,11 @@ func exitStatus(status string) {
 }
 
 // detached gives the supervisor a note group of its own, so closing
-// the window does not kill it.
-func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Rfork: syscall.RFNOTEG} }
+// the window does not kill it, and a name space of its own (a copy of
+// the caller's), where it mounts the service and the program's files.
+func detached() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Rfork: syscall.RFNOTEG | syscall.RFNAMEG}
+}
 
 func detachSignals() {}
 
@@ -81,15 +80,17 @@ func detachSignals() {}
 // the files it is given.
 func closeInherited() {}
 
-// plan9Proc is the program in a note group of its own, reading and
-// writing the mounted streams directly.
+// plan9Proc is the program in a note group of its own. Its standard
+// files are served by the supervisor (fdServer), which passes what it
+// writes on through a spool to the session's streams, and gives it
+// input from fd0, across restarts of mq (SPEC §11.6).
 type plan9Proc struct {
-	cmd *exec.Cmd
+	cmd   *exec.Cmd
+	spool *spool // what it wrote, on its way to fd1 and fd2
 }
 
 func start(fs mqclient.FS, id string, argv []string) (proc, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	var files []*os.File
+	var streams []mqclient.File
 	for _, s := range []struct {
 		name string
 		mode uint8
@@ -98,18 +99,24 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, mqclient.OSFile(f))
+		streams = append(streams, f)
 	}
+	sp := newSpool([2]io.Writer{msgWriter{streams[1]}, msgWriter{streams[2]}}, spoolMax)
+	files, err := serveFiles(fs, path.Join(id, "fd0"), streams[0], sp.writers())
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Rfork: syscall.RFNOTEG}
-	err := cmd.Start()
+	err = cmd.Start()
 	for _, f := range files {
 		f.Close()
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &plan9Proc{cmd}, nil
+	return &plan9Proc{cmd, sp}, nil
 }
 
 func (p *plan9Proc) note(n string) {
@@ -127,6 +134,9 @@ func (p *plan9Proc) note(n string) {
 // wait returns the program's exit string, or ok when it is empty.
 func (p *plan9Proc) wait() string {
 	p.cmd.Wait()
+	// Each write it made was answered once spooled: all it wrote is
+	// in the spool now.
+	p.spool.close()
 	if w, ok := p.cmd.ProcessState.Sys().(*syscall.Waitmsg); ok {
 		return exitString(w.Msg)
 	}

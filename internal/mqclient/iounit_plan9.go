@@ -25,3 +25,7 @@ func iounit(f *os.File) int {
 	n, _ := strconv.Atoi(fields[0])
 	return n
 }
+
+// IOUnit is iounit for a file opened outside this package: 0 if it
+// cannot be told.
+func IOUnit(f *os.File) int { return iounit(f) }
