@@ -150,26 +150,19 @@ type dlog struct {
 	// too; the writer takes buf with mu alone and writes it with no
 	// lock held.
 	mu       sync.Mutex
-	buf      []byte        // records not yet handed to the writer
-	spare    []byte        // a written batch's buffer, for buf to reuse
-	split    int           // buf[:split] goes to the old segment; -1 if no switch
-	oldBase  int64         // the old segment's size before buf[:split]
-	stable   int           // buf[:stable] holds whole changes, to be written
-	newFile  logFile       // the segment buf[split:] goes to
-	f        logFile       // the segment being written
-	end      uint64        // bytes ever appended
-	ackOff   uint64        // end of the last record a reply waits for
-	done     uint64        // bytes written (and with -S, synced)
-	writing  bool          // someone is writing a batch
-	err      error         // a write failed: changes fail until one succeeds
-	held     []held        // replies waiting, in order of off
-	batch    int           // with -S, how many replies the last sync released
-	syncDur  time.Duration // how long it took
-	gatherN  int           // run waits until this many replies are held
-	gathered chan struct{} // and is told here
-	heldFree []held        // a released run of held, for held to reuse
-	arena    []byte        // held replies' bytes are cut from it
-	trimQ    *queue        // an H record not yet encoded, to coalesce
+	buf      []byte  // records not yet handed to the writer
+	split    int     // buf[:split] goes to the old segment; -1 if no switch
+	oldBase  int64   // the old segment's size before buf[:split]
+	stable   int     // buf[:stable] holds whole changes, to be written
+	newFile  logFile // the segment buf[split:] goes to
+	f        logFile // the segment being written
+	end      uint64  // bytes ever appended
+	ackOff   uint64  // end of the last record a reply waits for
+	done     uint64  // bytes written (and with -S, synced)
+	writing  bool    // someone is writing a batch
+	err      error   // a write failed: changes fail until one succeeds
+	held     []held  // replies waiting, in order of off
+	trimQ    *queue  // an H record not yet encoded, to coalesce
 	trimSeq  uint64
 	pos      int64 // where the next appended byte lands in its segment
 	resEnd   int64 // room reserved in that segment
@@ -195,6 +188,20 @@ type dlog struct {
 	closeOnce sync.Once
 	deleting  int           // goroutines deleting segments
 	runDone   chan struct{} // closed when run returns
+
+	// Reused on the write path, guarded by mu: buf's and held's
+	// other halves, and the chunk held replies are copied into.
+	spare    []byte
+	heldFree []held
+	arena    []byte
+
+	// With -S, the last sync, guarded by mu: how many replies it
+	// released and how long it took; run waits until gatherN
+	// replies are held, and is told on gathered.
+	batch    int
+	syncDur  time.Duration
+	gatherN  int
+	gathered chan struct{}
 }
 
 type segInfo struct {
@@ -807,8 +814,8 @@ func (l *dlog) ackEnd() uint64 {
 	return l.ackOff
 }
 
-// hold queues reply b for c until the log is written up to off, or
-// says false when it already is.
+// hold queues c's reply, hdr then data, until the log is written up
+// to off, or says false when it already is.
 func (l *dlog) hold(c *conn, off uint64, hdr []byte, data string, flush bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
