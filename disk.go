@@ -1045,12 +1045,13 @@ func (l *dlog) run(t *tree) {
 			return
 		}
 		work := !l.writing && (l.stable > 0 || l.newFile != nil)
-		if work && l.sync && len(l.held) < l.batch {
-			work = l.gather()
-		}
 		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate) && !l.busy
 		if work {
-			l.writeOut(nil)
+			if l.sync && len(l.held) < l.batch && !l.gather() {
+				l.mu.Unlock() // closed, or written meanwhile
+			} else {
+				l.writeOut(nil)
+			}
 		} else {
 			l.mu.Unlock()
 		}
