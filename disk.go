@@ -1028,11 +1028,19 @@ func (l *dlog) commit() {
 	l.mu.Unlock()
 }
 
+// runTick is how often run looks for work nobody kicked it for: a
+// retry after a failed write, a compaction that came due, records no
+// reply waits for. Requests kick it, so it is seldom needed, and an
+// idle mq should not wake often (under 9vx, the Plan 9 kernel the
+// tests boot, a 50 ms tick went with kernel faults in most runs of
+// test/attach.rc).
+const runTick = time.Second
+
 // run writes the log when kicked or every so often, and compacts it
 // when due.
 func (l *dlog) run(t *tree) {
 	defer close(l.runDone)
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(runTick)
 	defer tick.Stop()
 	for {
 		select {
