@@ -586,6 +586,15 @@ type errVar struct {
 func (v *errVar) set(err error) { v.mu.Lock(); v.err = err; v.mu.Unlock() }
 func (v *errVar) get() error    { v.mu.Lock(); defer v.mu.Unlock(); return v.err }
 
+// injectFailures makes the log's files fail with the errors the test
+// sets in reserveErr and writeErr, until the test ends.
+func injectFailures(t *testing.T) (reserveErr, writeErr *errVar) {
+	reserveErr, writeErr = new(errVar), new(errVar)
+	wrapLogFile = func(f logFile) logFile { return failing{f, reserveErr, writeErr} }
+	t.Cleanup(func() { wrapLogFile = nil })
+	return reserveErr, writeErr
+}
+
 func (f failing) Reserve(off, n int64) error {
 	if err := f.reserveErr.get(); err != nil {
 		return err
@@ -603,9 +612,7 @@ func (f failing) Write(b []byte) (int, error) {
 // SPEC §11.3: a change that cannot be made durable fails with the
 // system's error and changes nothing; mq keeps serving, and reads work.
 func TestDiskFull(t *testing.T) {
-	var reserveErr, writeErr errVar
-	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
-	defer func() { wrapLogFile = nil }()
+	reserveErr, writeErr := injectFailures(t)
 	old := reserveChunk
 	reserveChunk = 1
 	defer func() { reserveChunk = old }()
@@ -893,9 +900,7 @@ func dirSize(t *testing.T, dir string) int64 {
 // SPEC §11.3, §2: stopping mq after a write to the log failed does not
 // wait for the disk: close returns, and the log takes no more changes.
 func TestCloseAfterWriteError(t *testing.T) {
-	var reserveErr, writeErr errVar
-	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
-	defer func() { wrapLogFile = nil }()
+	_, writeErr := injectFailures(t)
 	x := openLogged(t, t.TempDir(), false)
 	fs := x.dial()
 	mkdir(t, fs, "g")
@@ -1070,9 +1075,7 @@ func TestReplayOffWriteLogged(t *testing.T) {
 // SPEC §3.6, §8.4: Unix's > (a wstat of length 0) and Plan 9's OTRUNC
 // on a stream change nothing, so a full disk does not fail them.
 func TestTruncFullDisk(t *testing.T) {
-	var reserveErr, writeErr errVar
-	wrapLogFile = func(f logFile) logFile { return failing{f, &reserveErr, &writeErr} }
-	defer func() { wrapLogFile = nil }()
+	reserveErr, _ := injectFailures(t)
 	old := reserveChunk
 	reserveChunk = 1
 	defer func() { reserveChunk = old }()
