@@ -235,21 +235,15 @@ func (q *queue) mayWait() bool { return q.cfg.wait != waitOff }
 
 // fits says whether the server cap can take n more bytes, by dropping
 // this group's messages if need be: whether write would succeed.
-func (q *queue) fits(n int64) bool {
-	return q.st.total-q.bytes+n <= q.st.cap || q.st.total+n <= q.st.cap
-}
+func (q *queue) fits(n int64) bool { return q.st.total-q.bytes+n <= q.st.cap }
 
 // makeRoom makes the server cap hold n more bytes by dropping this
 // group's oldest messages, or fails without dropping any (SPEC §7.2).
 func (q *queue) makeRoom(n int64) error {
-	st := q.st
-	if st.total+n <= st.cap {
-		return nil
-	}
-	if st.total-q.bytes+n > st.cap {
+	if !q.fits(n) {
 		return errNoSpace
 	}
-	for st.total+n > st.cap {
+	for q.st.total+n > q.st.cap {
 		q.drop(q.head, true)
 	}
 	return nil
