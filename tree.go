@@ -130,14 +130,6 @@ func (t *tree) newGroup(parent *node, name, uid, gid string, mode plan9.Perm, cf
 	return g
 }
 
-// group is the group n is in, or n itself for a group.
-func (n *node) group() *node {
-	if n.kind == kGroup {
-		return n
-	}
-	return n.parent
-}
-
 func (n *node) isDir() bool { return n.kind == kGroup }
 
 // gone says whether n has been removed, with its group for ctl and order.
