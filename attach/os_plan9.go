@@ -119,16 +119,28 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 	return &plan9Proc{cmd, sp}, nil
 }
 
+// note posts n to the program's note group. kill is not a note a
+// program can catch or ignore (rc would exit with its last command's
+// status, often ok): as kill(1) does, it kills the whole note group
+// through the program's ctl file, as SIGKILL does on Unix.
 func (p *plan9Proc) note(n string) {
 	if n == "" {
 		return
 	}
-	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/notepg", p.cmd.Process.Pid), os.O_WRONLY, 0)
-	if err != nil {
+	if n == "kill" && procWrite(p.cmd.Process.Pid, "ctl", "killgrp") == nil {
 		return
 	}
-	f.Write([]byte(n))
+	procWrite(p.cmd.Process.Pid, "notepg", n)
+}
+
+func procWrite(pid int, file, s string) error {
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/%s", pid, file), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte(s))
 	f.Close()
+	return err
 }
 
 // wait returns the program's exit string, or ok when it is empty.
