@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"9fans.net/go/plan9"
 	"9fans.net/go/plan9/client"
@@ -352,4 +353,41 @@ func TestAttachInputMessages(t *testing.T) {
 	}
 	want := []message{{"fd0", "one two\n"}, {"fd0", "three\n"}, {"fd1", "got one two three\n"}}
 	sameMessages(t, sessionMessages(t, s, "in"), want)
+}
+
+// A process the program left running, still under the filter once its
+// supervisor has gone, writes as it would without it: a write longer
+// than a datagram to a file of its own on fd 1 takes it all (SPEC §10;
+// man/1/attach).
+func TestAttachBigWriteLeftover(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux's")
+	}
+	t.Setenv("ATTACH_TEST_QUEUE", "small")
+	dir := t.TempDir()
+	out, rc := dir+"/out", dir+"/rc"
+	s := startMQ(t)
+	// It waits for the supervisor, its shell's parent, to exit.
+	attachOK(t, s, "-c", "left", "sh", "-c", fmt.Sprintf(`(
+		while [ -d /proc/$PPID ] && ! grep -q '^State:.*Z' /proc/$PPID/status; do sleep 0.05; done
+		dd if=/dev/zero of=%s bs=1000000 count=1 status=none; echo $? >%s.new; mv %s.new %s
+	) </dev/null >/dev/null 2>&1 &`, out, rc, rc, rc))
+	var b []byte
+	for i := 0; ; i++ {
+		var err error
+		if b, err = os.ReadFile(rc); err == nil {
+			break
+		}
+		if i == 600 {
+			t.Fatal("the leftover process did not finish")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != "0\n" || st.Size() != 1000000 {
+		t.Errorf("dd: status %q, %d bytes written; want 0 and 1000000", b, st.Size())
+	}
 }
