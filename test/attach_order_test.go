@@ -223,8 +223,8 @@ func TestAttachBigWrite(t *testing.T) {
 		name, queue string
 		argv        []string
 	}{
-		{"default", "", []string{"env", bigWriteEnv + "=1", self}},
-		{"small", "small", []string{"sh", "-c", "env " + bigWriteEnv + "=1 " + self + "; exit $?"}},
+		{"default", "", []string{"env", bigWriteEnv + "=1", "GORACE=atexit_sleep_ms=0", self}},
+		{"small", "small", []string{"sh", "-c", "env " + bigWriteEnv + "=1 GORACE=atexit_sleep_ms=0 " + self + "; exit $?"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("ATTACH_TEST_QUEUE", tc.queue) // read by the supervisor
