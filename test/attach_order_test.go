@@ -206,8 +206,8 @@ func sessionStatus(t *testing.T, s *mqServer, id string) string {
 // and comes out in messages of at most 8192 bytes one after another,
 // in order with the program's other writes (SPEC §10, §6.2): one
 // datagram takes a write up to the limit of its socket's send buffer
-// (SO_SNDBUF less 32: 4M less 32 here, 425952 bytes for a user on a
-// stock Linux, which "small" makes it), and a seccomp filter brings
+// (SO_SNDBUF less 32: 4M less 32 with CAP_NET_ADMIN, 425952 bytes for a
+// user on a stock Linux, which "small" makes it), and a seccomp filter brings
 // the longer ones to the supervisor, which passes them on itself. The
 // writer is the session's program, or in "small" a child of it, as
 // the filter passes to children.
