@@ -41,6 +41,14 @@ func main() {
 		superviseMain(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == launcherArg {
+		launchMain(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == lingerArg {
+		lingerMain()
+		return
+	}
 	flags, rest, err := arg.Parse(os.Args[1:], "c:k:lrtw:s:")
 	if err != nil {
 		usage()

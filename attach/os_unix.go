@@ -96,27 +96,34 @@ func start(fs mqclient.FS, id string, argv []string) (proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = q.files[0], q.files[1]
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Input stays a pipe: a program may read it a byte at a time,
 	// which would drop the rest of a datagram.
-	stdin, err := cmd.StdinPipe()
-	if err == nil {
-		err = cmd.Start()
-	}
-	q.closeSenders()
+	stdin, stdinW, err := os.Pipe()
 	if err != nil {
 		q.close()
 		return nil, err
 	}
+	cmd, notify, err := startProgram(func() *exec.Cmd {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, q.files[0], q.files[1]
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd
+	}, q.limit)
+	stdin.Close()
+	q.closeSenders()
+	if err != nil {
+		stdinW.Close()
+		q.close()
+		return nil, err
+	}
+	q.notify = notify
 	p := &unixProc{cmd: cmd, exited: make(chan struct{}), passed: make(chan struct{})}
 	// Each write of the program is one message, or a few of at most
 	// msgMax bytes each, one after another. The spool holds them
 	// while the service is away (SPEC §11.6).
 	p.spool = newSpool([2]io.Writer{msgWriter{out}, msgWriter{errs}}, spoolMax)
 	go q.run(p.spool.writers(), p.exited, p.passed)
-	go pumpInput(fs, in, stdin)
+	go pumpInput(fs, in, stdinW)
 	return p, nil
 }
 

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"errors"
-	"io"
 	"net"
 	"os"
 	"syscall"
@@ -23,6 +21,13 @@ type outQueue struct {
 	files [2]*os.File   // the program's standard output and error
 	addrs [2]string     // their addresses
 	buf   []byte        // holds the largest datagram the senders can send
+
+	// On Linux, the program's writes too long for a datagram come
+	// through a seccomp listener (outqueue_linux.go).
+	limit  int       // the longest write one datagram takes
+	notify int       // the listener, or -1
+	inodes [2]uint64 // of the program's ends, to know them in /proc
+	chunk  []byte    // holds a piece of such a write
 }
 
 // drainPoll is how long a read waits, once the program has exited,
@@ -44,7 +49,7 @@ func newOutQueue() (*outQueue, error) {
 		return nil, err
 	}
 	defer unlinkAddrs(recv, send)
-	q := &outQueue{addrs: send}
+	q := &outQueue{addrs: send, notify: -1}
 	q.conn, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: recv, Net: "unixgram"})
 	if err != nil {
 		return nil, err
@@ -56,6 +61,11 @@ func newOutQueue() (*outQueue, error) {
 			syscall.CloseOnExec(fd)
 			q.files[i] = os.NewFile(uintptr(fd), "")
 			size, err = raiseSendBuffer(fd)
+		}
+		var st syscall.Stat_t
+		if err == nil {
+			err = syscall.Fstat(fd, &st)
+			q.inodes[i] = uint64(st.Ino)
 		}
 		if err == nil {
 			err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: addr})
@@ -69,6 +79,7 @@ func newOutQueue() (*outQueue, error) {
 		}
 	}
 	q.buf = make([]byte, size)
+	q.limit = size - 32 // Linux's overhead; elsewhere unused
 	return q, nil
 }
 
@@ -100,63 +111,8 @@ func (q *outQueue) closeSenders() {
 func (q *outQueue) close() {
 	q.closeSenders()
 	q.conn.Close()
-}
-
-// run passes each datagram to out[0] or out[1], as its sender was the
-// program's standard output or error, until the program has exited
-// (exited is closed) and the queue is empty, then closes the queue
-// and done. Programs it left running keep their output passed on for
-// outputGrace at most.
-func (q *outQueue) run(out [2]io.Writer, exited <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	defer q.close()
-	go func() {
-		<-exited
-		q.conn.SetReadDeadline(time.Now()) // wake the read below
-	}()
-	for q.pass(out) || !closed(exited) {
+	if q.notify >= 0 {
+		syscall.Close(q.notify)
+		q.notify = -1
 	}
-	// All the program wrote is queued by now: a read that finds
-	// nothing for drainPoll has emptied the queue.
-	end := time.Now().Add(outputGrace)
-	for {
-		q.conn.SetReadDeadline(time.Now().Add(drainPoll))
-		if !q.pass(out) && (!q.held() || time.Now().After(end)) {
-			return
-		}
-	}
-}
-
-func closed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
-// pass passes on one datagram; it is false when the read ends in error
-// (the deadline).
-func (q *outQueue) pass(out [2]io.Writer) bool {
-	n, from, err := q.conn.ReadFromUnix(q.buf)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return false
-		}
-		// Not expected from a bound socket of our own; stop
-		// rather than spin.
-		time.Sleep(drainPoll)
-		return false
-	}
-	for i, a := range q.addrs {
-		// Anything else that sends here is not the program.
-		if from != nil && from.Name == a && n > 0 {
-			// out is a spool's: it takes the write, waiting
-			// for room if it must, and passes it on (SPEC §11.6).
-			out[i].Write(q.buf[:n])
-		}
-	}
-	return true
 }

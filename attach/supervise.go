@@ -20,6 +20,16 @@ import (
 // program, passes notes to it and records its exit.
 const supervisorArg = "-supervise-session"
 
+// launcherArg, first on the command line, runs attach as the launcher
+// of a session's program (Linux): it puts itself under the filter that
+// passes large writes to the supervisor, then executes the program.
+// lingerArg runs it as what answers that filter once the supervisor
+// has gone (launch_linux.go).
+const (
+	launcherArg = "-launch-program"
+	lingerArg   = "-answer-writes"
+)
+
 // Supervisor arguments say how the program is run: on a
 // pseudo-terminal, or not.
 const (

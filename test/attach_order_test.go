@@ -3,8 +3,9 @@
 package test
 
 import (
-	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -12,9 +13,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"9fans.net/go/plan9"
 	"9fans.net/go/plan9/client"
+	"golang.org/x/sys/unix"
 )
 
 // A message is one message of a session's group: its stream and data.
@@ -94,11 +97,49 @@ func TestAttachWriteOrder(t *testing.T) {
 }
 
 // bigWriteEnv, set in its environment, makes the test binary the
-// program of TestAttachBigWrite: it finds the largest write its
-// standard output takes (SO_SNDBUF less 32 on Linux) and says it on
-// standard error, then makes a write of that size on standard output,
-// then one a byte larger, and says how that one ended.
+// program of TestAttachBigWrite: it says on standard error the longest
+// write one datagram of its standard output takes (SO_SNDBUF less 32
+// on Linux), then makes the calls bigCalls lists, each once, and exits
+// 0 if each took all it was given.
 const bigWriteEnv = "MQTEST_BIGWRITE"
+
+// A bigCall is a write(2), writev(2) or pwritev2(2) of the program of
+// TestAttachBigWrite.
+type bigCall struct {
+	name  string // the system call; "dup2 write" makes fd 2 fd 1's first
+	fd    int
+	sizes []int // its length, or its vector's lengths
+}
+
+// bigCalls are the calls for a datagram limit of limit bytes.
+func bigCalls(limit int) []bigCall {
+	return []bigCall{
+		{"write", 1, []int{limit}}, // the longest one datagram takes
+		{"write", 2, []int{3}},
+		{"write", 1, []int{limit + 1}},
+		{"write", 2, []int{3}},
+		{"write", 1, []int{1 << 20}},
+		{"write", 2, []int{3}},
+		{"write", 1, []int{16 << 20}},
+		{"writev", 2, []int{2, 1}}, // short: a datagram as usual
+		{"writev", 1, []int{3 << 20, 5, 2 << 20}},
+		{"write", 2, []int{3}},
+		{"pwritev2", 1, []int{1 << 20, 1 << 20}},
+		{"write", 2, []int{1 << 20}},
+		{"dup2 write", 2, []int{2 << 20}}, // as 2>&1 does: to fd1
+	}
+}
+
+// bigData is the data of call i of the program, n bytes: no two
+// pieces of it alike, so that a piece out of place shows.
+func bigData(i, n int) []byte {
+	r := rand.New(rand.NewPCG(uint64(i), uint64(n)))
+	b := make([]byte, n+8)
+	for j := 0; j < n; j += 8 {
+		binary.LittleEndian.PutUint64(b[j:], r.Uint64())
+	}
+	return b[:n]
+}
 
 func runBigWrite() {
 	buf, err := syscall.GetsockoptInt(1, syscall.SOL_SOCKET, syscall.SO_SNDBUF)
@@ -107,54 +148,140 @@ func runBigWrite() {
 	}
 	limit := buf - 32
 	fmt.Fprintf(os.Stderr, "limit %d\n", limit)
-	if _, err := syscall.Write(1, bytes.Repeat([]byte("b"), limit)); err != nil {
-		fmt.Fprintf(os.Stderr, "at the limit: %v\n", err)
+	code := 0
+	for i, c := range bigCalls(limit) {
+		data := bigData(i, sum(c.sizes))
+		var vec [][]byte
+		for _, n := range c.sizes {
+			vec, data = append(vec, data[:n]), data[n:]
+		}
+		var n int
+		switch c.name {
+		case "write":
+			n, err = syscall.Write(c.fd, vec[0])
+		case "writev":
+			n, err = unix.Writev(c.fd, vec)
+		case "pwritev2":
+			n, err = unix.Pwritev2(c.fd, vec, -1, 0)
+		case "dup2 write":
+			if err = syscall.Dup2(1, 2); err == nil {
+				n, err = syscall.Write(c.fd, vec[0])
+			}
+		}
+		if n != sum(c.sizes) || err != nil {
+			// Seen in the test's comparison of the messages.
+			fmt.Fprintf(os.Stderr, "call %d, %s of %d bytes: %d, %v\n", i, c.name, sum(c.sizes), n, err)
+			code = 1
+		}
 	}
-	_, err = syscall.Write(1, bytes.Repeat([]byte("o"), limit+1))
-	fmt.Fprintf(os.Stderr, "over: %v\n", err)
+	os.Exit(code)
 }
 
-// A single write as large as the program's output takes goes through
-// whole, and comes out in messages of at most 8192 bytes one after
-// another (SPEC §10, §6.2). The largest is what the supervisor's
-// datagram socket allows, SO_SNDBUF less 32 (416K less 32 on a stock
-// Linux, more if net.core.wmem_max was raised, 4M at most): a write a
-// byte larger fails whole with EMSGSIZE, and nothing of it is passed
-// on (man/1/attach, BUGS).
+func sum(s []int) int {
+	n := 0
+	for _, v := range s {
+		n += v
+	}
+	return n
+}
+
+// sessionStatus is session id's exit status.
+func sessionStatus(t *testing.T, s *mqServer, id string) string {
+	t.Helper()
+	fs := s.attach(t, owner(t), "")
+	f, err := fs.Open(id+"/status", plan9.OREAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 100)
+	n, err := f.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(buf[:n]))
+}
+
+// A single write, writev or pwritev2 of any length goes through whole,
+// and comes out in messages of at most 8192 bytes one after another,
+// in order with the program's other writes (SPEC §10, §6.2): one
+// datagram takes a write up to the limit of its socket's send buffer
+// (SO_SNDBUF less 32: 4M less 32 with CAP_NET_ADMIN, 425952 bytes for a
+// user on a stock Linux, which "small" makes it), and a seccomp filter brings
+// the longer ones to the supervisor, which passes them on itself. The
+// writer is the session's program, or in "small" a child of it, as
+// the filter passes to children.
 func TestAttachBigWrite(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("the datagram limit is Linux's")
+		t.Skip("the datagram limit, and the filter for longer writes, are Linux's")
 	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, tc := range []struct {
+		name, queue string
+		argv        []string
+	}{
+		{"default", "", []string{"env", bigWriteEnv + "=1", "GORACE=atexit_sleep_ms=0", self}},
+		{"small", "small", []string{"sh", "-c", "env " + bigWriteEnv + "=1 GORACE=atexit_sleep_ms=0 " + self + "; exit $?"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("ATTACH_TEST_QUEUE", tc.queue) // read by the supervisor
+			s := startMQ(t)
+			attachOK(t, s, append([]string{"-c", "big"}, tc.argv...)...)
+			msgs := sessionMessages(t, s, "big")
+			if len(msgs) == 0 || msgs[0].stream != "fd2" || !strings.HasPrefix(msgs[0].data, "limit ") {
+				t.Fatalf("%d messages, the first %.40q; want the limit first", len(msgs), msgs)
+			}
+			limit, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(msgs[0].data, "limit ")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("the longest write one datagram takes: %d bytes", limit)
+			if tc.queue == "small" && limit != 425952 {
+				t.Errorf("limit %d bytes, want a stock kernel's 425952", limit)
+			}
+			want := msgs[:1]
+			for i, c := range bigCalls(limit) {
+				stream := fmt.Sprintf("fd%d", c.fd)
+				if c.name == "dup2 write" {
+					stream = "fd1"
+				}
+				data := bigData(i, sum(c.sizes))
+				for len(data) > 0 {
+					n := min(len(data), 8192)
+					want, data = append(want, message{stream, string(data[:n])}), data[n:]
+				}
+			}
+			sameMessages(t, msgs, want)
+			if st := sessionStatus(t, s, "big"); st != "0" {
+				t.Errorf("the program's status is %s, want 0: a call did not take all it was given", st)
+			}
+		})
+	}
+}
+
+// A program the system refuses the filter for (as ATTACH_TEST_QUEUE=
+// nofilter makes it) runs as it would without: unfiltered, and a write
+// longer than a datagram fails in it with EMSGSIZE, passing nothing on
+// (SPEC §10; man/1/attach, BUGS).
+func TestAttachBigWriteNoFilter(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux's")
+	}
+	t.Setenv("ATTACH_TEST_QUEUE", "nofilter")
 	s := startMQ(t)
-	attachOK(t, s, "-c", "big", "env", bigWriteEnv+"=1", self)
+	// Longer than any datagram Linux takes.
+	attachOK(t, s, "-c", "big", "sh", "-c", "grep '^Seccomp:' /proc/self/status; dd if=/dev/zero bs=5000000 count=1 status=none; echo $? >&2")
 	msgs := sessionMessages(t, s, "big")
-	if len(msgs) < 3 || msgs[0].stream != "fd2" || !strings.HasPrefix(msgs[0].data, "limit ") {
-		t.Fatalf("%d messages, the first %q; want the limit, the data, how the larger write ended", len(msgs), msgs[0])
-	}
-	limit, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(msgs[0].data, "limit ")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("the program's largest write: %d bytes", limit)
-	if limit < 400<<10 || limit > 4<<20 {
-		t.Errorf("largest write %d bytes, want 400K (a stock kernel's) to 4M", limit)
-	}
-	var data bytes.Buffer
-	for _, m := range msgs[1 : len(msgs)-1] {
-		if m.stream != "fd1" || len(m.data) > 8192 {
-			t.Fatalf("a message of %d bytes on %s among the data: %.40q", len(m.data), m.stream, m.data)
+	for _, m := range msgs[1:] {
+		if m.stream != "fd2" {
+			t.Fatalf("messages %.80q; want nothing of dd's on fd1", msgs)
 		}
-		data.WriteString(m.data)
 	}
-	if !bytes.Equal(data.Bytes(), bytes.Repeat([]byte("b"), limit)) {
-		t.Errorf("the data is %d bytes, not the %d b's written", data.Len(), limit)
-	}
-	if got, want := msgs[len(msgs)-1], (message{"fd2", "over: message too long\n"}); got != want {
-		t.Errorf("the write a byte over the limit: %q, want %q", got, want)
+	if len(msgs) < 2 || msgs[0] != (message{"fd1", "Seccomp:\t0\n"}) || msgs[len(msgs)-1].data == "0\n" {
+		t.Errorf("messages %.80q; want no filter on fd1, then dd's failure on fd2", msgs)
 	}
 }
 
@@ -226,4 +353,41 @@ func TestAttachInputMessages(t *testing.T) {
 	}
 	want := []message{{"fd0", "one two\n"}, {"fd0", "three\n"}, {"fd1", "got one two three\n"}}
 	sameMessages(t, sessionMessages(t, s, "in"), want)
+}
+
+// A process the program left running, still under the filter once its
+// supervisor has gone, writes as it would without it: a write longer
+// than a datagram to a file of its own on fd 1 takes it all (SPEC §10;
+// man/1/attach).
+func TestAttachBigWriteLeftover(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux's")
+	}
+	t.Setenv("ATTACH_TEST_QUEUE", "small")
+	dir := t.TempDir()
+	out, rc := dir+"/out", dir+"/rc"
+	s := startMQ(t)
+	// It waits for the supervisor, its shell's parent, to exit.
+	attachOK(t, s, "-c", "left", "sh", "-c", fmt.Sprintf(`(
+		while [ -d /proc/$PPID ] && ! grep -q '^State:.*Z' /proc/$PPID/status; do sleep 0.05; done
+		dd if=/dev/zero of=%s bs=1000000 count=1 status=none; echo $? >%s.new; mv %s.new %s
+	) </dev/null >/dev/null 2>&1 &`, out, rc, rc, rc))
+	var b []byte
+	for i := 0; ; i++ {
+		var err error
+		if b, err = os.ReadFile(rc); err == nil {
+			break
+		}
+		if i == 600 {
+			t.Fatal("the leftover process did not finish")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != "0\n" || st.Size() != 1000000 {
+		t.Errorf("dd: status %q, %d bytes written; want 0 and 1000000", b, st.Size())
+	}
 }
