@@ -143,15 +143,6 @@ func (q *outQueue) run(out [2]io.Writer, exited <-chan struct{}, done chan<- str
 	}
 }
 
-func closed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
 // drain passes on every datagram queued, without waiting.
 func (q *outQueue) drain(out [2]io.Writer) {
 	var sock int

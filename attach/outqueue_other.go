@@ -68,15 +68,6 @@ func (q *outQueue) run(out [2]io.Writer, exited <-chan struct{}, done chan<- str
 	}
 }
 
-func closed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
 // pass passes on one datagram; it is false when the read ends in error
 // (the deadline).
 func (q *outQueue) pass(out [2]io.Writer) bool {

@@ -116,3 +116,13 @@ func (q *outQueue) close() {
 		q.notify = -1
 	}
 }
+
+// closed says whether c is closed.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
