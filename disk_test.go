@@ -1251,3 +1251,225 @@ func TestCompactionFailureBacksOff(t *testing.T) {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
 }
+
+// SPEC §11.4: a few old messages that stay in the history (a group
+// with replay all that is seldom written, a quiet stream under replay
+// last) keep every segment of a firehose alive; they are carried
+// forward so that the segments go. The files in dir stay within twice
+// the retained bytes plus diskAllowance at every moment the test can
+// see: after each write, and before segments are removed (when the
+// carried records and the segments they replace are both there). The
+// history comes back the same after a restart.
+func TestDiskBoundPinned(t *testing.T) {
+	oldSeg, oldSlack := segMax, slack
+	segMax, slack = 16<<10, 32<<10
+	defer func() { segMax, slack = oldSeg, oldSlack }()
+	msg := strings.Repeat("m", 995)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, fs *client.Fsys)
+		write func(i int) (stream string)
+	}{
+		{
+			// One message in 50 goes to a group that keeps all; the
+			// rest to a group with a depth.
+			name: "replay all, depth",
+			setup: func(t *testing.T, fs *client.Fsys) {
+				mkdir(t, fs, "pin")
+				ctlWrite(t, fs, "pin", "replay all")
+				mkdir(t, fs, "fire")
+				ctlWrite(t, fs, "fire", "replay all\ndepth 20")
+			},
+			write: func(i int) string {
+				if i%50 == 0 {
+					return "pin/s"
+				}
+				return "fire/s"
+			},
+		},
+		{
+			// The newest message of each stream stays: the quiet ones'
+			// are old.
+			name: "replay last",
+			setup: func(t *testing.T, fs *client.Fsys) {
+				mkdir(t, fs, "g")
+				ctlWrite(t, fs, "g", "replay last")
+			},
+			write: func(i int) string {
+				if i < 10 {
+					return fmt.Sprintf("g/quiet%d", i)
+				}
+				return "g/busy"
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var x *logged
+			var mu sync.Mutex
+			var most, over int64 // the most dir held, and beyond twice the retained bytes
+			sample := func() {
+				size := dirTotal(t, dir)
+				bound := 2*x.retained() + diskAllowance()
+				mu.Lock()
+				most = max(most, size)
+				over = max(over, size-(bound-diskAllowance()))
+				mu.Unlock()
+			}
+			// A kill just before segments are removed leaves them
+			// and what replaced them: the first few such moments are
+			// copied, to be read back after.
+			type copied struct{ dir, dump string }
+			var kills []copied
+			quiet := false // no request is under way
+			beforeRemove = func() {
+				sample()
+				mu.Lock()
+				defer mu.Unlock()
+				if quiet && len(kills) < 5 {
+					kills = append(kills, copied{copyDir(t, dir), x.dump()})
+				}
+			}
+			defer func() { beforeRemove = nil }()
+			x = openLogged(t, dir, false)
+			fs := x.dial()
+			tt.setup(t, fs)
+			files := map[string]*client.Fid{}
+			const n = 3000
+			for i := range n {
+				mu.Lock()
+				quiet = false
+				mu.Unlock()
+				name := tt.write(i)
+				f := files[name]
+				if f == nil {
+					var err error
+					f, err = fs.Create(name, plan9.OWRITE, 0664)
+					must(t, err)
+					files[name] = f
+				}
+				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+				must(t, err)
+				mu.Lock()
+				quiet = true
+				mu.Unlock()
+				sample()
+				x.maintain(sample)
+			}
+			l := x.tree.log
+			l.mu.Lock()
+			written, carried := l.end, l.carriedN
+			l.mu.Unlock()
+			mu.Lock()
+			if over > diskAllowance() {
+				t.Errorf("dir went %d bytes beyond twice the retained bytes, more than %d", over, diskAllowance())
+			}
+			mu.Unlock()
+			payload := int64(n * (5 + len(msg)))
+			t.Logf("%d writes of %d bytes: retained %d bytes at the end, dir at most %d, at most %d beyond twice the retained (allowance %d); log written %d bytes (%.2f per byte of payload), %d of them carried forward",
+				n, 5+len(msg), x.retained(), most, over, diskAllowance(), written, float64(written)/float64(payload), carried)
+			before := x.dump()
+			x.close()
+			beforeRemove = nil
+			y := openLogged(t, dir, false)
+			if diff := cmp.Diff(before, y.dump()); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			if y.warn.Len() > 0 {
+				t.Errorf("restart said %q", y.warn.String())
+			}
+			y.close()
+			for i, k := range kills {
+				y := openLogged(t, k.dir, false)
+				if diff := cmp.Diff(k.dump, y.dump()); diff != "" {
+					t.Errorf("copy %d, after restart (-want +got):\n%s", i, diff)
+				}
+				if y.warn.Len() > 0 {
+					t.Errorf("copy %d: restart said %q", i, y.warn.String())
+				}
+				y.close()
+			}
+			if len(kills) == 0 {
+				t.Error("no segment was removed")
+			}
+		})
+	}
+}
+
+// maintain does what the log's goroutine does when poked, until it
+// has nothing more to do, calling sample after each step.
+func (x *logged) maintain(sample func()) {
+	l := x.tree.log
+	for range 10000 {
+		l.settle()
+		l.mu.Lock()
+		before, segs, end := l.carriedN, l.segs[0].num, l.end
+		l.stable = len(l.buf)
+		l.mu.Unlock()
+		l.waitWritten(end) // as run writes the log out first
+		l.maintain(x.tree)
+		l.settle()
+		sample()
+		l.mu.Lock()
+		done := !l.compact || l.carriedN == before && l.segs[0].num == segs && l.deleting == 0
+		l.mu.Unlock()
+		if done {
+			return
+		}
+	}
+	x.t.Fatal("the log keeps compacting")
+}
+
+// retained is what SPEC §11.4 bounds the log by: every message's data
+// with diskOverhead bytes, and the tree's records.
+func (x *logged) retained() int64 {
+	x.tree.mu.Lock()
+	defer x.tree.mu.Unlock()
+	var n int64
+	var walk func(g *node)
+	walk = func(g *node) {
+		n += int64(nodeSize(g))
+		for m := g.q.head; m != nil; m = m.gnext {
+			n += int64(len(m.data)) + diskOverhead
+		}
+		for _, c := range g.children {
+			if c.kind == kGroup {
+				walk(c)
+			} else {
+				n += int64(nodeSize(c))
+			}
+		}
+	}
+	walk(x.tree.root)
+	return n
+}
+
+// dirTotal is the size of every file in dir.
+func dirTotal(t *testing.T, dir string) int64 {
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// copyDir copies the files of dir into a new directory.
+func copyDir(t *testing.T, dir string) string {
+	to := t.TempDir()
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if os.IsNotExist(err) {
+			continue
+		}
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(to, e.Name()), b, 0600))
+	}
+	return to
+}
