@@ -51,6 +51,12 @@ package main
 //	Z                               a snapshot starts: forget all before
 //	E                               the snapshot is complete
 //
+// The next segment is made ahead (the spare): its file, created with
+// only its header, and room reserved for it (which its size does not
+// show). At start, segments with no record after the last segment with
+// one are spares, or segments a crash caught before their first record
+// was written: they hold nothing, and are removed.
+//
 // A restart replays the segments in order, from the newest snapshot
 // on. A new segment is started every segMax bytes (4 MiB), with a
 // checkpoint of the tree first; the oldest segments are deleted once
@@ -196,8 +202,16 @@ type dlog struct {
 	busy     bool  // a compaction is under way
 	kick     chan struct{}
 	closed   bool
-	compactN int   // compactions done, for tests and benchmarks
-	carriedN int64 // bytes carried forward, for tests and benchmarks
+	compactN int // compactions done, for tests and benchmarks
+	// The next segment, made ahead by run with no lock held (file,
+	// header, reserved room): starting it only switches pointers.
+	next       logFile
+	nextNum    uint64
+	nextRes    int64  // room reserved in it after the header
+	preparing  uint64 // the number of a spare being made, or 0
+	topping    bool   // run is asked to reserve more room
+	snapWanted bool   // a snapshot is asked for (tests)
+	carriedN   int64  // bytes carried forward, for tests and benchmarks
 	// After a failed compaction the next waits until compactAfter,
 	// backoff doubling with each failure (bounded).
 	compactAfter time.Time
@@ -404,9 +418,10 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		}
 	}
 	// A new segment's file is made, with its header, before the end of
-	// the one before it is written: a crash can leave a torn tail there
-	// followed by segments with no record. The newest segment with a
-	// record is the last as far as a torn tail goes.
+	// the one before it is written, and the next one is made ahead (the
+	// spare): a crash can leave a torn tail there followed by segments
+	// with no record. The newest segment with a record is the last; the
+	// ones after it hold nothing, and go.
 	lastRec := len(nums) - 1
 	for lastRec > 0 {
 		fi, err := os.Stat(filepath.Join(l.dir, segName(nums[lastRec])))
@@ -418,6 +433,8 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		}
 		lastRec--
 	}
+	empty := nums[lastRec+1:]
+	nums = nums[:lastRec+1]
 	r := newReplay(t)
 	old := debug.SetGCPercent(400)
 	defer debug.SetGCPercent(old)
@@ -450,6 +467,9 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		}
 	}
 	for _, n := range replaced {
+		os.Remove(filepath.Join(l.dir, segName(n)))
+	}
+	for _, n := range empty {
 		os.Remove(filepath.Join(l.dir, segName(n)))
 	}
 	if len(l.segs) > 0 {
@@ -583,7 +603,10 @@ func (l *dlog) createSegment(n uint64) (logFile, error) {
 
 // room makes sure a change whose records take up to n bytes can be
 // written, before it is made: a full disk or a failed write fails the
-// change, and nothing changes (SPEC §11.3).
+// change, and nothing changes (SPEC §11.3). Room is reserved ahead by
+// run (prepare), with no lock held; room reserves it itself, with the
+// locks held, only when run has not kept up or could not (a full
+// disk), so that the change fails at once.
 func (l *dlog) room(n int) error {
 	if l == nil {
 		return nil
@@ -664,6 +687,10 @@ func (l *dlog) finish(at int, ack bool) {
 	}
 	if !l.rotate && l.segMax > 0 && l.pos-l.segStart > max(l.segMax, 4*l.tree) {
 		l.rotate = true
+		l.poke()
+	}
+	if !l.topping && !l.noRes && l.resEnd-l.pos < reserveChunk/2 {
+		l.topping = true
 		l.poke()
 	}
 }
@@ -1142,7 +1169,7 @@ func (l *dlog) run(t *tree) {
 			return
 		}
 		work := !l.writing && (l.stable > 0 || l.newFile != nil)
-		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate) && !l.busy
+		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate || l.snapWanted) && !l.busy
 		if work {
 			if l.sync && len(l.held) < l.batch && !l.gather() {
 				l.mu.Unlock() // closed, or written meanwhile
@@ -1155,6 +1182,7 @@ func (l *dlog) run(t *tree) {
 		if maint {
 			l.maintain(t)
 		}
+		l.prepare()
 	}
 }
 
@@ -1190,6 +1218,20 @@ func (l *dlog) gather() bool {
 // which are carried into the new one; then it deletes the oldest
 // segments once nothing in them is live.
 func (l *dlog) maintain(t *tree) {
+	l.mu.Lock()
+	snap := l.snapWanted
+	l.mu.Unlock()
+	if snap {
+		// The snapshot takes the spare's number.
+		l.dropSpare()
+		t.mu.Lock()
+		done := l.startCompaction(t)
+		t.mu.Unlock()
+		l.mu.Lock()
+		l.snapWanted = !done
+		l.mu.Unlock()
+	}
+	l.prepare() // a spare segment, with no lock held
 	t.mu.Lock()
 	l.mu.Lock()
 	carried := false
@@ -1365,16 +1407,96 @@ func (l *dlog) dead(sg segInfo) bool {
 // can be read back without the segments before it once their
 // messages are gone. It says whether it did.
 func (l *dlog) startSegment(t *tree) bool {
-	l.rotate = false
 	n := l.nextSeg
-	nf, err := l.createSegment(n)
-	if err != nil {
-		return false
+	if l.next == nil || l.nextNum != n {
+		return false // run makes one, and pokes
 	}
+	nf, res := l.next, l.nextRes
+	l.next = nil
+	l.rotate = false
 	l.nextSeg = n + 1
 	l.switchTo(nf, n)
+	l.resEnd += res
 	l.checkpoint(t, 'K')
 	return true
+}
+
+// prepare, in run with no lock held, makes the spare segment if there
+// is none and reserves more room in the segment being appended to when
+// little is left, so that neither happens under the tree's lock.
+func (l *dlog) prepare() {
+	l.mu.Lock()
+	n, need := l.nextSeg, l.next == nil && l.preparing == 0 && !l.closed
+	if need {
+		l.preparing = n
+	}
+	f := l.f
+	if l.newFile != nil {
+		f = l.newFile
+	}
+	off, top := l.resEnd, l.topping && !l.noRes && !l.closed && l.err == nil
+	seg := l.segs[len(l.segs)-1].num // the segment f is
+	l.topping = false
+	l.mu.Unlock()
+	if top {
+		err := f.Reserve(off, reserveChunk)
+		l.mu.Lock()
+		switch {
+		case err == nil:
+			if l.segs[len(l.segs)-1].num == seg {
+				l.resEnd = max(l.resEnd, off+reserveChunk)
+			}
+		case errors.Is(err, errNoReserve):
+			l.noRes = true
+		}
+		// Else a full disk: room finds it when a change asks for more.
+		l.mu.Unlock()
+	}
+	if !need {
+		return
+	}
+	sf, err := l.createSegment(n)
+	if err != nil {
+		l.mu.Lock()
+		l.preparing = 0
+		l.mu.Unlock()
+		return // tried again on the next turn of run
+	}
+	var res int64
+	switch err := sf.Reserve(logHdrLen, reserveChunk); {
+	case err == nil:
+		res = reserveChunk
+	case errors.Is(err, errNoReserve):
+		l.mu.Lock()
+		l.noRes = true
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	l.preparing = 0
+	if l.next == nil && l.nextSeg == n && !l.closed {
+		l.next, l.nextNum, l.nextRes = sf, n, res
+		sf = nil
+	}
+	rotate := l.rotate || l.compact
+	l.mu.Unlock()
+	if sf != nil {
+		sf.Close()
+		os.Remove(filepath.Join(l.dir, segName(n)))
+	} else if rotate {
+		l.poke()
+	}
+}
+
+// dropSpare closes and removes the spare segment, with no lock held.
+func (l *dlog) dropSpare() {
+	l.mu.Lock()
+	sf, n := l.next, l.nextNum
+	l.next = nil
+	l.mu.Unlock()
+	if sf != nil {
+		sf.Close()
+		os.Remove(filepath.Join(l.dir, segName(n)))
+	}
 }
 
 // switchTo makes records from here on go to segment n, open as nf.
@@ -1458,6 +1580,7 @@ func (l *dlog) closeNow() {
 	l.poke()
 	<-l.runDone
 	l.settle()
+	l.dropSpare()
 	l.mu.Lock()
 	if l.f != nil {
 		l.f.Sync()
@@ -1479,12 +1602,17 @@ type snapMsg struct {
 }
 
 // startCompaction captures the live state, with tree.mu held, and
-// writes it in the background.
-func (l *dlog) startCompaction(t *tree) {
+// writes it in the background. Only run calls it (see snapshotNow),
+// which makes the files the log takes numbers for.
+func (l *dlog) startCompaction(t *tree) (done bool) {
 	l.mu.Lock()
-	if l.busy || l.err != nil || l.newFile != nil || time.Now().Before(l.compactAfter) {
+	if l.newFile != nil || l.next != nil || l.preparing != 0 {
 		l.mu.Unlock()
-		return
+		return false // a switch or a spare is under way: later
+	}
+	if l.busy || l.err != nil || time.Now().Before(l.compactAfter) {
+		l.mu.Unlock()
+		return true
 	}
 	snapNum := l.nextSeg
 	// The snapshot's file first: if it cannot be made, nothing
@@ -1493,7 +1621,7 @@ func (l *dlog) startCompaction(t *tree) {
 	if err != nil {
 		l.compactFailed()
 		l.mu.Unlock()
-		return
+		return true
 	}
 	nf, err := l.createSegment(snapNum + 1)
 	if err != nil {
@@ -1501,7 +1629,7 @@ func (l *dlog) startCompaction(t *tree) {
 		os.Remove(tmp.Name())
 		l.compactFailed()
 		l.mu.Unlock()
-		return
+		return true
 	}
 	l.busy = true
 	l.nextSeg = snapNum + 2
@@ -1516,6 +1644,7 @@ func (l *dlog) startCompaction(t *tree) {
 	s := &snapshot{nextPath: t.nextPath}
 	s.walk(t.root)
 	go l.writeSnapshot(snapNum, s, oldSegs, tmp)
+	return true
 }
 
 // compactFailed puts the next compaction off, with l.mu held.

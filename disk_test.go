@@ -262,9 +262,7 @@ func TestRestartRoundTrip(t *testing.T) {
 			}
 			_ = paths
 			// And a second restart, after compaction.
-			y.tree.mu.Lock()
-			y.tree.log.startCompaction(y.tree)
-			y.tree.mu.Unlock()
+			y.tree.log.snapshotNow()
 			y.waitCompaction(1)
 			writeAll(t, fs, "all/a", "after compaction")
 			again := y.dump()
@@ -330,6 +328,36 @@ func segFiles(t *testing.T, dir string) []string {
 
 func waitABit() { time.Sleep(time.Millisecond) }
 
+// recordSegs is the segments in dir that hold records: not the spare
+// made ahead.
+func recordSegs(t *testing.T, dir string) []string {
+	var names []string
+	for _, f := range segFiles(t, dir) {
+		if fi, err := os.Stat(f); err == nil && fi.Size() > logHdrLen {
+			names = append(names, f)
+		}
+	}
+	return names
+}
+
+// snapshotNow has run compact the log by snapshot, and waits until
+// it has started (tests).
+func (l *dlog) snapshotNow() {
+	l.mu.Lock()
+	l.snapWanted = true
+	l.mu.Unlock()
+	for {
+		l.poke()
+		waitABit()
+		l.mu.Lock()
+		w := l.snapWanted
+		l.mu.Unlock()
+		if !w {
+			return
+		}
+	}
+}
+
 // damaged opens dir after a restart that must fail; it returns the
 // error, and checks that no file in dir changed.
 func openDamaged(t *testing.T, dir string) error {
@@ -366,9 +394,7 @@ func someHistory(t *testing.T, dir string, twoSegs bool) string {
 	ctlWrite(t, fs, "g", "replay all")
 	writeAll(t, fs, "g/s", "one", "two", "three")
 	if twoSegs {
-		x.tree.mu.Lock()
-		x.tree.log.startCompaction(x.tree)
-		x.tree.mu.Unlock()
+		x.tree.log.snapshotNow()
 		x.waitCompaction(1)
 		writeAll(t, fs, "g/s", "four", "five")
 	}
@@ -1142,9 +1168,7 @@ func TestDamagedSnapshotKeepsOlderSegments(t *testing.T) {
 	ctlWrite(t, fs, "g", "replay all")
 	writeAll(t, fs, "g/s", "one", "two", "three")
 	older := dirBytes(t, dir)
-	x.tree.mu.Lock()
-	x.tree.log.startCompaction(x.tree)
-	x.tree.mu.Unlock()
+	x.tree.log.snapshotNow()
 	x.waitCompaction(1)
 	writeAll(t, fs, "g/s", "four")
 	x.close()
@@ -1190,19 +1214,15 @@ func TestCompactionFailureBacksOff(t *testing.T) {
 			waitABit()
 		}
 	}
-	compact := func() {
-		x.tree.mu.Lock()
-		l.startCompaction(x.tree)
-		x.tree.mu.Unlock()
-	}
+	compact := func() { l.snapshotNow() }
 	next0, _, _, _ := state()
-	segs0 := segFiles(t, dir)
+	segs0 := recordSegs(t, dir)
 	tmp := filepath.Join(dir, segName(next0)+".tmp")
 	must(t, os.Mkdir(tmp, 0700)) // the snapshot's file cannot be made
 
 	compact()
 	next, backoff, after, n := state()
-	if diff := cmp.Diff(segs0, segFiles(t, dir)); diff != "" || next != next0 {
+	if diff := cmp.Diff(segs0, recordSegs(t, dir)); diff != "" || next != next0 {
 		t.Errorf("a compaction that could not make its snapshot switched segments (next %d, was %d):\n%s", next, next0, diff)
 	}
 	if n != 0 || backoff <= 0 || !after.After(time.Now()) {
@@ -1403,6 +1423,7 @@ func (x *logged) maintain(sample func()) {
 	l := x.tree.log
 	for range 10000 {
 		l.settle()
+		l.waitSpare()
 		l.mu.Lock()
 		before, segs, end := l.carriedN, l.segs[0].num, l.end
 		l.stable = len(l.buf)
@@ -1419,6 +1440,20 @@ func (x *logged) maintain(sample func()) {
 		}
 	}
 	x.t.Fatal("the log keeps compacting")
+}
+
+// waitSpare waits until run has made the next segment ahead.
+func (l *dlog) waitSpare() {
+	for {
+		l.mu.Lock()
+		ok := l.next != nil && l.nextNum == l.nextSeg
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		l.poke()
+		waitABit()
+	}
 }
 
 // retained is what SPEC §11.4 bounds the log by: every message's data
@@ -1472,4 +1507,141 @@ func copyDir(t *testing.T, dir string) string {
 		must(t, os.WriteFile(filepath.Join(to, e.Name()), b, 0600))
 	}
 	return to
+}
+
+// SPEC §11.5: the next segment is made ahead, with only its header; a
+// kill leaves it, whole or cut short. A restart knows it for what it is
+// (a segment with no record after the last with one), removes it
+// without a word, and loses nothing.
+func TestSpareAfterKill(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		keep int // bytes of the spare left
+	}{
+		{"whole", logHdrLen},
+		{"header cut short", 5},
+		{"empty", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			writeAll(t, fs, "g/s", "one", "two", "three")
+			l := x.tree.log
+			l.waitSpare()
+			l.mu.Lock()
+			spare := segName(l.nextNum)
+			l.mu.Unlock()
+			want := x.dump()
+			killed := copyDir(t, dir) // what a kill now leaves
+			x.close()
+
+			b, err := os.ReadFile(filepath.Join(killed, spare))
+			if err != nil || len(b) != logHdrLen {
+				t.Fatalf("the spare %s: %d bytes, %v", spare, len(b), err)
+			}
+			must(t, os.WriteFile(filepath.Join(killed, spare), b[:tt.keep], 0600))
+			y := openLogged(t, killed, false)
+			if y.warn.Len() > 0 {
+				t.Errorf("restart said %q", y.warn.String())
+			}
+			if diff := cmp.Diff(want, y.dump()); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			writeAll(t, y.dial(), "g/s", "four")
+			want = y.dump()
+			y.close()
+			z := openLogged(t, killed, false)
+			if diff := cmp.Diff(want, z.dump()); diff != "" || z.warn.Len() > 0 {
+				t.Errorf("after a second restart (said %q; -want +got):\n%s", z.warn.String(), diff)
+			}
+			z.close()
+		})
+	}
+}
+
+// slowNew is a segment whose room is reserved only once gate closes:
+// a file system slow to make a new segment.
+type slowNew struct {
+	logFile
+	gate chan struct{}
+}
+
+func (f slowNew) Reserve(off, n int64) error {
+	<-f.gate
+	return f.logFile.Reserve(off, n)
+}
+
+// Project rule (no lock held across I/O), SPEC §11.3: the next segment
+// is made ahead, file, header and reserved room, by the log's own
+// goroutine with no lock held; turning to it only switches pointers.
+// While the making of a new segment is stuck, requests go on (the
+// segment being written grows past segMax meanwhile).
+func TestNewSegmentOutsideLock(t *testing.T) {
+	oldSeg, oldChunk := segMax, reserveChunk
+	segMax, reserveChunk = 4096, 1<<16
+	defer func() { segMax, reserveChunk = oldSeg, oldChunk }()
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	made := 0
+	wrapLogFile = func(f logFile) logFile {
+		mu.Lock()
+		defer mu.Unlock()
+		if made++; made == 1 {
+			return f // the first segment
+		}
+		return slowNew{f, gate}
+	}
+	defer func() { wrapLogFile = nil }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	msgs := make([]string, 100)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf("%03d%s", i, strings.Repeat("x", 200))
+	}
+	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	done := make(chan error, 1)
+	go func() {
+		for _, m := range msgs {
+			if _, err := f.Write([]byte(m)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(time.Minute): // a deadlock, not a speed
+		close(gate)
+		t.Fatal("requests waited for a new segment to be made")
+	}
+	f.Close()
+	close(gate)
+	l := x.tree.log
+	for {
+		l.mu.Lock()
+		n := len(l.segs)
+		l.mu.Unlock()
+		if n > 1 {
+			break
+		}
+		l.poke()
+		waitABit()
+	}
+	writeAll(t, fs, "g/s", "after")
+	want := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
+		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
+	}
+	y.close()
 }
