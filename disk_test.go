@@ -1645,3 +1645,38 @@ func TestNewSegmentOutsideLock(t *testing.T) {
 	}
 	y.close()
 }
+
+// SPEC §11.2: a message that left the middle of a group's history (a
+// stream's older message under replay last) stays gone after a
+// restart, also when it was written after the replay had to look up
+// one deep in the history before.
+func TestRestartDropDeep(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay last")
+	files := make([]*client.Fid, 100)
+	for i := range files {
+		f, err := fs.Create(fmt.Sprintf("g/s%02d", i), plan9.OWRITE, 0664)
+		must(t, err)
+		files[i] = f
+	}
+	write := func(i int, m string) {
+		_, err := files[i].Write([]byte(m))
+		must(t, err)
+	}
+	for i := range files {
+		write(i, fmt.Sprintf("first %d", i))
+	}
+	write(99, "second 99") // drops "first 99", far from the head
+	write(98, "second 98") // written after that drop
+	write(98, "third 98")  // drops "second 98"
+	want := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+	y.close()
+}
