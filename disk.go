@@ -62,18 +62,20 @@ package main
 // checkpoint of the tree first; the oldest segments are deleted once
 // every message in them has left its group. If that is not enough (a
 // few messages keep old segments alive) and the segments hold more
-// than twice the live state and slack (8 MiB), a new segment is
+// than twice the live state and slack (4 MiB), a new segment is
 // started and, after its checkpoint, the messages still live in the
-// oldest segments are logged again as A and F records, up to segMax
-// bytes; the segments whose messages are all carried are then
-// deleted, once the new records are written, and the next step waits
-// until they are. So the files in dir stay within twice the live state
-// (messages with diskOverhead, 24 bytes each; the tree) plus
-// diskAllowance, slack and two segments (16 MiB), as long as the
-// steps keep up with the writers, and each live byte is written again
-// about once per turn of the log. (Compaction by snapshot, a Z
-// segment from a temporary file, is still read back, and made on
-// request only.)
+// oldest segment (and the next ones while they are mostly dead) are
+// logged again as A and F records, up to segMax bytes; the segments
+// whose messages are all carried are then deleted, once the new
+// records are written, and the next step waits until they are. So the
+// files in dir stay within twice the live state (messages with
+// diskOverhead, 24 bytes each; the tree) plus diskAllowance, 16 MiB:
+// slack, one segment carried while the ones it replaces are still
+// there, one segment of dead messages not yet removed, and slack again
+// for what writers add while a step is under way. Each live byte is
+// written again about once per turn of the log. (Compaction by
+// snapshot, a Z segment from a temporary file, is still read back, and
+// made on request only.)
 
 import (
 	"encoding/binary"
@@ -101,7 +103,7 @@ const (
 	// Segments whose messages have all gone are deleted; messages are
 	// carried forward out of the oldest segments when what remains
 	// outweighs twice the live state and defaultSlack (SPEC §11.4).
-	defaultSlack = 8 << 20
+	defaultSlack = 4 << 20
 
 	// flushAt is how many buffered bytes make a connection write the
 	// log out even when no reply waits for it.
@@ -224,6 +226,7 @@ type dlog struct {
 
 	closeOnce sync.Once
 	deleting  int           // goroutines deleting segments
+	carrying  int           // of them, deleting segments carried forward
 	runDone   chan struct{} // closed when run returns
 
 	// Reused on the write path, guarded by mu: buf's and held's
@@ -853,10 +856,9 @@ func msgSize(n int) int64 { return int64(n) + diskOverhead }
 const diskOverhead = 24
 
 // diskAllowance is how far beyond twice the retained bytes (messages
-// with diskOverhead, the tree's records) dir may go (SPEC §11.4):
-// slack before the oldest segments are carried forward, and the
-// segment carried into while the ones it replaces are still there.
-func diskAllowance() int64 { return slack + 2*segMax }
+// with diskOverhead, the tree's records) dir may go (SPEC §11.4), 16
+// MiB: see the top of the file.
+func diskAllowance() int64 { return 2*slack + 2*segMax }
 
 // writing logs a write about to be made to stream n: its data when
 // the group keeps history, else only that one was made. It says
@@ -1238,7 +1240,7 @@ func (l *dlog) maintain(t *tree) {
 	if l.newFile == nil && l.err == nil && !l.busy {
 		// Carrying waits until the segments the last carry freed are
 		// removed: dir never holds more than one carry's worth twice.
-		over := l.disk > 2*l.live+slack && l.deleting == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
+		over := l.disk > 2*l.live+slack && l.carrying == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
 		if (l.rotate || over) && l.startSegment(t) && over {
 			carried = l.carry()
 		}
@@ -1259,9 +1261,15 @@ func (l *dlog) maintain(t *tree) {
 		l.stable = len(l.buf)
 		xEnd = l.end
 		l.deleting++
+		if carried {
+			l.carrying++
+		}
 	}
 	l.compact = l.disk > 2*l.live+slack
-	again := l.compact && carried && len(gone) == 0
+	// More to do: after a carry that freed nothing yet, or when the
+	// step waited for a switch to a new segment to be written, which
+	// pokes nobody (the segments deleted and a spare made do).
+	again := l.compact && (carried && len(gone) == 0 || l.newFile != nil && l.err == nil)
 	l.mu.Unlock()
 	t.mu.Unlock()
 	if len(gone) > 0 {
@@ -1270,6 +1278,9 @@ func (l *dlog) maintain(t *tree) {
 			defer func() {
 				l.mu.Lock()
 				l.deleting--
+				if carried {
+					l.carrying--
+				}
 				more := l.compact
 				l.mu.Unlock()
 				if more {
@@ -1297,7 +1308,8 @@ func (l *dlog) maintain(t *tree) {
 // the messages still in the history whose newest record is in the
 // oldest segments, as A records, each run of them followed by an F
 // record: once all of a segment's are carried, it holds nothing live,
-// and goes. It carries segMax bytes at most (and a message), so that
+// and goes. It carries the oldest segment's, and the next ones' while
+// they are mostly dead, segMax bytes at most (and a message), so that
 // segments stay about segMax long; the rest waits for the next
 // segment. It says whether it carried anything.
 func (l *dlog) carry() bool {
@@ -1305,6 +1317,11 @@ func (l *dlog) carry() bool {
 	var carried int64
 	for i := 0; i < n && carried < l.segMax; i++ {
 		sg := &l.segs[i]
+		if i > 0 && 2*l.liveIn(sg) > sg.size {
+			// Mostly live: its messages may leave before it is the
+			// oldest; carrying them now would be wasted.
+			break
+		}
 		for q, r := range sg.spans {
 			if q.removed {
 				delete(sg.spans, q)
@@ -1382,6 +1399,25 @@ func (l *dlog) settle() {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// liveIn is about how many bytes the messages whose newest record is
+// in sg take.
+func (l *dlog) liveIn(sg *segInfo) int64 {
+	var n int64
+	for q, r := range sg.spans {
+		if q.removed {
+			continue
+		}
+		for _, sp := range r {
+			for m := seek(q, sp); m != nil && m.seq <= sp.hi; m = m.gnext {
+				if m.logged {
+					n += msgSize(len(m.data))
+				}
+			}
+		}
+	}
+	return n
 }
 
 // dead says whether every message whose newest record is in sg has
