@@ -1266,10 +1266,14 @@ func (l *dlog) maintain(t *tree) {
 		}
 	}
 	l.compact = l.disk > 2*l.live+slack
-	// More to do: after a carry that freed nothing yet, or when the
-	// step waited for a switch to a new segment to be written, which
-	// pokes nobody (the segments deleted and a spare made do).
-	again := l.compact && (carried && len(gone) == 0 || l.newFile != nil && l.err == nil)
+	// More to do after a carry that freed nothing yet. A step that
+	// waited for the switch to a new segment to be written tries again
+	// a little later: nobody says when that is done (when segments are
+	// deleted or a spare is made, run is poked).
+	again := l.compact && carried && len(gone) == 0
+	if l.compact && !carried && l.newFile != nil && l.err == nil {
+		time.AfterFunc(time.Millisecond, l.poke)
+	}
 	l.mu.Unlock()
 	t.mu.Unlock()
 	if len(gone) > 0 {
