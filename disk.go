@@ -2238,6 +2238,9 @@ func (r *replay) record(body []byte) error {
 		if name == "" {
 			name = n.name
 		}
+		if body[0] == 'A' && q.tail != nil && seq <= q.tail.seq && r.lookup(q, seq) != nil {
+			break // read in an older segment: found through the index, not a walk
+		}
 		m := q.restore(n.sq, seq, name, data)
 		if m == nil {
 			break // carried forward, and read in an older segment
