@@ -1680,3 +1680,78 @@ func TestRestartDropDeep(t *testing.T) {
 	}
 	y.close()
 }
+
+// SPEC §11.3: room for a new segment is reserved when the spare is
+// made, by the log's goroutine; when the disk was full then, the first
+// change written to that segment reserves its room itself, and fails
+// with the system's error, changing nothing.
+func TestDiskFullAtNewSegment(t *testing.T) {
+	reserveErr, _ := injectFailures(t)
+	oldSeg, oldChunk := segMax, reserveChunk
+	segMax, reserveChunk = 4096, 1<<20
+	defer func() { segMax, reserveChunk = oldSeg, oldChunk }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	l := x.tree.log
+	l.waitSpare()
+	reserveErr.set(syscall.ENOSPC)
+	l.dropSpare() // made again, on a full disk
+	l.waitSpare()
+	l.mu.Lock()
+	res := l.nextRes
+	l.mu.Unlock()
+	if res != 0 {
+		t.Fatalf("spare made on a full disk has %d bytes reserved", res)
+	}
+	var kept []string
+	for i := 0; ; i++ {
+		if i == 1000 {
+			t.Fatal("1000 writes, and no new segment")
+		}
+		before := x.dump()
+		m := fmt.Sprintf("%04d%s", i, strings.Repeat("m", 200))
+		_, err := f.Write([]byte(m))
+		if err == nil {
+			kept = append(kept, m)
+			continue
+		}
+		if err.Error() != "no space left on device" {
+			t.Fatalf("write %d: %v, want no space left on device", i, err)
+		}
+		if diff := cmp.Diff(before, x.dump()); diff != "" {
+			t.Errorf("a write refused on a full disk changed the tree (-before +after):\n%s", diff)
+		}
+		l.mu.Lock()
+		n := len(l.segs)
+		l.mu.Unlock()
+		if n < 2 {
+			t.Errorf("write %d failed in the first segment, which had room", i)
+		}
+		break
+	}
+	reserveErr.set(nil)
+	_, err = f.Write([]byte("after"))
+	must(t, err)
+	kept = append(kept, "after")
+	want := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
+		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
+	}
+	y.tree.mu.Lock()
+	var got []string
+	for m := y.tree.root.byName["g"].q.head; m != nil; m = m.gnext {
+		got = append(got, m.data)
+	}
+	y.tree.mu.Unlock()
+	if diff := cmp.Diff(kept, got); diff != "" {
+		t.Errorf("history after restart (-want +got):\n%s", diff)
+	}
+	y.close()
+}
