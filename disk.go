@@ -1318,8 +1318,12 @@ func (l *dlog) maintain(t *tree) {
 // segment. It says whether it carried anything.
 func (l *dlog) carry() bool {
 	n := len(l.segs) - 1 // the new segment
+	budget := l.segMax
+	if budget <= 0 {
+		budget = 4 << 20 // segments are not turned by size
+	}
 	var carried int64
-	for i := 0; i < n && carried < l.segMax; i++ {
+	for i := 0; i < n && carried < budget; i++ {
 		sg := &l.segs[i]
 		if i > 0 && 2*l.liveIn(sg) > sg.size {
 			// Mostly live: its messages may leave before it is the
@@ -1331,11 +1335,11 @@ func (l *dlog) carry() bool {
 				delete(sg.spans, q)
 				continue
 			}
-			for len(r) > 0 && carried < l.segMax {
+			for len(r) > 0 && carried < budget {
 				sp := &r[0]
 				var first, last *message
 				m := seek(q, *sp)
-				for ; m != nil && m.seq <= sp.hi && carried < l.segMax; m = m.gnext {
+				for ; m != nil && m.seq <= sp.hi && carried < budget; m = m.gnext {
 					if !m.logged {
 						continue
 					}
