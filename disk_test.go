@@ -1316,7 +1316,7 @@ func TestDiskBoundPinned(t *testing.T) {
 				ctlWrite(t, fs, "g", "replay last")
 			},
 			write: func(i int) string {
-				if i < 10 {
+				if i < 60 {
 					return fmt.Sprintf("g/quiet%d", i)
 				}
 				return "g/busy"
