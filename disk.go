@@ -28,6 +28,12 @@ package main
 //	M stream seq name data          a retained message (snapshots and
 //	                               a group turning replay on); name is
 //	                               its order line, "" for the stream's
+//	A stream seq name data          as M, a message carried forward from
+//	                               an older segment; read again, it is
+//	                               already there and changes nothing
+//	F group lo hi                   the group's messages from seq lo to
+//	                               hi still in its history were carried
+//	                               into this segment (A records before)
 //	R path mtime                    a file removed, with its messages
 //	T path name mode mtime gid      a file's stat changed
 //	C group data replay depth depthbytes wait
@@ -45,13 +51,31 @@ package main
 //	Z                               a snapshot starts: forget all before
 //	E                               the snapshot is complete
 //
+// The next segment is made ahead (the spare): its file, created with
+// only its header, and room reserved for it (which its size does not
+// show). At start, segments with no record after the last segment with
+// one are spares, or segments a crash caught before their first record
+// was written: they hold nothing, and are removed.
+//
 // A restart replays the segments in order, from the newest snapshot
-// on. A new segment is started every few MiB, with a checkpoint of the
-// tree first; the oldest segments are deleted once every message in
-// them has left its group. If that is not enough (a few messages keep
-// old segments alive), compaction writes the live state as a snapshot
-// segment (to a temporary file renamed once complete) while new
-// records go to a fresh segment after it, then deletes the older ones.
+// on. A new segment is started every segMax bytes (4 MiB), with a
+// checkpoint of the tree first; the oldest segments are deleted once
+// every message in them has left its group. If that is not enough (a
+// few messages keep old segments alive) and the segments hold more
+// than twice the live state and slack (4 MiB), a new segment is
+// started and, after its checkpoint, the messages still live in the
+// oldest segment (and the next ones while they are mostly dead) are
+// logged again as A and F records, up to segMax bytes; the segments
+// whose messages are all carried are then deleted, once the new
+// records are written, and the next step waits until they are. So the
+// files in dir stay within twice the live state (messages with
+// diskOverhead, 24 bytes each; the tree) plus diskAllowance, 16 MiB:
+// slack, one segment carried while the ones it replaces are still
+// there, one segment of dead messages not yet removed, and slack again
+// for what writers add while a step is under way. Each live byte is
+// written again about once per turn of the log. (Compaction by
+// snapshot, a Z segment from a temporary file, is still read back, and
+// made on request only.)
 
 import (
 	"encoding/binary"
@@ -76,19 +100,20 @@ const (
 	logMagic  = "mq log1\n"
 	logHdrLen = 16
 
-	// Segments whose messages have all gone are deleted; the log is
-	// compacted when what remains outweighs twice the live state and
-	// defaultSlack (SPEC §11.4).
-	defaultSlack = 8 << 20
+	// Segments whose messages have all gone are deleted; messages are
+	// carried forward out of the oldest segments when what remains
+	// outweighs twice the live state and defaultSlack (SPEC §11.4).
+	defaultSlack = 4 << 20
 
 	// flushAt is how many buffered bytes make a connection write the
 	// log out even when no reply waits for it.
 	flushAt = 256 << 10
 )
 
-// segMax is the size from which the log starts a new segment (or a
-// quarter of the live state, if more): a segment whose messages have
-// all left goes as a whole, without compaction.
+// segMax is the size from which the log starts a new segment (or four
+// times the tree's checkpoint, if more): a segment whose messages have
+// all left goes as a whole, without compaction. It is also the most
+// one step carries forward.
 var segMax = func() int64 {
 	if v, err := strconv.ParseInt(os.Getenv("MQ_TEST_COMPACT_SLACK"), 10, 64); err == nil && v > 0 {
 		return v
@@ -97,7 +122,7 @@ var segMax = func() int64 {
 }()
 
 // slack is defaultSlack but in tests, which may set it through the
-// environment to make a child mq compact often.
+// environment to make a child mq carry messages forward often.
 var slack = func() int64 {
 	if v, err := strconv.ParseInt(os.Getenv("MQ_TEST_COMPACT_SLACK"), 10, 64); err == nil && v > 0 {
 		return v
@@ -124,6 +149,10 @@ type logFile interface {
 
 // wrapLogFile, when set, wraps every segment the log opens (tests).
 var wrapLogFile func(logFile) logFile
+
+// beforeRemove, when set, is called before segments that hold nothing
+// live are removed, when dir holds the most (tests).
+var beforeRemove func()
 
 // osLogFile is a segment on the host's file system.
 type osLogFile struct{ *os.File }
@@ -169,24 +198,35 @@ type dlog struct {
 	noRes    bool  // the file system cannot reserve
 	disk     int64 // bytes in all segments, written or buffered
 	live     int64 // about what a snapshot of the live state takes
+	tree     int64 // about what a checkpoint of the tree takes
 	compact  bool  // a compaction is wanted or under way
 	rotate   bool  // a new segment is due
 	busy     bool  // a compaction is under way
 	kick     chan struct{}
 	closed   bool
 	compactN int // compactions done, for tests and benchmarks
+	// The next segment, made ahead by run with no lock held (file,
+	// header, reserved room): starting it only switches pointers.
+	next       logFile
+	nextNum    uint64
+	nextRes    int64  // room reserved in it after the header
+	preparing  uint64 // the number of a spare being made, or 0
+	topping    bool   // run is asked to reserve more room
+	snapWanted bool   // a snapshot is asked for (tests)
+	carriedN   int64  // bytes carried forward, for tests and benchmarks
 	// After a failed compaction the next waits until compactAfter,
 	// backoff doubling with each failure (bounded).
 	compactAfter time.Time
 	backoff      time.Duration
 	maps         []segMap // segments read back by mapping them, still in use
 	t            *tree
-	cur          map[*queue]uint64 // groups.. of the segment being appended to
-	segStart     int64             // pos where the segment being appended to started
-	segMax       int64             // segMax when the log was opened
+	cur          spans // of the segment being appended to
+	segStart     int64 // pos where the segment being appended to started
+	segMax       int64 // segMax when the log was opened
 
 	closeOnce sync.Once
 	deleting  int           // goroutines deleting segments
+	carrying  int           // of them, deleting segments carried forward
 	runDone   chan struct{} // closed when run returns
 
 	// Reused on the write path, guarded by mu: buf's and held's
@@ -207,10 +247,67 @@ type dlog struct {
 type segInfo struct {
 	num  uint64
 	size int64
-	// The last seq of each group's messages logged in the segment:
-	// once every group's history starts after it, the segment holds
-	// nothing live and may go (with the checkpoint of the next).
-	groups map[*queue]uint64
+	// The messages whose newest record is in the segment: once none
+	// of them is left, the segment holds nothing live and may go
+	// (with the checkpoint of the next).
+	spans spans
+}
+
+// spans are, for each group, runs of seqs: every message of the group
+// still in its history whose seq is in a run has its newest record in
+// one segment.
+type spans map[*queue][]span
+
+type span struct {
+	lo, hi  uint64
+	carried bool // the run was carried from older segments: not extended
+	// A message before lo when the run began, where the search for the
+	// run may start if it is still in the history (see seek).
+	after    *message
+	afterSeq uint64
+}
+
+// add notes that the record of q's message seq, which follows after
+// in the history, is in the segment.
+func (s *spans) add(q *queue, seq uint64, after *message) {
+	if *s == nil {
+		*s = make(spans)
+	}
+	r := (*s)[q]
+	if n := len(r); n > 0 && !r[n-1].carried && seq > r[n-1].hi {
+		r[n-1].hi = seq
+		return
+	}
+	sp := span{lo: seq, hi: seq, after: after}
+	if after != nil {
+		sp.afterSeq = after.seq
+	}
+	(*s)[q] = append(r, sp)
+}
+
+// carry notes that q's messages from lo to hi, which follow after in
+// the history, were carried into the segment.
+func (s *spans) carry(q *queue, lo, hi uint64, after *message) {
+	if *s == nil {
+		*s = make(spans)
+	}
+	sp := span{lo: lo, hi: hi, carried: true, after: after}
+	if after != nil {
+		sp.afterSeq = after.seq
+	}
+	(*s)[q] = append((*s)[q], sp)
+}
+
+// seek is the first message of q from sp.lo on, or nil.
+func seek(q *queue, sp span) *message {
+	m := q.head
+	if a := sp.after; a != nil && !a.gone && a.seq == sp.afterSeq && a.from.s.q == q {
+		m = a.gnext
+	}
+	for m != nil && m.seq < sp.lo {
+		m = m.gnext
+	}
+	return m
 }
 
 func segName(n uint64) string { return fmt.Sprintf("%016x.log", n) }
@@ -324,9 +421,10 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		}
 	}
 	// A new segment's file is made, with its header, before the end of
-	// the one before it is written: a crash can leave a torn tail there
-	// followed by segments with no record. The newest segment with a
-	// record is the last as far as a torn tail goes.
+	// the one before it is written, and the next one is made ahead (the
+	// spare): a crash can leave a torn tail there followed by segments
+	// with no record. The newest segment with a record is the last; the
+	// ones after it hold nothing, and go.
 	lastRec := len(nums) - 1
 	for lastRec > 0 {
 		fi, err := os.Stat(filepath.Join(l.dir, segName(nums[lastRec])))
@@ -338,6 +436,8 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		}
 		lastRec--
 	}
+	empty := nums[lastRec+1:]
+	nums = nums[:lastRec+1]
 	r := newReplay(t)
 	old := debug.SetGCPercent(400)
 	defer debug.SetGCPercent(old)
@@ -348,7 +448,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		if err != nil {
 			return err
 		}
-		l.segs = append(l.segs, segInfo{num: n, size: size, groups: r.cur})
+		l.segs = append(l.segs, segInfo{num: n, size: size, spans: r.cur})
 		r.cur = nil
 		l.disk += size
 	}
@@ -372,11 +472,14 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	for _, n := range replaced {
 		os.Remove(filepath.Join(l.dir, segName(n)))
 	}
+	for _, n := range empty {
+		os.Remove(filepath.Join(l.dir, segName(n)))
+	}
 	if len(l.segs) > 0 {
-		l.cur, l.segs[len(l.segs)-1].groups = l.segs[len(l.segs)-1].groups, nil
+		l.cur, l.segs[len(l.segs)-1].spans = l.segs[len(l.segs)-1].spans, nil
 	}
 	r.finish()
-	l.live = r.live
+	l.live, l.tree = r.live, r.tree
 	l.maps = r.maps
 	if len(nums) == 0 {
 		return l.newSegment(1)
@@ -503,7 +606,10 @@ func (l *dlog) createSegment(n uint64) (logFile, error) {
 
 // room makes sure a change whose records take up to n bytes can be
 // written, before it is made: a full disk or a failed write fails the
-// change, and nothing changes (SPEC §11.3).
+// change, and nothing changes (SPEC §11.3). Room is reserved ahead by
+// run (prepare), with no lock held; room reserves it itself, with the
+// locks held, only when run has not kept up or could not (a full
+// disk), so that the change fails at once.
 func (l *dlog) room(n int) error {
 	if l == nil {
 		return nil
@@ -582,8 +688,12 @@ func (l *dlog) finish(at int, ack bool) {
 		l.compact = true
 		l.poke()
 	}
-	if !l.rotate && l.segMax > 0 && l.pos-l.segStart > max(l.segMax, l.live/4) {
+	if !l.rotate && l.segMax > 0 && l.pos-l.segStart > max(l.segMax, 4*l.tree) {
 		l.rotate = true
+		l.poke()
+	}
+	if !l.topping && !l.noRes && l.resEnd-l.pos < reserveChunk/2 {
+		l.topping = true
 		l.poke()
 	}
 }
@@ -618,6 +728,7 @@ func (l *dlog) created(n *node) {
 	l.mu.Lock()
 	l.node(n)
 	l.live += int64(nodeSize(n))
+	l.tree += int64(nodeSize(n))
 	l.mu.Unlock()
 }
 
@@ -670,6 +781,7 @@ func (l *dlog) removed(n *node, mtime uint32) {
 	l.num(uint64(mtime))
 	l.finish(at, true)
 	l.live -= int64(nodeSize(n))
+	l.tree -= int64(nodeSize(n))
 	l.mu.Unlock()
 }
 
@@ -714,8 +826,17 @@ func (l *dlog) configured(g *node) {
 // message logs a retained message as an M record.
 func (l *dlog) message(m *message, ack bool) {
 	s := m.from.s
-	l.logs(s.q, m.seq)
-	at := l.rec('M')
+	l.cur.add(s.q, m.seq, m.gprev)
+	l.retained('M', m, ack)
+	m.logged = true
+	l.live += msgSize(len(m.data))
+}
+
+// retained appends m as a record of type typ (M or A) and says how
+// many bytes it took.
+func (l *dlog) retained(typ byte, m *message, ack bool) int64 {
+	s := m.from.s
+	at := l.rec(typ)
 	l.num(s.path)
 	l.num(m.seq)
 	if s.node != nil && m.from.line[:len(m.from.line)-1] == s.node.name {
@@ -725,22 +846,19 @@ func (l *dlog) message(m *message, ack bool) {
 	}
 	l.buf = append(l.buf, m.data...)
 	l.finish(at, ack)
-	m.logged = true
-	l.live += msgSize(len(m.data))
+	return int64(len(l.buf) - at)
 }
 
-func msgSize(n int) int64 { return int64(n) + 24 }
+func msgSize(n int) int64 { return int64(n) + diskOverhead }
 
-// logs notes that a message of q with seq is logged in the segment
-// being appended to.
-func (l *dlog) logs(q *queue, seq uint64) {
-	if l.cur == nil {
-		l.cur = make(map[*queue]uint64)
-	}
-	if seq > l.cur[q] {
-		l.cur[q] = seq
-	}
-}
+// diskOverhead is what a message costs in the log beyond its data,
+// about: its record's framing and fields.
+const diskOverhead = 24
+
+// diskAllowance is how far beyond twice the retained bytes (messages
+// with diskOverhead, the tree's records) dir may go (SPEC §11.4), 16
+// MiB: see the top of the file.
+func diskAllowance() int64 { return 2*slack + 2*segMax }
 
 // writing logs a write about to be made to stream n: its data when
 // the group keeps history, else only that one was made. It says
@@ -759,7 +877,7 @@ func (l *dlog) written(n *node, data string, mtime uint32) bool {
 		l.finish(at, true) // the Rwrite waits: qid.vers never goes back (SPEC §11.2)
 		return false
 	}
-	l.logs(q, q.nextSeq)
+	l.cur.add(q, q.nextSeq, q.tail)
 	at := l.rec('W')
 	l.num(n.path)
 	l.num(q.nextSeq)
@@ -1053,7 +1171,7 @@ func (l *dlog) run(t *tree) {
 			return
 		}
 		work := !l.writing && (l.stable > 0 || l.newFile != nil)
-		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate) && !l.busy
+		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate || l.snapWanted) && !l.busy
 		if work {
 			if l.sync && len(l.held) < l.batch && !l.gather() {
 				l.mu.Unlock() // closed, or written meanwhile
@@ -1066,6 +1184,7 @@ func (l *dlog) run(t *tree) {
 		if maint {
 			l.maintain(t)
 		}
+		l.prepare()
 	}
 }
 
@@ -1096,14 +1215,35 @@ func (l *dlog) gather() bool {
 	return !l.closed && !l.writing && (l.stable > 0 || l.newFile != nil)
 }
 
-// maintain starts a new segment when one is due, deletes the oldest
-// segments once nothing in them is live, and compacts the log if it is
-// still too big.
+// maintain starts a new segment when one is due, or when the log is
+// too big and its oldest segment holds messages still in the history,
+// which are carried into the new one; then it deletes the oldest
+// segments once nothing in them is live.
 func (l *dlog) maintain(t *tree) {
+	l.mu.Lock()
+	snap := l.snapWanted
+	l.mu.Unlock()
+	if snap {
+		// The snapshot takes the spare's number.
+		l.dropSpare()
+		t.mu.Lock()
+		done := l.startCompaction(t)
+		t.mu.Unlock()
+		l.mu.Lock()
+		l.snapWanted = !done
+		l.mu.Unlock()
+	}
+	l.prepare() // a spare segment, with no lock held
 	t.mu.Lock()
 	l.mu.Lock()
-	if l.rotate && l.newFile == nil && l.err == nil {
-		l.startSegment(t)
+	carried := false
+	if l.newFile == nil && l.err == nil && !l.busy {
+		// Carrying waits until the segments the last carry freed are
+		// removed: dir never holds more than one carry's worth twice.
+		over := l.disk > 2*l.live+slack && l.carrying == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
+		if (l.rotate || over) && l.startSegment(t) && over {
+			carried = l.carry()
+		}
 	}
 	var gone []segInfo
 	for len(l.segs) > 1 && !l.busy && l.err == nil && l.dead(l.segs[0]) {
@@ -1120,36 +1260,120 @@ func (l *dlog) maintain(t *tree) {
 		l.finish(at, false)
 		l.stable = len(l.buf)
 		xEnd = l.end
+		l.deleting++
+		if carried {
+			l.carrying++
+		}
 	}
 	l.compact = l.disk > 2*l.live+slack
-	compact := l.compact && !l.busy && l.newFile == nil
+	// More to do after a carry that freed nothing yet. A step that
+	// waited for the switch to a new segment to be written tries again
+	// a little later: nobody says when that is done (when segments are
+	// deleted or a spare is made, run is poked).
+	again := l.compact && carried && len(gone) == 0
+	if l.compact && !carried && l.newFile != nil && l.err == nil {
+		time.AfterFunc(time.Millisecond, l.poke)
+	}
 	l.mu.Unlock()
 	t.mu.Unlock()
 	if len(gone) > 0 {
 		// Deleting files can take long: new segments do not wait.
-		l.mu.Lock()
-		l.deleting++
-		l.mu.Unlock()
 		go func() {
 			defer func() {
 				l.mu.Lock()
 				l.deleting--
+				if carried {
+					l.carrying--
+				}
+				more := l.compact
 				l.mu.Unlock()
+				if more {
+					l.poke() // a carry may have waited for this
+				}
 			}()
 			if !l.waitWritten(xEnd) {
 				return // the files stay; nothing is lost
 			}
 			l.unmapSegments(gone[len(gone)-1].num)
+			if beforeRemove != nil {
+				beforeRemove()
+			}
 			for _, sg := range gone {
 				os.Remove(filepath.Join(l.dir, segName(sg.num)))
 			}
 		}()
 	}
-	if compact {
-		t.mu.Lock()
-		l.startCompaction(t)
-		t.mu.Unlock()
+	if again {
+		l.poke() // the next segments may go too
 	}
+}
+
+// carry logs again, after the checkpoint of the segment just started,
+// the messages still in the history whose newest record is in the
+// oldest segments, as A records, each run of them followed by an F
+// record: once all of a segment's are carried, it holds nothing live,
+// and goes. It carries the oldest segment's, and the next ones' while
+// they are mostly dead, segMax bytes at most (and a message), so that
+// segments stay about segMax long; the rest waits for the next
+// segment. It says whether it carried anything.
+func (l *dlog) carry() bool {
+	n := len(l.segs) - 1 // the new segment
+	budget := l.segMax
+	if budget <= 0 {
+		budget = 4 << 20 // segments are not turned by size
+	}
+	var carried int64
+	for i := 0; i < n && carried < budget; i++ {
+		sg := &l.segs[i]
+		if i > 0 && 2*l.liveIn(sg) > sg.size {
+			// Mostly live: its messages may leave before it is the
+			// oldest; carrying them now would be wasted.
+			break
+		}
+		for q, r := range sg.spans {
+			if q.removed {
+				delete(sg.spans, q)
+				continue
+			}
+			for len(r) > 0 && carried < budget {
+				sp := &r[0]
+				var first, last *message
+				m := seek(q, *sp)
+				for ; m != nil && m.seq <= sp.hi && carried < budget; m = m.gnext {
+					if !m.logged {
+						continue
+					}
+					if first == nil {
+						first = m
+					}
+					last = m
+					carried += l.retained('A', m, false)
+				}
+				if first != nil {
+					at := l.rec('F')
+					l.num(q.path)
+					l.num(first.seq)
+					l.num(last.seq)
+					l.finish(at, false)
+					l.cur.carry(q, first.seq, last.seq, first.gprev)
+				}
+				if m != nil && m.seq <= sp.hi {
+					// Out of room: the run goes on from m.
+					sp.lo, sp.after, sp.afterSeq = m.seq, last, last.seq
+					break
+				}
+				r = r[1:]
+			}
+			if len(r) > 0 {
+				sg.spans[q] = r
+			} else {
+				delete(sg.spans, q)
+			}
+		}
+	}
+	l.stable = len(l.buf)
+	l.carriedN += carried
+	return carried > 0
 }
 
 // waitWritten writes the log out up to off, or says it failed.
@@ -1185,11 +1409,38 @@ func (l *dlog) settle() {
 	}
 }
 
-// dead says whether every message logged in sg has left its group.
+// liveIn is about how many bytes the messages whose newest record is
+// in sg take.
+func (l *dlog) liveIn(sg *segInfo) int64 {
+	var n int64
+	for q, r := range sg.spans {
+		if q.removed {
+			continue
+		}
+		for _, sp := range r {
+			for m := seek(q, sp); m != nil && m.seq <= sp.hi; m = m.gnext {
+				if m.logged {
+					n += msgSize(len(m.data))
+				}
+			}
+		}
+	}
+	return n
+}
+
+// dead says whether every message whose newest record is in sg has
+// left its group.
 func (l *dlog) dead(sg segInfo) bool {
-	for q, seq := range sg.groups {
-		if !q.removed && q.head != nil && q.head.seq <= seq {
-			return false
+	for q, r := range sg.spans {
+		if q.removed {
+			continue
+		}
+		for _, sp := range r {
+			for m := seek(q, sp); m != nil && m.seq <= sp.hi; m = m.gnext {
+				if m.logged {
+					return false
+				}
+			}
 		}
 	}
 	return true
@@ -1198,17 +1449,98 @@ func (l *dlog) dead(sg segInfo) bool {
 // startSegment starts a new segment, with l.mu and tree.mu held:
 // records go on into it after a checkpoint of the tree, so that it
 // can be read back without the segments before it once their
-// messages are gone.
-func (l *dlog) startSegment(t *tree) {
-	l.rotate = false
+// messages are gone. It says whether it did.
+func (l *dlog) startSegment(t *tree) bool {
 	n := l.nextSeg
-	nf, err := l.createSegment(n)
-	if err != nil {
-		return
+	if l.next == nil || l.nextNum != n {
+		return false // run makes one, and pokes
 	}
+	nf, res := l.next, l.nextRes
+	l.next = nil
+	l.rotate = false
 	l.nextSeg = n + 1
 	l.switchTo(nf, n)
+	l.resEnd += res
 	l.checkpoint(t, 'K')
+	return true
+}
+
+// prepare, in run with no lock held, makes the spare segment if there
+// is none and reserves more room in the segment being appended to when
+// little is left, so that neither happens under the tree's lock.
+func (l *dlog) prepare() {
+	l.mu.Lock()
+	n, need := l.nextSeg, l.next == nil && l.preparing == 0 && !l.closed
+	if need {
+		l.preparing = n
+	}
+	f := l.f
+	if l.newFile != nil {
+		f = l.newFile
+	}
+	off, top := l.resEnd, l.topping && !l.noRes && !l.closed && l.err == nil
+	seg := l.segs[len(l.segs)-1].num // the segment f is
+	l.topping = false
+	l.mu.Unlock()
+	if top {
+		err := f.Reserve(off, reserveChunk)
+		l.mu.Lock()
+		switch {
+		case err == nil:
+			if l.segs[len(l.segs)-1].num == seg {
+				l.resEnd = max(l.resEnd, off+reserveChunk)
+			}
+		case errors.Is(err, errNoReserve):
+			l.noRes = true
+		}
+		// Else a full disk: room finds it when a change asks for more.
+		l.mu.Unlock()
+	}
+	if !need {
+		return
+	}
+	sf, err := l.createSegment(n)
+	if err != nil {
+		l.mu.Lock()
+		l.preparing = 0
+		l.mu.Unlock()
+		return // tried again on the next turn of run
+	}
+	var res int64
+	switch err := sf.Reserve(logHdrLen, reserveChunk); {
+	case err == nil:
+		res = reserveChunk
+	case errors.Is(err, errNoReserve):
+		l.mu.Lock()
+		l.noRes = true
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	l.preparing = 0
+	if l.next == nil && l.nextSeg == n && !l.closed {
+		l.next, l.nextNum, l.nextRes = sf, n, res
+		sf = nil
+	}
+	rotate := l.rotate || l.compact
+	l.mu.Unlock()
+	if sf != nil {
+		sf.Close()
+		os.Remove(filepath.Join(l.dir, segName(n)))
+	} else if rotate {
+		l.poke()
+	}
+}
+
+// dropSpare closes and removes the spare segment, with no lock held.
+func (l *dlog) dropSpare() {
+	l.mu.Lock()
+	sf, n := l.next, l.nextNum
+	l.next = nil
+	l.mu.Unlock()
+	if sf != nil {
+		sf.Close()
+		os.Remove(filepath.Join(l.dir, segName(n)))
+	}
 }
 
 // switchTo makes records from here on go to segment n, open as nf.
@@ -1219,7 +1551,7 @@ func (l *dlog) switchTo(nf logFile, n uint64) {
 	l.split, l.newFile = len(l.buf), nf
 	l.oldBase = l.pos - int64(len(l.buf))
 	last := &l.segs[len(l.segs)-1]
-	last.size, last.groups = l.pos, l.cur
+	last.size, last.spans = l.pos, l.cur
 	l.cur = nil
 	l.segs = append(l.segs, segInfo{num: n, size: logHdrLen})
 	l.pos, l.resEnd = logHdrLen, logHdrLen
@@ -1292,6 +1624,7 @@ func (l *dlog) closeNow() {
 	l.poke()
 	<-l.runDone
 	l.settle()
+	l.dropSpare()
 	l.mu.Lock()
 	if l.f != nil {
 		l.f.Sync()
@@ -1313,12 +1646,17 @@ type snapMsg struct {
 }
 
 // startCompaction captures the live state, with tree.mu held, and
-// writes it in the background.
-func (l *dlog) startCompaction(t *tree) {
+// writes it in the background. Only run calls it (see snapshotNow),
+// which makes the files the log takes numbers for.
+func (l *dlog) startCompaction(t *tree) (done bool) {
 	l.mu.Lock()
-	if l.busy || l.err != nil || l.newFile != nil || time.Now().Before(l.compactAfter) {
+	if l.newFile != nil || l.next != nil || l.preparing != 0 {
 		l.mu.Unlock()
-		return
+		return false // a switch or a spare is under way: later
+	}
+	if l.busy || l.err != nil || time.Now().Before(l.compactAfter) {
+		l.mu.Unlock()
+		return true
 	}
 	snapNum := l.nextSeg
 	// The snapshot's file first: if it cannot be made, nothing
@@ -1327,7 +1665,7 @@ func (l *dlog) startCompaction(t *tree) {
 	if err != nil {
 		l.compactFailed()
 		l.mu.Unlock()
-		return
+		return true
 	}
 	nf, err := l.createSegment(snapNum + 1)
 	if err != nil {
@@ -1335,7 +1673,7 @@ func (l *dlog) startCompaction(t *tree) {
 		os.Remove(tmp.Name())
 		l.compactFailed()
 		l.mu.Unlock()
-		return
+		return true
 	}
 	l.busy = true
 	l.nextSeg = snapNum + 2
@@ -1350,6 +1688,7 @@ func (l *dlog) startCompaction(t *tree) {
 	s := &snapshot{nextPath: t.nextPath}
 	s.walk(t.root)
 	go l.writeSnapshot(snapNum, s, oldSegs, tmp)
+	return true
 }
 
 // compactFailed puts the next compaction off, with l.mu held.
@@ -1359,8 +1698,8 @@ func (l *dlog) compactFailed() {
 }
 
 type snapshot struct {
-	groups   map[*queue]uint64 // the last seq of each group's messages in it
-	nodes    []byte            // G and S records, framed
+	spans    spans  // the messages in it
+	nodes    []byte // G and S records, framed
 	msgs     []snapMsg
 	nextPath uint64
 	enc      dlog // an encoder only
@@ -1388,10 +1727,7 @@ func (s *snapshot) walk(g *node) {
 		if !m.logged {
 			continue
 		}
-		if s.groups == nil {
-			s.groups = make(map[*queue]uint64)
-		}
-		s.groups[q] = m.seq
+		s.spans.add(q, m.seq, nil)
 		sm := snapMsg{stream: m.from.s.path, seq: m.seq, data: m.data}
 		if name := m.from.line[:len(m.from.line)-1]; m.from.s.node == nil || name != m.from.s.node.name {
 			sm.name = name
@@ -1417,7 +1753,7 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo, f *os.File)
 	}
 	l.backoff, l.compactAfter = 0, time.Time{}
 	var keep []segInfo
-	keep = append(keep, segInfo{num: num, size: size, groups: s.groups})
+	keep = append(keep, segInfo{num: num, size: size, spans: s.spans})
 	for _, sg := range l.segs {
 		if sg.num > num {
 			keep = append(keep, sg)
@@ -1432,6 +1768,9 @@ func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo, f *os.File)
 	// Removing files can take long (on Plan 9 each is a 9P round
 	// trip): no lock is held meanwhile, and the compaction stays busy
 	// until they are gone.
+	if beforeRemove != nil {
+		beforeRemove()
+	}
 	for _, sg := range old {
 		os.Remove(filepath.Join(l.dir, segName(sg.num)))
 	}
@@ -1516,17 +1855,19 @@ type replay struct {
 	nodes   map[uint64]*node
 	last    *node // the stream of the previous write, to skip a lookup
 	live    int64
+	tree    int64 // the part of live that is the tree
 	maxPath uint64
 	bufs    [][]byte // segments read, which messages' data points into
 	bySeq   map[*queue]map[uint64]*message
 	inSnap  bool // between Z and E: the records are the state, not changes
 	maps    []segMap
-	first   bool              // in the first segment read back
-	skip    bool              // in a checkpoint of a segment not the first: skipped
-	cur     map[*queue]uint64 // as dlog.cur, for the segment being read
-	gone    uint64            // segments up to this were deleted on purpose
-	torn    string            // the last segment, if its tail is torn
-	tornAt  int64             // where the torn record starts
+	first   bool                // in the first segment read back
+	skip    bool                // in a checkpoint of a segment not the first: skipped
+	cur     spans               // as dlog.cur, for the segment being read
+	carried map[*queue]*message // the first message of a run being carried
+	gone    uint64              // segments up to this were deleted on purpose
+	torn    string              // the last segment, if its tail is torn
+	tornAt  int64               // where the torn record starts
 	tornLen int
 }
 
@@ -1537,7 +1878,7 @@ type segMap struct {
 }
 
 func newReplay(t *tree) *replay {
-	r := &replay{t: t, nodes: make(map[uint64]*node)}
+	r := &replay{t: t, nodes: make(map[uint64]*node), carried: make(map[*queue]*message)}
 	r.reset()
 	return r
 }
@@ -1553,8 +1894,9 @@ func (r *replay) reset() {
 	clear(r.nodes)
 	r.nodes[rootPath] = root
 	r.last = nil
-	r.live = 0
+	r.live, r.tree = 0, 0
 	r.bySeq = nil
+	clear(r.carried)
 	r.cur = nil
 }
 
@@ -1844,6 +2186,7 @@ func (r *replay) record(body []byte) error {
 		g.mtime, g.atime = mtime, mtime
 		r.nodes[path] = g
 		r.live += int64(nodeSize(g))
+		r.tree += int64(nodeSize(g))
 	case 'S':
 		path, parent := d.num(), d.num()
 		name, uid, gid, muid := d.str(), d.str(), d.str(), d.str()
@@ -1872,7 +2215,8 @@ func (r *replay) record(body []byte) error {
 		r.nodes[path] = n
 		r.see(path)
 		r.live += int64(nodeSize(n))
-	case 'W', 'M':
+		r.tree += int64(nodeSize(n))
+	case 'W', 'M', 'A':
 		path, seq := d.num(), d.num()
 		var mtime uint32
 		var name string
@@ -1898,12 +2242,38 @@ func (r *replay) record(body []byte) error {
 		if name == "" {
 			name = n.name
 		}
-		q.restore(n.sq, seq, name, data)
-		if r.cur == nil {
-			r.cur = make(map[*queue]uint64)
+		if body[0] == 'A' && q.tail != nil && seq <= q.tail.seq && r.lookup(q, seq) != nil {
+			break // read in an older segment: found through the index, not a walk
 		}
-		r.cur[q] = max(r.cur[q], seq)
+		m := q.restore(n.sq, seq, name, data)
+		if m == nil {
+			break // carried forward, and read in an older segment
+		}
+		if idx := r.bySeq[q]; idx != nil {
+			idx[seq] = m
+		}
+		if body[0] != 'A' {
+			r.cur.add(q, seq, m.gprev)
+		} else if r.carried[q] == nil {
+			r.carried[q] = m
+		}
 		r.live += msgSize(len(data))
+	case 'F':
+		path, lo, hi := d.num(), d.num(), d.num()
+		if d.err != nil {
+			return d.err
+		}
+		g, err := r.find(path, kGroup)
+		if err != nil {
+			return err
+		}
+		q := g.q
+		var after *message
+		if m := r.carried[q]; m != nil && !m.gone {
+			after = m.gprev
+		}
+		delete(r.carried, q)
+		r.cur.carry(q, lo, hi, after)
 	case 'V':
 		path, mtime := d.num(), d.u32()
 		if d.err != nil {
@@ -1939,6 +2309,7 @@ func (r *replay) record(body []byte) error {
 		delete(r.nodes, path)
 		r.last = nil
 		r.live -= int64(nodeSize(n))
+		r.tree -= int64(nodeSize(n))
 	case 'T':
 		path, name, mode, mtime, gid := d.num(), d.str(), plan9.Perm(d.num()), d.u32(), d.str()
 		if d.err != nil {

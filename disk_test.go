@@ -262,9 +262,7 @@ func TestRestartRoundTrip(t *testing.T) {
 			}
 			_ = paths
 			// And a second restart, after compaction.
-			y.tree.mu.Lock()
-			y.tree.log.startCompaction(y.tree)
-			y.tree.mu.Unlock()
+			y.tree.log.snapshotNow()
 			y.waitCompaction(1)
 			writeAll(t, fs, "all/a", "after compaction")
 			again := y.dump()
@@ -330,6 +328,36 @@ func segFiles(t *testing.T, dir string) []string {
 
 func waitABit() { time.Sleep(time.Millisecond) }
 
+// recordSegs is the segments in dir that hold records: not the spare
+// made ahead.
+func recordSegs(t *testing.T, dir string) []string {
+	var names []string
+	for _, f := range segFiles(t, dir) {
+		if fi, err := os.Stat(f); err == nil && fi.Size() > logHdrLen {
+			names = append(names, f)
+		}
+	}
+	return names
+}
+
+// snapshotNow has run compact the log by snapshot, and waits until
+// it has started (tests).
+func (l *dlog) snapshotNow() {
+	l.mu.Lock()
+	l.snapWanted = true
+	l.mu.Unlock()
+	for {
+		l.poke()
+		waitABit()
+		l.mu.Lock()
+		w := l.snapWanted
+		l.mu.Unlock()
+		if !w {
+			return
+		}
+	}
+}
+
 // damaged opens dir after a restart that must fail; it returns the
 // error, and checks that no file in dir changed.
 func openDamaged(t *testing.T, dir string) error {
@@ -366,9 +394,7 @@ func someHistory(t *testing.T, dir string, twoSegs bool) string {
 	ctlWrite(t, fs, "g", "replay all")
 	writeAll(t, fs, "g/s", "one", "two", "three")
 	if twoSegs {
-		x.tree.mu.Lock()
-		x.tree.log.startCompaction(x.tree)
-		x.tree.mu.Unlock()
+		x.tree.log.snapshotNow()
 		x.waitCompaction(1)
 		writeAll(t, fs, "g/s", "four", "five")
 	}
@@ -1142,9 +1168,7 @@ func TestDamagedSnapshotKeepsOlderSegments(t *testing.T) {
 	ctlWrite(t, fs, "g", "replay all")
 	writeAll(t, fs, "g/s", "one", "two", "three")
 	older := dirBytes(t, dir)
-	x.tree.mu.Lock()
-	x.tree.log.startCompaction(x.tree)
-	x.tree.mu.Unlock()
+	x.tree.log.snapshotNow()
 	x.waitCompaction(1)
 	writeAll(t, fs, "g/s", "four")
 	x.close()
@@ -1190,19 +1214,15 @@ func TestCompactionFailureBacksOff(t *testing.T) {
 			waitABit()
 		}
 	}
-	compact := func() {
-		x.tree.mu.Lock()
-		l.startCompaction(x.tree)
-		x.tree.mu.Unlock()
-	}
+	compact := func() { l.snapshotNow() }
 	next0, _, _, _ := state()
-	segs0 := segFiles(t, dir)
+	segs0 := recordSegs(t, dir)
 	tmp := filepath.Join(dir, segName(next0)+".tmp")
 	must(t, os.Mkdir(tmp, 0700)) // the snapshot's file cannot be made
 
 	compact()
 	next, backoff, after, n := state()
-	if diff := cmp.Diff(segs0, segFiles(t, dir)); diff != "" || next != next0 {
+	if diff := cmp.Diff(segs0, recordSegs(t, dir)); diff != "" || next != next0 {
 		t.Errorf("a compaction that could not make its snapshot switched segments (next %d, was %d):\n%s", next, next0, diff)
 	}
 	if n != 0 || backoff <= 0 || !after.After(time.Now()) {
@@ -1250,4 +1270,488 @@ func TestCompactionFailureBacksOff(t *testing.T) {
 	if diff := cmp.Diff(want, y.dump()); diff != "" {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
+}
+
+// SPEC §11.4: a few old messages that stay in the history (a group
+// with replay all that is seldom written, a quiet stream under replay
+// last) keep every segment of a firehose alive; they are carried
+// forward so that the segments go. The files in dir stay within twice
+// the retained bytes plus diskAllowance at every moment the test can
+// see: after each write, and before segments are removed (when the
+// carried records and the segments they replace are both there). The
+// history comes back the same after a restart.
+func TestDiskBoundPinned(t *testing.T) {
+	oldSeg, oldSlack := segMax, slack
+	segMax, slack = 16<<10, 32<<10
+	defer func() { segMax, slack = oldSeg, oldSlack }()
+	msg := strings.Repeat("m", 995)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, fs *client.Fsys)
+		write func(i int) (stream string)
+	}{
+		{
+			// One message in 50 goes to a group that keeps all; the
+			// rest to a group with a depth.
+			name: "replay all, depth",
+			setup: func(t *testing.T, fs *client.Fsys) {
+				mkdir(t, fs, "pin")
+				ctlWrite(t, fs, "pin", "replay all")
+				mkdir(t, fs, "fire")
+				ctlWrite(t, fs, "fire", "replay all\ndepth 20")
+			},
+			write: func(i int) string {
+				if i%50 == 0 {
+					return "pin/s"
+				}
+				return "fire/s"
+			},
+		},
+		{
+			// The newest message of each stream stays: the quiet ones'
+			// are old.
+			name: "replay last",
+			setup: func(t *testing.T, fs *client.Fsys) {
+				mkdir(t, fs, "g")
+				ctlWrite(t, fs, "g", "replay last")
+			},
+			write: func(i int) string {
+				if i < 60 {
+					return fmt.Sprintf("g/quiet%d", i)
+				}
+				return "g/busy"
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var x *logged
+			var mu sync.Mutex
+			var most, over int64 // the most dir held, and beyond twice the retained bytes
+			sample := func() {
+				size := dirTotal(t, dir)
+				bound := 2*x.retained() + diskAllowance()
+				mu.Lock()
+				most = max(most, size)
+				over = max(over, size-(bound-diskAllowance()))
+				mu.Unlock()
+			}
+			// A kill just before segments are removed leaves them
+			// and what replaced them: the first few such moments are
+			// copied, to be read back after.
+			type copied struct{ dir, dump string }
+			var kills []copied
+			quiet := false // no request is under way
+			beforeRemove = func() {
+				sample()
+				mu.Lock()
+				defer mu.Unlock()
+				if quiet && len(kills) < 5 {
+					kills = append(kills, copied{copyDir(t, dir), x.dump()})
+				}
+			}
+			defer func() { beforeRemove = nil }()
+			x = openLogged(t, dir, false)
+			fs := x.dial()
+			tt.setup(t, fs)
+			files := map[string]*client.Fid{}
+			const n = 3000
+			for i := range n {
+				mu.Lock()
+				quiet = false
+				mu.Unlock()
+				name := tt.write(i)
+				f := files[name]
+				if f == nil {
+					var err error
+					f, err = fs.Create(name, plan9.OWRITE, 0664)
+					must(t, err)
+					files[name] = f
+				}
+				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+				must(t, err)
+				mu.Lock()
+				quiet = true
+				mu.Unlock()
+				sample()
+				x.maintain(sample)
+			}
+			l := x.tree.log
+			l.mu.Lock()
+			written, carried := l.end, l.carriedN
+			l.mu.Unlock()
+			mu.Lock()
+			if over > diskAllowance() {
+				t.Errorf("dir went %d bytes beyond twice the retained bytes, more than %d", over, diskAllowance())
+			}
+			mu.Unlock()
+			payload := int64(n * (5 + len(msg)))
+			t.Logf("%d writes of %d bytes: retained %d bytes at the end, dir at most %d, at most %d beyond twice the retained (allowance %d); log written %d bytes (%.2f per byte of payload), %d of them carried forward",
+				n, 5+len(msg), x.retained(), most, over, diskAllowance(), written, float64(written)/float64(payload), carried)
+			before := x.dump()
+			x.close()
+			beforeRemove = nil
+			y := openLogged(t, dir, false)
+			if diff := cmp.Diff(before, y.dump()); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			if y.warn.Len() > 0 {
+				t.Errorf("restart said %q", y.warn.String())
+			}
+			y.close()
+			for i, k := range kills {
+				y := openLogged(t, k.dir, false)
+				if diff := cmp.Diff(k.dump, y.dump()); diff != "" {
+					t.Errorf("copy %d, after restart (-want +got):\n%s", i, diff)
+				}
+				if y.warn.Len() > 0 {
+					t.Errorf("copy %d: restart said %q", i, y.warn.String())
+				}
+				y.close()
+			}
+			if len(kills) == 0 {
+				t.Error("no segment was removed")
+			}
+		})
+	}
+}
+
+// maintain does what the log's goroutine does when poked, until it
+// has nothing more to do, calling sample after each step.
+func (x *logged) maintain(sample func()) {
+	l := x.tree.log
+	for range 10000 {
+		l.settle()
+		l.waitSpare()
+		l.mu.Lock()
+		before, segs, end := l.carriedN, l.segs[0].num, l.end
+		l.stable = len(l.buf)
+		l.mu.Unlock()
+		l.waitWritten(end) // as run writes the log out first
+		l.maintain(x.tree)
+		l.settle()
+		sample()
+		l.mu.Lock()
+		done := !l.compact || l.carriedN == before && l.segs[0].num == segs && l.deleting == 0
+		l.mu.Unlock()
+		if done {
+			return
+		}
+	}
+	x.t.Fatal("the log keeps compacting")
+}
+
+// waitSpare waits until run has made the next segment ahead.
+func (l *dlog) waitSpare() {
+	for {
+		l.mu.Lock()
+		ok := l.next != nil && l.nextNum == l.nextSeg
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		l.poke()
+		waitABit()
+	}
+}
+
+// retained is what SPEC §11.4 bounds the log by: every message's data
+// with diskOverhead bytes, and the tree's records.
+func (x *logged) retained() int64 {
+	x.tree.mu.Lock()
+	defer x.tree.mu.Unlock()
+	var n int64
+	var walk func(g *node)
+	walk = func(g *node) {
+		n += int64(nodeSize(g))
+		for m := g.q.head; m != nil; m = m.gnext {
+			n += int64(len(m.data)) + diskOverhead
+		}
+		for _, c := range g.children {
+			if c.kind == kGroup {
+				walk(c)
+			} else {
+				n += int64(nodeSize(c))
+			}
+		}
+	}
+	walk(x.tree.root)
+	return n
+}
+
+// dirTotal is the size of every file in dir.
+func dirTotal(t *testing.T, dir string) int64 {
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// copyDir copies the files of dir into a new directory.
+func copyDir(t *testing.T, dir string) string {
+	to := t.TempDir()
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if os.IsNotExist(err) {
+			continue
+		}
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(to, e.Name()), b, 0600))
+	}
+	return to
+}
+
+// SPEC §11.5: the next segment is made ahead, with only its header; a
+// kill leaves it, whole or cut short. A restart knows it for what it is
+// (a segment with no record after the last with one), removes it
+// without a word, and loses nothing.
+func TestSpareAfterKill(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		keep int // bytes of the spare left
+	}{
+		{"whole", logHdrLen},
+		{"header cut short", 5},
+		{"empty", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			writeAll(t, fs, "g/s", "one", "two", "three")
+			l := x.tree.log
+			l.waitSpare()
+			l.mu.Lock()
+			spare := segName(l.nextNum)
+			l.mu.Unlock()
+			want := x.dump()
+			killed := copyDir(t, dir) // what a kill now leaves
+			x.close()
+
+			b, err := os.ReadFile(filepath.Join(killed, spare))
+			if err != nil || len(b) != logHdrLen {
+				t.Fatalf("the spare %s: %d bytes, %v", spare, len(b), err)
+			}
+			must(t, os.WriteFile(filepath.Join(killed, spare), b[:tt.keep], 0600))
+			y := openLogged(t, killed, false)
+			if y.warn.Len() > 0 {
+				t.Errorf("restart said %q", y.warn.String())
+			}
+			if diff := cmp.Diff(want, y.dump()); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			writeAll(t, y.dial(), "g/s", "four")
+			want = y.dump()
+			y.close()
+			z := openLogged(t, killed, false)
+			if diff := cmp.Diff(want, z.dump()); diff != "" || z.warn.Len() > 0 {
+				t.Errorf("after a second restart (said %q; -want +got):\n%s", z.warn.String(), diff)
+			}
+			z.close()
+		})
+	}
+}
+
+// slowNew is a segment whose room is reserved only once gate closes:
+// a file system slow to make a new segment.
+type slowNew struct {
+	logFile
+	gate chan struct{}
+}
+
+func (f slowNew) Reserve(off, n int64) error {
+	<-f.gate
+	return f.logFile.Reserve(off, n)
+}
+
+// Project rule (no lock held across I/O), SPEC §11.3: the next segment
+// is made ahead, file, header and reserved room, by the log's own
+// goroutine with no lock held; turning to it only switches pointers.
+// While the making of a new segment is stuck, requests go on (the
+// segment being written grows past segMax meanwhile).
+func TestNewSegmentOutsideLock(t *testing.T) {
+	oldSeg, oldChunk := segMax, reserveChunk
+	segMax, reserveChunk = 4096, 1<<16
+	defer func() { segMax, reserveChunk = oldSeg, oldChunk }()
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	made := 0
+	wrapLogFile = func(f logFile) logFile {
+		mu.Lock()
+		defer mu.Unlock()
+		if made++; made == 1 {
+			return f // the first segment
+		}
+		return slowNew{f, gate}
+	}
+	defer func() { wrapLogFile = nil }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	msgs := make([]string, 100)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf("%03d%s", i, strings.Repeat("x", 200))
+	}
+	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	done := make(chan error, 1)
+	go func() {
+		for _, m := range msgs {
+			if _, err := f.Write([]byte(m)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(time.Minute): // a deadlock, not a speed
+		close(gate)
+		t.Fatal("requests waited for a new segment to be made")
+	}
+	f.Close()
+	close(gate)
+	l := x.tree.log
+	for {
+		l.mu.Lock()
+		n := len(l.segs)
+		l.mu.Unlock()
+		if n > 1 {
+			break
+		}
+		l.poke()
+		waitABit()
+	}
+	writeAll(t, fs, "g/s", "after")
+	want := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
+		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
+	}
+	y.close()
+}
+
+// SPEC §11.2: a message that left the middle of a group's history (a
+// stream's older message under replay last) stays gone after a
+// restart, also when it was written after the replay had to look up
+// one deep in the history before.
+func TestRestartDropDeep(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay last")
+	files := make([]*client.Fid, 100)
+	for i := range files {
+		f, err := fs.Create(fmt.Sprintf("g/s%02d", i), plan9.OWRITE, 0664)
+		must(t, err)
+		files[i] = f
+	}
+	write := func(i int, m string) {
+		_, err := files[i].Write([]byte(m))
+		must(t, err)
+	}
+	for i := range files {
+		write(i, fmt.Sprintf("first %d", i))
+	}
+	write(99, "second 99") // drops "first 99", far from the head
+	write(98, "second 98") // written after that drop
+	write(98, "third 98")  // drops "second 98"
+	want := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+	y.close()
+}
+
+// SPEC §11.3: room for a new segment is reserved when the spare is
+// made, by the log's goroutine; when the disk was full then, the first
+// change written to that segment reserves its room itself, and fails
+// with the system's error, changing nothing.
+func TestDiskFullAtNewSegment(t *testing.T) {
+	reserveErr, _ := injectFailures(t)
+	oldSeg, oldChunk := segMax, reserveChunk
+	segMax, reserveChunk = 4096, 1<<20
+	defer func() { segMax, reserveChunk = oldSeg, oldChunk }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	l := x.tree.log
+	l.waitSpare()
+	reserveErr.set(syscall.ENOSPC)
+	l.dropSpare() // made again, on a full disk
+	l.waitSpare()
+	l.mu.Lock()
+	res := l.nextRes
+	l.mu.Unlock()
+	if res != 0 {
+		t.Fatalf("spare made on a full disk has %d bytes reserved", res)
+	}
+	var kept []string
+	for i := 0; ; i++ {
+		if i == 1000 {
+			t.Fatal("1000 writes, and no new segment")
+		}
+		before := x.dump()
+		m := fmt.Sprintf("%04d%s", i, strings.Repeat("m", 200))
+		_, err := f.Write([]byte(m))
+		if err == nil {
+			kept = append(kept, m)
+			continue
+		}
+		if err.Error() != "no space left on device" {
+			t.Fatalf("write %d: %v, want no space left on device", i, err)
+		}
+		if diff := cmp.Diff(before, x.dump()); diff != "" {
+			t.Errorf("a write refused on a full disk changed the tree (-before +after):\n%s", diff)
+		}
+		l.mu.Lock()
+		n := len(l.segs)
+		l.mu.Unlock()
+		if n < 2 {
+			t.Errorf("write %d failed in the first segment, which had room", i)
+		}
+		break
+	}
+	reserveErr.set(nil)
+	_, err = f.Write([]byte("after"))
+	must(t, err)
+	kept = append(kept, "after")
+	want := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
+		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
+	}
+	y.tree.mu.Lock()
+	var got []string
+	for m := y.tree.root.byName["g"].q.head; m != nil; m = m.gnext {
+		got = append(got, m.data)
+	}
+	y.tree.mu.Unlock()
+	if diff := cmp.Diff(kept, got); diff != "" {
+		t.Errorf("history after restart (-want +got):\n%s", diff)
+	}
+	y.close()
 }

@@ -716,8 +716,10 @@ func (q *queue) remove() {
 
 // restore puts a message read back from the log into the history, in
 // order of seq: at the end, but for messages a group turning replay on
-// logged late. Nothing is dropped and no reader is told.
-func (q *queue) restore(s *streamq, seq uint64, name, data string) {
+// logged late and messages carried forward. Nothing is dropped and no
+// reader is told. It returns the message, or nil if the history had
+// it already.
+func (q *queue) restore(s *streamq, seq uint64, name, data string) *message {
 	if f := s.from; f == nil || len(f.line) != len(name)+1 || f.line[:len(name)] != name {
 		s.from = &origin{s: s, line: name + "\n"}
 	}
@@ -727,7 +729,7 @@ func (q *queue) restore(s *streamq, seq uint64, name, data string) {
 		q.append(m)
 		s.vers-- // append counts a write; the caller does
 		q.orderVers--
-		return
+		return m
 	}
 	// Before at, the first message with a greater seq.
 	at := q.head
@@ -735,7 +737,7 @@ func (q *queue) restore(s *streamq, seq uint64, name, data string) {
 		at = at.gnext
 	}
 	if at.seq == seq {
-		return
+		return nil
 	}
 	m.gnext, m.gprev = at, at.gprev
 	if at.gprev != nil {
@@ -761,4 +763,5 @@ func (q *queue) restore(s *streamq, seq uint64, name, data string) {
 	q.bytes += n
 	s.bytes += n
 	q.st.total += n
+	return m
 }

@@ -557,9 +557,10 @@ func TestKillRestart(t *testing.T) {
 		rounds = 10
 	}
 	d := newDurable(t)
-	// Compaction every few kilobytes of dead records, so that kills
-	// land in the middle of it too.
-	d.env = []string{"MQ_TEST_COMPACT_SLACK=8192"}
+	// Segments of 2 KiB, and messages carried forward every few
+	// kilobytes of dead records (about 50 times a round), so that
+	// kills land in the middle of it too.
+	d.env = []string{"MQ_TEST_COMPACT_SLACK=2048"}
 	d.mustStart()
 	const nw = 4
 	workers := make([]*kWorker, nw)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -193,14 +194,23 @@ func (b *bench) durableWorkloads() []*workload {
 			return b.startup(*flagRSize)
 		}})
 
-	// Disk use under a firehose of a replay all group with depth.
-	du := newRow("R firehose 1 KiB, depth 10000: dir max", "MB", "")
-	dr := newRow("R … dir max / (2×retained + 16 MiB)", "×", "≤1")
-	dr.verdict = func() bool { return dr.get("mq") <= 1 }
-	ws = append(ws, &workload{id: "R", kinds: mq, runs: 1, rows: []*row{du, dr},
-		fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
-			return b.diskUse(*flagFirehose)
-		}})
+	// Disk use under a firehose of a replay all group with depth, and
+	// the same with a few older messages in another group, which keep
+	// the first segment and make the log carry them forward.
+	for _, pin := range []int{0, 100} {
+		name := "R firehose 1 KiB, depth 10000"
+		if pin > 0 {
+			name = fmt.Sprintf("R firehose, %d older messages kept", pin)
+		}
+		du := newRow(name+": dir max", "MB", "")
+		dr := newRow("R … dir max / (2×retained + 16 MiB)", "×", "≤1")
+		dr.verdict = func() bool { return dr.get("mq") <= 1 }
+		wa := newRow("R … bytes written to disk / payload", "×", "")
+		ws = append(ws, &workload{id: "R", kinds: mq, runs: 1, rows: []*row{du, dr, wa},
+			fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
+				return b.diskUse(*flagFirehose, pin)
+			}})
+	}
 	if *flagROnly != "" {
 		var keep []*workload
 		for _, w := range ws {
@@ -343,7 +353,7 @@ func (b *bench) startup(size int64) ([]float64, error) {
 // diskUse runs 8 ping-pong lanes of 1 KiB messages into a replay all
 // group with depth 10000 for d and returns the largest size the dir
 // reached, in MB, and its ratio to twice the retained bytes plus 16 MiB.
-func (b *bench) diskUse(d time.Duration) ([]float64, error) {
+func (b *bench) diskUse(d time.Duration, pin int) ([]float64, error) {
 	dir, err := b.logDir()
 	if err != nil {
 		return nil, err
@@ -362,13 +372,33 @@ func (b *bench) diskUse(d time.Duration) ([]float64, error) {
 	if err := s.rootCtl("replay all\ndepth 10000"); err != nil {
 		return nil, err
 	}
+	const size = 1024
+	if pin > 0 {
+		if err := s.mkgroup("pin"); err != nil {
+			return nil, err
+		}
+		if err := s.ctl("pin", "depth 0"); err != nil {
+			return nil, err
+		}
+		w, err := s.mkstream("pin", "s")
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, size)
+		for i := range pin {
+			if _, err := s.rpc(&plan9.Fcall{Type: plan9.Twrite, Fid: w, Data: stamp(buf, 0, uint64(i)), Count: size}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := s.mkgroup("g"); err != nil {
 		return nil, err
 	}
-	ls, err := setupLanes(s, "g", 8, 1024)
+	ls, err := setupLanes(s, "g", 8, size)
 	if err != nil {
 		return nil, err
 	}
+	w0 := writeBytes(ch)
 	stop := make(chan struct{})
 	maxSize := make(chan int64)
 	go func() {
@@ -383,14 +413,33 @@ func (b *bench) diskUse(d time.Duration) ([]float64, error) {
 			m = max(m, dirSize(dir))
 		}
 	}()
-	_, err = pingpong(s, ls, 0, d)
+	start := time.Now()
+	rate, err := pingpong(s, ls, 0, d)
+	payload := rate * time.Since(start).Seconds() * size
 	close(stop)
 	m := <-maxSize
 	if err != nil {
 		return nil, err
 	}
-	retained := int64(10000 * 1024)
-	return []float64{float64(m) / 1e6, float64(m) / float64(2*retained+16<<20)}, nil
+	written := writeBytes(ch) - w0
+	retained := int64((10000 + pin) * size)
+	return []float64{float64(m) / 1e6, float64(m) / float64(2*retained+16<<20), float64(written) / payload}, nil
+}
+
+// writeBytes is how many bytes the child has had written to storage
+// (Linux: write_bytes in /proc/pid/io), or 0.
+func writeBytes(ch *child) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", ch.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func dirSize(dir string) int64 {
