@@ -1001,9 +1001,29 @@ func TestVersionAfterHeldReply(t *testing.T) {
 		defer l.mu.Unlock()
 		return len(l.held)
 	}
+	// Another connection's write starts a sync, which waits at the
+	// gate: a connection that starts a sync itself reads no more
+	// requests until it ends, but this one goes on reading while its
+	// reply waits for the next.
+	other, err := fs.Open("g/s", plan9.OWRITE)
+	must(t, err)
+	defer other.Close()
 	gate.Lock() // the next sync waits
+	otherDone := make(chan error, 1)
+	go func() {
+		_, err := other.Write([]byte("other"))
+		otherDone <- err
+	}()
+	writing := func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.writing
+	}
+	for !writing() {
+		waitABit()
+	}
 	send(&plan9.Fcall{Type: plan9.Twrite, Tag: 5, Fid: 1, Data: []byte("two")})
-	for nheld() == 0 {
+	for nheld() < 2 {
 		waitABit()
 	}
 	send(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8192, Version: "9P2000"})
@@ -1024,12 +1044,13 @@ func TestVersionAfterHeldReply(t *testing.T) {
 		case <-gotVersion:
 			wait = false
 		default:
-			wait = nheld() < 2
+			wait = nheld() < 3
 			waitABit()
 		}
 	}
 	gate.Unlock()
 	<-gotVersion
+	must(t, <-otherDone)
 	for nheld() > 0 {
 		waitABit()
 	}
