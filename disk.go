@@ -864,9 +864,12 @@ const arenaChunk = 16 << 10
 // thread per sync (run's, then the connection writer's): with 16
 // writers in flight on one connection, half as long again as the sync
 // itself between the end of one sync and the start of the next.
-func (l *dlog) flushOwn(self *conn) {
+//
+// need is where the replies the connection kept back for the log
+// (conn.pend) need it written to.
+func (l *dlog) flushOwn(self *conn, need uint64) {
 	l.mu.Lock()
-	if len(l.held) == 0 && len(l.buf) < flushAt || l.stable == 0 && l.newFile == nil {
+	if len(l.held) == 0 && len(l.buf) < flushAt && need <= l.done || l.stable == 0 && l.newFile == nil {
 		l.mu.Unlock()
 		return
 	}
