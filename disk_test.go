@@ -1027,9 +1027,29 @@ func TestVersionAfterHeldReply(t *testing.T) {
 		defer l.mu.Unlock()
 		return len(l.held)
 	}
+	// Another connection's write starts a sync, which waits at the
+	// gate: a connection that starts a sync itself reads no more
+	// requests until it ends, but this one goes on reading while its
+	// reply waits for the next.
+	other, err := fs.Open("g/s", plan9.OWRITE)
+	must(t, err)
+	defer other.Close()
 	gate.Lock() // the next sync waits
+	otherDone := make(chan error, 1)
+	go func() {
+		_, err := other.Write([]byte("other"))
+		otherDone <- err
+	}()
+	writing := func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.writing
+	}
+	for !writing() {
+		waitABit()
+	}
 	send(&plan9.Fcall{Type: plan9.Twrite, Tag: 5, Fid: 1, Data: []byte("two")})
-	for nheld() == 0 {
+	for nheld() < 2 {
 		waitABit()
 	}
 	send(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8192, Version: "9P2000"})
@@ -1050,12 +1070,13 @@ func TestVersionAfterHeldReply(t *testing.T) {
 		case <-gotVersion:
 			wait = false
 		default:
-			wait = nheld() < 2
+			wait = nheld() < 3
 			waitABit()
 		}
 	}
 	gate.Unlock()
 	<-gotVersion
+	must(t, <-otherDone)
 	for nheld() > 0 {
 		waitABit()
 	}
@@ -1754,4 +1775,115 @@ func TestDiskFullAtNewSegment(t *testing.T) {
 		t.Errorf("history after restart (-want +got):\n%s", diff)
 	}
 	y.close()
+}
+
+// gatedWrites holds a segment's writes while its gate is locked.
+type gatedWrites struct {
+	logFile
+	gate *sync.RWMutex
+}
+
+func (f gatedWrites) Write(b []byte) (int, error) {
+	f.gate.RLock()
+	defer f.gate.RUnlock()
+	return f.logFile.Write(b)
+}
+
+// SPEC §8.6, §11.3: an Rflush follows the reply to a write made before
+// it, which waits for the log with the connection's other replies:
+// when they are handled together, and when another connection is
+// writing the log and the replies wait for it in the log.
+func TestFlushAfterLoggedReply(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg string
+		behind    bool // another connection is writing the log
+	}{
+		{"replay all", "replay all", false},
+		{"replay off", "replay off", false},
+		{"replay all, behind a write", "replay all", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var gate sync.RWMutex
+			wrapLogFile = func(f logFile) logFile { return gatedWrites{f, &gate} }
+			defer func() { wrapLogFile = nil }()
+			x := openLogged(t, t.TempDir(), false)
+			defer x.close()
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", tc.cfg)
+			writeAll(t, fs, "g/s", "one")
+
+			cli, end := net.Pipe()
+			defer cli.Close()
+			go x.srv.serve(end, 3)
+			rpc := func(f *plan9.Fcall) {
+				must(t, plan9.WriteFcall(cli, f))
+				r, err := plan9.ReadFcall(cli)
+				must(t, err)
+				if r.Type != f.Type+1 {
+					t.Fatalf("%v: got %v", f, r)
+				}
+			}
+			rpc(&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8192, Version: "9P2000"})
+			rpc(&plan9.Fcall{Type: plan9.Tattach, Tag: 1, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"})
+			rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1, Wname: []string{"g", "s"}})
+			rpc(&plan9.Fcall{Type: plan9.Topen, Tag: 1, Fid: 1, Mode: plan9.OWRITE})
+			send := func(fs ...*plan9.Fcall) {
+				var b []byte
+				for _, f := range fs {
+					m, err := f.Bytes()
+					must(t, err)
+					b = append(b, m...)
+				}
+				go cli.Write(b) // in one write: handled together
+			}
+			l := x.tree.log
+			state := func() (bool, int) {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				return l.writing, len(l.held)
+			}
+			want := []string{"Rwrite tag 6", "Rflush tag 7"}
+			otherDone := make(chan error, 1)
+			if tc.behind {
+				other, err := fs.Open("g/s", plan9.OWRITE)
+				must(t, err)
+				defer other.Close()
+				gate.Lock()
+				go func() {
+					_, err := other.Write([]byte("other"))
+					otherDone <- err
+				}()
+				for w, _ := state(); !w; w, _ = state() {
+					waitABit()
+				}
+				send(&plan9.Fcall{Type: plan9.Twrite, Tag: 5, Fid: 1, Data: []byte("two")})
+				for _, n := state(); n < 1; _, n = state() {
+					waitABit()
+				}
+				want = append([]string{"Rwrite tag 5"}, want...)
+			} else {
+				otherDone <- nil
+			}
+			send(&plan9.Fcall{Type: plan9.Twrite, Tag: 6, Fid: 1, Data: []byte("three")},
+				&plan9.Fcall{Type: plan9.Tflush, Tag: 7, Oldtag: 6})
+			if tc.behind {
+				for _, n := state(); n < 3; _, n = state() {
+					waitABit()
+				}
+				gate.Unlock()
+			}
+			var got []string
+			for range want {
+				r, err := plan9.ReadFcall(cli)
+				must(t, err)
+				name := map[uint8]string{plan9.Rwrite: "Rwrite", plan9.Rflush: "Rflush"}[r.Type]
+				got = append(got, fmt.Sprintf("%s tag %d", name, r.Tag))
+			}
+			must(t, <-otherDone)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("replies (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

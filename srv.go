@@ -138,6 +138,9 @@ type conn struct {
 	spare   []*request      // read requests to reuse; guarded by tree.mu
 	own     bool            // replies go to ownq, for the reading goroutine to write; guarded by tree.mu
 	ownq    []byte          // replies made while own is set; guarded by tree.mu
+	ownAt   uint64          // ownq waits for the log to be written up to here; guarded by tree.mu
+	pend    []byte          // ownq handed back to wait for the log; the reading goroutine's
+	pendAt  uint64          // the log's offset pend waits for
 
 	// With -r, replies to changes wait until the log has them
 	// (SPEC §11.3); guarded by tree.mu.
@@ -190,7 +193,8 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 				if own {
 					self = c
 				}
-				l.flushOwn(self)
+				l.flushOwn(self, c.pendAt)
+				c.sendPend(l)
 			}
 			if own {
 				c.writeOwn()
@@ -234,7 +238,8 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c.handOwn()
 	c.t.mu.Unlock()
 	if l := c.t.log; l != nil {
-		l.flushOwn(nil)
+		l.flushOwn(nil, c.pendAt)
+		c.sendPend(l)
 	}
 	c.outMu.Lock()
 	c.closed = true

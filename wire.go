@@ -391,6 +391,13 @@ func (c *conn) handOwn() bool {
 		return false
 	}
 	c.own = false
+	if c.ownAt > 0 {
+		// They wait for the log, which the reading goroutine writes
+		// next, with no lock held: it queues them then (sendPend).
+		c.pend, c.ownq = c.ownq, c.pend[:0]
+		c.pendAt, c.ownAt = c.ownAt, 0
+		return true
+	}
 	c.outMu.Lock()
 	if !c.closed {
 		c.backlog.Add(int64(len(c.ownq)))
@@ -403,6 +410,29 @@ func (c *conn) handOwn() bool {
 	c.outMu.Unlock()
 	c.ownq = c.ownq[:0]
 	return true
+}
+
+// sendPend queues the replies handOwn kept back once the log is
+// written as far as they need, or has the log hold them until it is
+// (another goroutine is writing it, or a write failed). Only the
+// reading goroutine calls it, after handOwn.
+func (c *conn) sendPend(l *dlog) {
+	if len(c.pend) == 0 {
+		return
+	}
+	if !l.hold(c, c.pendAt, c.pend, "", false) {
+		c.outMu.Lock()
+		if !c.closed {
+			c.backlog.Add(int64(len(c.pend)))
+			if len(c.outq) == 0 {
+				c.outq, c.pend = c.pend, c.outq
+			} else {
+				c.outq = append(c.outq, c.pend...)
+			}
+		}
+		c.outMu.Unlock()
+	}
+	c.pend, c.pendAt = c.pend[:0], 0
 }
 
 // send queues a reply. It and respond are where replies are written.
@@ -480,7 +510,32 @@ func (c *conn) heldBack(l *dlog, hdr []byte, data string) bool {
 	if off == 0 && !flush {
 		return false
 	}
+	if c.own && !l.sync {
+		if !flush {
+			// The reading goroutine writes the log before its
+			// replies (flushOwn, then writeOwn): they wait together,
+			// as one, if they must (holdOwn).
+			c.ownAt = max(c.ownAt, off)
+			return false
+		}
+		// An Rflush or Rversion leaves after every reply before it.
+		c.holdOwn(l)
+	}
 	return l.hold(c, off, hdr, data, flush)
+}
+
+// holdOwn, with tree.mu held, gives the log the replies the reading
+// goroutine made so far, to leave once it is written as far as they
+// need, unless it already is: a reply the log holds after them leaves
+// after them.
+func (c *conn) holdOwn(l *dlog) {
+	if c.ownAt == 0 {
+		return
+	}
+	if l.hold(c, c.ownAt, c.ownq, "", false) {
+		c.ownq = c.ownq[:0]
+	}
+	c.ownAt = 0
 }
 
 // queueOut adds a reply the log held back, from any goroutine. quiet
