@@ -2,7 +2,7 @@ package main
 
 // Durable history, mq -r dir (SPEC §11): a log of every change to what
 // a restart keeps, written before the change is acknowledged, read
-// back at start, and compacted as messages leave.
+// back at start, and freed as messages leave.
 //
 // On-disk format. dir holds a file lock (taken while mq runs, so that
 // two servers never share a dir) and the log, a run of segment files
@@ -25,9 +25,9 @@ package main
 //	W stream seq mtime data         a message written
 //	V stream mtime                  a message written and not kept
 //	                               (replay off): qid.vers goes on
-//	M stream seq name data          a retained message (snapshots and
-//	                               a group turning replay on); name is
-//	                               its order line, "" for the stream's
+//	M stream seq name data          a retained message (a group
+//	                               turning replay on); name is its
+//	                               order line, "" for the stream's
 //	A stream seq name data          as M, a message carried forward from
 //	                               an older segment; read again, it is
 //	                               already there and changes nothing
@@ -46,10 +46,10 @@ package main
 //	K                               a checkpoint starts: the tree, as
 //	                               G and S records, up to E; read
 //	                               only in the first segment read back
-//	J                               as K, in the segment after a
-//	                               snapshot, which may not be there yet
-//	Z                               a snapshot starts: forget all before
-//	E                               the snapshot is complete
+//	E                               the checkpoint is complete
+//
+// A record of any other type is refused at start, naming the file
+// (SPEC §11.5), as is any format mq does not know.
 //
 // The next segment is made ahead (the spare): its file, created with
 // only its header, and room reserved for it (which its size does not
@@ -57,10 +57,12 @@ package main
 // one are spares, or segments a crash caught before their first record
 // was written: they hold nothing, and are removed.
 //
-// A restart replays the segments in order, from the newest snapshot
-// on. A new segment is started every segMax bytes (4 MiB), with a
-// checkpoint of the tree first; the oldest segments are deleted once
-// every message in them has left its group. If that is not enough (a
+// A restart replays the segments in order. They follow each other
+// with no gap; the first is segment 1, or starts with a checkpoint and
+// an X record read back says the ones before it were deleted. A new
+// segment is started every segMax bytes (4 MiB), with a checkpoint of
+// the tree first; the oldest segments are deleted once every message
+// in them has left its group. If that is not enough (a
 // few messages keep old segments alive) and the segments hold more
 // than twice the live state and slack (4 MiB), a new segment is
 // started and, after its checkpoint, the messages still live in the
@@ -73,9 +75,8 @@ package main
 // slack, one segment carried while the ones it replaces are still
 // there, one segment of dead messages not yet removed, and slack again
 // for what writers add while a step is under way. Each live byte is
-// written again about once per turn of the log. (Compaction by
-// snapshot, a Z segment from a temporary file, is still read back, and
-// made on request only.)
+// written again about once per turn of the log. Deleting segments and
+// carrying messages forward are the only ways the log frees space.
 
 import (
 	"encoding/binary"
@@ -178,51 +179,44 @@ type dlog struct {
 	// mu guards what follows. Records are appended with tree.mu held
 	// too; the writer takes buf with mu alone and writes it with no
 	// lock held.
-	mu       sync.Mutex
-	buf      []byte  // records not yet handed to the writer
-	split    int     // buf[:split] goes to the old segment; -1 if no switch
-	oldBase  int64   // the old segment's size before buf[:split]
-	stable   int     // buf[:stable] holds whole changes, to be written
-	newFile  logFile // the segment buf[split:] goes to
-	f        logFile // the segment being written
-	end      uint64  // bytes ever appended
-	ackOff   uint64  // end of the last record a reply waits for
-	done     uint64  // bytes written (and with -S, synced)
-	writing  bool    // someone is writing a batch
-	err      error   // a write failed: changes fail until one succeeds
-	held     []held  // replies waiting, in order of off
-	trimQ    *queue  // an H record not yet encoded, to coalesce
-	trimSeq  uint64
-	pos      int64 // where the next appended byte lands in its segment
-	resEnd   int64 // room reserved in that segment
-	noRes    bool  // the file system cannot reserve
-	disk     int64 // bytes in all segments, written or buffered
-	live     int64 // about what a snapshot of the live state takes
-	tree     int64 // about what a checkpoint of the tree takes
-	compact  bool  // a compaction is wanted or under way
-	rotate   bool  // a new segment is due
-	busy     bool  // a compaction is under way
-	kick     chan struct{}
-	closed   bool
-	compactN int // compactions done, for tests and benchmarks
+	mu      sync.Mutex
+	buf     []byte  // records not yet handed to the writer
+	split   int     // buf[:split] goes to the old segment; -1 if no switch
+	oldBase int64   // the old segment's size before buf[:split]
+	stable  int     // buf[:stable] holds whole changes, to be written
+	newFile logFile // the segment buf[split:] goes to
+	f       logFile // the segment being written
+	end     uint64  // bytes ever appended
+	ackOff  uint64  // end of the last record a reply waits for
+	done    uint64  // bytes written (and with -S, synced)
+	writing bool    // someone is writing a batch
+	err     error   // a write failed: changes fail until one succeeds
+	held    []held  // replies waiting, in order of off
+	trimQ   *queue  // an H record not yet encoded, to coalesce
+	trimSeq uint64
+	pos     int64 // where the next appended byte lands in its segment
+	resEnd  int64 // room reserved in that segment
+	noRes   bool  // the file system cannot reserve
+	disk    int64 // bytes in all segments, written or buffered
+	live    int64 // about what the live state takes: messages, the tree
+	tree    int64 // about what a checkpoint of the tree takes
+	compact bool  // the log outweighs the live state: carry forward
+	rotate  bool  // a new segment is due
+	kick    chan struct{}
+	closed  bool
 	// The next segment, made ahead by run with no lock held (file,
 	// header, reserved room): starting it only switches pointers.
-	next       logFile
-	nextNum    uint64
-	nextRes    int64  // room reserved in it after the header
-	preparing  uint64 // the number of a spare being made, or 0
-	topping    bool   // run is asked to reserve more room
-	snapWanted bool   // a snapshot is asked for (tests)
-	carriedN   int64  // bytes carried forward, for tests and benchmarks
-	// After a failed compaction the next waits until compactAfter,
-	// backoff doubling with each failure (bounded).
-	compactAfter time.Time
-	backoff      time.Duration
-	maps         []segMap // segments read back by mapping them, still in use
-	t            *tree
-	cur          spans // of the segment being appended to
-	segStart     int64 // pos where the segment being appended to started
-	segMax       int64 // segMax when the log was opened
+	next      logFile
+	nextNum   uint64
+	nextRes   int64    // room reserved in it after the header
+	preparing uint64   // the number of a spare being made, or 0
+	topping   bool     // run is asked to reserve more room
+	carriedN  int64    // bytes carried forward, for tests and benchmarks
+	maps      []segMap // segments read back by mapping them, still in use
+	t         *tree
+	cur       spans // of the segment being appended to
+	segStart  int64 // pos where the segment being appended to started
+	segMax    int64 // segMax when the log was opened
 
 	closeOnce sync.Once
 	deleting  int           // goroutines deleting segments
@@ -322,8 +316,8 @@ func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) 
 	if err != nil {
 		return nil, err
 	}
-	// Compaction makes files: a dir that cannot take them is refused
-	// now, not when the disk is full of dead records.
+	// The log makes new segments as it goes: a dir that cannot take
+	// them is refused now, not when the disk is full of dead records.
 	probe, err := os.CreateTemp(dir, "probe*.tmp")
 	if err != nil {
 		lk.Close()
@@ -369,9 +363,8 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		name := e.Name()
 		switch {
 		case name == "lock":
-		case strings.HasSuffix(name, ".tmp"):
-			// A snapshot a crash cut short: the segments it was to
-			// replace are all still there.
+		case strings.HasPrefix(name, "probe") && strings.HasSuffix(name, ".tmp"):
+			// openLog's probe, left by a crash.
 			os.Remove(filepath.Join(l.dir, name))
 		case strings.HasSuffix(name, ".log") && len(name) == 20:
 			var n uint64
@@ -384,39 +377,22 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		}
 	}
 	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
-	// Read the headers; start at the newest snapshot.
-	start := 0
+	// Read the headers.
 	for i, n := range nums {
-		snap, err := l.isSnapshot(n)
-		if err != nil {
+		if err := l.checkHeader(n); err != nil {
 			if i == len(nums)-1 && errors.Is(err, errShortHeader) {
 				continue // a segment being made when mq stopped
 			}
 			return err
 		}
-		if snap {
-			start = i
-		}
 	}
-	// The segments before the snapshot are replaced by it; they go
-	// once it has been read back whole.
-	replaced := nums[:start]
-	nums = nums[start:]
 	if len(nums) > 0 && nums[0] != 1 {
-		if typ, _ := l.firstRecord(nums[0]); typ != 'Z' && typ != 'K' && typ != 'J' {
+		if typ, _ := l.firstRecord(nums[0]); typ != 'K' {
 			return l.errorf(segName(nums[0]-1), "missing segment of the log")
 		}
 	}
 	for i := 1; i < len(nums); i++ {
-		if nums[i] == nums[i-1]+1 {
-			continue
-		}
-		// A snapshot not yet complete when mq stopped leaves a gap
-		// before the segment started with it, which says so, or is
-		// the last and has nothing in it yet.
-		typ, err := l.firstRecord(nums[i])
-		empty := err != nil && i == len(nums)-1
-		if nums[i] != nums[i-1]+2 || typ != 'J' && !empty {
+		if nums[i] != nums[i-1]+1 {
 			return l.errorf(segName(nums[i-1]+1), "missing segment of the log")
 		}
 	}
@@ -453,9 +429,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		l.disk += size
 	}
 	if len(nums) > 0 && nums[0] != 1 && nums[0]-1 > r.gone {
-		if typ, _ := l.firstRecord(nums[0]); typ != 'Z' {
-			return l.errorf(segName(nums[0]-1), "missing segment of the log")
-		}
+		return l.errorf(segName(nums[0]-1), "missing segment of the log")
 	}
 	if t.st.total > t.st.cap {
 		// Trimming would drop acknowledged history because of a
@@ -468,9 +442,6 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		if err := os.Truncate(r.torn, r.tornAt); err != nil {
 			return err
 		}
-	}
-	for _, n := range replaced {
-		os.Remove(filepath.Join(l.dir, segName(n)))
 	}
 	for _, n := range empty {
 		os.Remove(filepath.Join(l.dir, segName(n)))
@@ -531,33 +502,32 @@ func segHeader(n uint64) []byte {
 
 var errShortHeader = errors.New("short header")
 
-// isSnapshot reads segment n's header and says whether its first
-// record starts a snapshot.
-func (l *dlog) isSnapshot(n uint64) (bool, error) {
+// checkHeader reads segment n's header and checks it.
+func (l *dlog) checkHeader(n uint64) error {
 	name := segName(n)
 	f, err := os.Open(filepath.Join(l.dir, name))
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer f.Close()
-	var b [logHdrLen + 9]byte
+	var b [logHdrLen]byte
 	m, _ := io.ReadFull(f, b[:])
 	if m < logHdrLen {
 		if m == 0 || string(b[:m]) == logMagic[:min(m, len(logMagic))] {
-			return false, errShortHeader
+			return errShortHeader
 		}
-		return false, l.errorf(name, "not an mq log")
+		return l.errorf(name, "not an mq log")
 	}
 	if string(b[:8]) != logMagic {
 		if strings.HasPrefix(string(b[:8]), "mq log") {
-			return false, l.errorf(name, "unknown log format %q", strings.TrimSpace(string(b[:8])))
+			return l.errorf(name, "unknown log format %q", strings.TrimSpace(string(b[:8])))
 		}
-		return false, l.errorf(name, "not an mq log")
+		return l.errorf(name, "not an mq log")
 	}
 	if got := binary.LittleEndian.Uint64(b[8:]); got != n {
-		return false, l.errorf(name, "header says segment %d", got)
+		return l.errorf(name, "header says segment %d", got)
 	}
-	return m == len(b) && binary.LittleEndian.Uint32(b[logHdrLen:]) == 1 && b[logHdrLen+8] == 'Z', nil
+	return nil
 }
 
 // firstRecord is the type of segment n's first record, if it has one.
@@ -1180,7 +1150,7 @@ func (l *dlog) run(t *tree) {
 			return
 		}
 		work := !l.writing && (l.stable > 0 || l.newFile != nil)
-		maint := (l.compact && !time.Now().Before(l.compactAfter) || l.rotate || l.snapWanted) && !l.busy
+		maint := l.compact || l.rotate
 		if work {
 			if l.sync && len(l.held) < l.batch && !l.gather() {
 				l.mu.Unlock() // closed, or written meanwhile
@@ -1229,24 +1199,11 @@ func (l *dlog) gather() bool {
 // which are carried into the new one; then it deletes the oldest
 // segments once nothing in them is live.
 func (l *dlog) maintain(t *tree) {
-	l.mu.Lock()
-	snap := l.snapWanted
-	l.mu.Unlock()
-	if snap {
-		// The snapshot takes the spare's number.
-		l.dropSpare()
-		t.mu.Lock()
-		done := l.startCompaction(t)
-		t.mu.Unlock()
-		l.mu.Lock()
-		l.snapWanted = !done
-		l.mu.Unlock()
-	}
 	l.prepare() // a spare segment, with no lock held
 	t.mu.Lock()
 	l.mu.Lock()
 	carried := false
-	if l.newFile == nil && l.err == nil && !l.busy {
+	if l.newFile == nil && l.err == nil {
 		// Carrying waits until the segments the last carry freed are
 		// removed: dir never holds more than one carry's worth twice.
 		over := l.disk > 2*l.live+slack && l.carrying == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
@@ -1255,7 +1212,7 @@ func (l *dlog) maintain(t *tree) {
 		}
 	}
 	var gone []segInfo
-	for len(l.segs) > 1 && !l.busy && l.err == nil && l.dead(l.segs[0]) {
+	for len(l.segs) > 1 && l.err == nil && l.dead(l.segs[0]) {
 		gone = append(gone, l.segs[0])
 		l.disk -= l.segs[0].size
 		l.segs = l.segs[1:]
@@ -1470,7 +1427,7 @@ func (l *dlog) startSegment(t *tree) bool {
 	l.nextSeg = n + 1
 	l.switchTo(nf, n)
 	l.resEnd += res
-	l.checkpoint(t, 'K')
+	l.checkpoint(t)
 	return true
 }
 
@@ -1568,10 +1525,9 @@ func (l *dlog) switchTo(nf logFile, n uint64) {
 }
 
 // checkpoint logs the tree as it is: every group and stream, and the
-// qid.path high-water mark, between typ (K, or J after a snapshot)
-// and E.
-func (l *dlog) checkpoint(t *tree, typ byte) {
-	at := l.rec(typ)
+// qid.path high-water mark, between K and E.
+func (l *dlog) checkpoint(t *tree) {
+	at := l.rec('K')
 	l.finish(at, false)
 	at = l.rec('P')
 	l.num(t.nextPath)
@@ -1642,221 +1598,6 @@ func (l *dlog) closeNow() {
 	l.lock.Close()
 }
 
-// Compaction (SPEC §11.4): the live state is written as a snapshot,
-// segment N+1, while records go on into segment N+2; once the snapshot
-// is on disk, segments up to N go.
-
-// snapMsg is a message as the snapshot is to write it.
-type snapMsg struct {
-	stream uint64
-	seq    uint64
-	name   string // "" for the stream's name
-	data   string
-}
-
-// startCompaction captures the live state, with tree.mu held, and
-// writes it in the background. Only run calls it (see snapshotNow),
-// which makes the files the log takes numbers for.
-func (l *dlog) startCompaction(t *tree) (done bool) {
-	l.mu.Lock()
-	if l.newFile != nil || l.next != nil || l.preparing != 0 {
-		l.mu.Unlock()
-		return false // a switch or a spare is under way: later
-	}
-	if l.busy || l.err != nil || time.Now().Before(l.compactAfter) {
-		l.mu.Unlock()
-		return true
-	}
-	snapNum := l.nextSeg
-	// The snapshot's file first: if it cannot be made, nothing
-	// switches, and the log does not grow by a checkpoint per try.
-	tmp, err := os.OpenFile(filepath.Join(l.dir, segName(snapNum)+".tmp"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0600)
-	if err != nil {
-		l.compactFailed()
-		l.mu.Unlock()
-		return true
-	}
-	nf, err := l.createSegment(snapNum + 1)
-	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		l.compactFailed()
-		l.mu.Unlock()
-		return true
-	}
-	l.busy = true
-	l.nextSeg = snapNum + 2
-	// Records from here on go to the new segment, which starts with a
-	// checkpoint: the snapshot may go once its messages have.
-	l.switchTo(nf, snapNum+1)
-	oldSegs := append([]segInfo(nil), l.segs[:len(l.segs)-1]...)
-	l.checkpoint(t, 'J')
-	l.mu.Unlock()
-
-	// The state, encoded but for messages' data, which stays shared.
-	s := &snapshot{nextPath: t.nextPath}
-	s.walk(t.root)
-	go l.writeSnapshot(snapNum, s, oldSegs, tmp)
-	return true
-}
-
-// compactFailed puts the next compaction off, with l.mu held.
-func (l *dlog) compactFailed() {
-	l.backoff = min(max(2*l.backoff, time.Second), time.Minute)
-	l.compactAfter = time.Now().Add(l.backoff)
-}
-
-type snapshot struct {
-	spans    spans  // the messages in it
-	nodes    []byte // G and S records, framed
-	msgs     []snapMsg
-	nextPath uint64
-	enc      dlog // an encoder only
-}
-
-func (s *snapshot) walk(g *node) {
-	e := &s.enc
-	e.buf = nil
-	e.node(g)
-	s.nodes = append(s.nodes, e.buf...)
-	for _, c := range g.children {
-		if c.kind == kGroup {
-			s.walk(c)
-			continue
-		}
-		e.buf = nil
-		e.node(c)
-		s.nodes = append(s.nodes, e.buf...)
-	}
-	q := g.q
-	if q.cfg.replay == replayOff {
-		return
-	}
-	for m := q.head; m != nil; m = m.gnext {
-		if !m.logged {
-			continue
-		}
-		s.spans.add(q, m.seq, nil)
-		sm := snapMsg{stream: m.from.s.path, seq: m.seq, data: m.data}
-		if name := m.from.line[:len(m.from.line)-1]; m.from.s.node == nil || name != m.from.s.node.name {
-			sm.name = name
-		}
-		s.msgs = append(s.msgs, sm)
-	}
-}
-
-// writeSnapshot writes s as segment num, then deletes the segments it
-// replaces.
-func (l *dlog) writeSnapshot(num uint64, s *snapshot, old []segInfo, f *os.File) {
-	size, err := l.writeSnapshotFile(num, s, f)
-	s.msgs = nil
-	if err == nil {
-		l.unmapSegments(old[len(old)-1].num)
-	}
-	l.mu.Lock()
-	if err != nil {
-		l.busy = false
-		l.compactFailed()
-		l.mu.Unlock()
-		return // the old segments stay; a later compaction tries again
-	}
-	l.backoff, l.compactAfter = 0, time.Time{}
-	var keep []segInfo
-	keep = append(keep, segInfo{num: num, size: size, spans: s.spans})
-	for _, sg := range l.segs {
-		if sg.num > num {
-			keep = append(keep, sg)
-		}
-	}
-	for _, sg := range old {
-		l.disk -= sg.size
-	}
-	l.disk += size
-	l.segs = keep
-	l.mu.Unlock()
-	// Removing files can take long (on Plan 9 each is a 9P round
-	// trip): no lock is held meanwhile, and the compaction stays busy
-	// until they are gone.
-	if beforeRemove != nil {
-		beforeRemove()
-	}
-	for _, sg := range old {
-		os.Remove(filepath.Join(l.dir, segName(sg.num)))
-	}
-	l.mu.Lock()
-	l.busy = false
-	l.compact = l.disk > 2*l.live+slack
-	l.compactN++
-	l.mu.Unlock()
-}
-
-// writeSnapshotFile writes s into f, segment num's temporary file,
-// and renames it. It returns the file's size.
-func (l *dlog) writeSnapshotFile(num uint64, s *snapshot, f *os.File) (int64, error) {
-	name := filepath.Join(l.dir, segName(num))
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	e := &dlog{buf: segHeader(num)}
-	at := e.rec('Z')
-	e.finish(at, false)
-	flush := func() error {
-		if len(e.buf) < 1<<20 {
-			return nil
-		}
-		_, err := f.Write(e.buf)
-		e.buf = e.buf[:0]
-		return err
-	}
-	at = e.rec('P')
-	e.num(s.nextPath)
-	e.finish(at, false)
-	// The tree's records, already framed.
-	e.buf = append(e.buf, s.nodes...)
-	for _, m := range s.msgs {
-		at := e.rec('M')
-		e.num(m.stream)
-		e.num(m.seq)
-		e.str(m.name)
-		e.buf = append(e.buf, m.data...)
-		e.finish(at, false)
-		if err := flush(); err != nil {
-			return 0, fail(err)
-		}
-	}
-	at = e.rec('E')
-	e.finish(at, false)
-	if _, err := f.Write(e.buf); err != nil {
-		return 0, fail(err)
-	}
-	// Without -S nothing is promised beyond a crash of mq, which the
-	// rename alone survives.
-	if l.sync {
-		if err := syncFile(f); err != nil {
-			return 0, fail(err)
-		}
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return 0, err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return 0, err
-	}
-	if l.sync {
-		syncDir(l.dir)
-	}
-	return fi.Size(), nil
-}
-
 // Reading the log back.
 
 type replay struct {
@@ -1868,7 +1609,7 @@ type replay struct {
 	maxPath uint64
 	bufs    [][]byte // segments read, which messages' data points into
 	bySeq   map[*queue]map[uint64]*message
-	inSnap  bool // between Z and E: the records are the state, not changes
+	inCkpt  bool // between K and E: the records are the state, not changes
 	maps    []segMap
 	first   bool                // in the first segment read back
 	skip    bool                // in a checkpoint of a segment not the first: skipped
@@ -1886,27 +1627,11 @@ type segMap struct {
 	b   []byte
 }
 
+// newReplay reads the log back into t, a tree as newTree makes it.
 func newReplay(t *tree) *replay {
 	r := &replay{t: t, nodes: make(map[uint64]*node), carried: make(map[*queue]*message)}
-	r.reset()
+	r.nodes[rootPath] = t.root
 	return r
-}
-
-// reset forgets everything: a snapshot follows.
-func (r *replay) reset() {
-	t := r.t
-	t.nextPath = 1 // the root's ctl and order get 2 and 3, as in newTree
-	root := t.newGroup(nil, "/", t.root.uid, t.root.gid, t.root.mode, config{})
-	root.path, root.q.path = rootPath, rootPath
-	t.st.total = 0
-	t.root = root
-	clear(r.nodes)
-	r.nodes[rootPath] = root
-	r.last = nil
-	r.live, r.tree = 0, 0
-	r.bySeq = nil
-	clear(r.carried)
-	r.cur = nil
 }
 
 // segment replays segment n. Only in the last may a torn tail be cut
@@ -2180,7 +1905,7 @@ func (r *replay) record(body []byte) error {
 			g.muid = muid
 			p.children = append(p.children, g)
 			p.byName[name] = g
-			if !r.inSnap {
+			if !r.inCkpt {
 				p.vers++
 				p.mtime = mtime
 			}
@@ -2217,7 +1942,7 @@ func (r *replay) record(body []byte) error {
 		n.sq.path, n.sq.node, n.sq.vers = path, n, vers
 		p.children = append(p.children, n)
 		p.byName[name] = n
-		if !r.inSnap {
+		if !r.inCkpt {
 			p.vers++
 			p.mtime = mtime
 		}
@@ -2388,18 +2113,14 @@ func (r *replay) record(body []byte) error {
 			return d.err
 		}
 		r.see(p - 1)
-	case 'Z':
-		r.reset()
-		r.inSnap = true
-	case 'K', 'J':
+	case 'K':
 		if r.first {
-			r.reset()
-			r.inSnap = true
+			r.inCkpt = true // the first record read back: the tree is empty
 		} else {
 			r.skip = true // the state it records is already built
 		}
 	case 'E':
-		r.inSnap, r.skip = false, false
+		r.inCkpt, r.skip = false, false
 	default:
 		return fmt.Errorf("unknown record type %q", body[0])
 	}
@@ -2517,7 +2238,7 @@ func (r *replay) finish() {
 }
 
 // unmapSegments copies out the messages that point into the mapped
-// segments up to num, which compaction has deleted, and unmaps them,
+// segments up to num, which are being deleted, and unmaps them,
 // so that their disk space is freed.
 func (l *dlog) unmapSegments(num uint64) {
 	var gone, keep []segMap

@@ -26,14 +26,6 @@ func lockDir(path string) (io.Closer, error) {
 	return f, nil
 }
 
-// syncDir makes a rename in dir stable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
-
 // readSegment maps a segment into memory: messages read back point
 // into the mapping, and nothing is copied (see unmapSegments).
 func readSegment(path string) (*segReader, error) {
