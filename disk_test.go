@@ -600,6 +600,33 @@ func TestUnknownRecordRefused(t *testing.T) {
 	}
 }
 
+// SPEC §11.5: a file in dir that is not the log is refused, naming it,
+// but for the file openLog makes and removes to check that dir takes
+// new files, which a crash may leave: it goes.
+func TestOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	want := someHistory(t, dir, false)
+	probe := filepath.Join(dir, "probe12345.tmp")
+	must(t, os.WriteFile(probe, nil, 0600))
+	x := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, x.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+	x.close()
+	if _, err := os.Stat(probe); err == nil {
+		t.Errorf("%s is still there", probe)
+	}
+	for _, name := range []string{segName(2) + ".tmp", "notes"} {
+		file := filepath.Join(dir, name)
+		must(t, os.WriteFile(file, []byte("x"), 0600))
+		err := openDamaged(t, dir)
+		if got, want := err.Error(), file+": unknown file in log directory"; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+		must(t, os.Remove(file))
+	}
+}
+
 // SPEC §11.5: a dir in use by another mq is refused.
 func TestDirInUse(t *testing.T) {
 	dir := t.TempDir()
