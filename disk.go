@@ -1267,6 +1267,11 @@ func (l *dlog) maintain(t *tree) {
 			for _, sg := range gone {
 				os.Remove(filepath.Join(l.dir, segName(sg.num)))
 			}
+			if l.sync {
+				// So that a power cut does not bring back some of
+				// them and not the others: a gap is refused at start.
+				syncDir(l.dir)
+			}
 		}()
 	}
 	if again {
@@ -1472,6 +1477,11 @@ func (l *dlog) prepare() {
 		l.mu.Unlock()
 		return // tried again on the next turn of run
 	}
+	if l.sync {
+		// Records synced into the spare are on stable storage only
+		// once its name is.
+		syncDir(l.dir)
+	}
 	var res int64
 	switch err := sf.Reserve(logHdrLen, reserveChunk); {
 	case err == nil:
@@ -1494,6 +1504,15 @@ func (l *dlog) prepare() {
 		os.Remove(filepath.Join(l.dir, segName(n)))
 	} else if rotate {
 		l.poke()
+	}
+}
+
+// syncDir puts the names in dir on stable storage, as syncFile does
+// a file's data.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		syncFile(d)
+		d.Close()
 	}
 }
 
