@@ -236,6 +236,10 @@ type dlog struct {
 	syncDur  time.Duration
 	gatherN  int
 	gathered chan struct{}
+
+	// Links followed at the start to put messages read back in place,
+	// for tests.
+	restoreSteps int
 }
 
 type segInfo struct {
@@ -451,6 +455,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	}
 	r.finish()
 	l.live, l.tree = r.live, r.tree
+	l.restoreSteps = r.h.steps
 	l.maps = r.maps
 	if len(nums) == 0 {
 		return l.newSegment(1)
@@ -1638,6 +1643,12 @@ type replay struct {
 	torn    string              // the last segment, if its tail is torn
 	tornAt  int64               // where the torn record starts
 	tornLen int
+	// The last message put in the middle of each group's history and
+	// of each stream's, where the next of a run carried forward goes
+	// after (see hint).
+	midG map[*queue]*message
+	midS map[*streamq]*message
+	h    restoreHint
 }
 
 // segMap is a segment mapped into memory, which messages point into.
@@ -1998,12 +2009,19 @@ func (r *replay) record(body []byte) error {
 		if body[0] == 'A' && q.tail != nil && seq <= q.tail.seq && r.lookup(q, seq) != nil {
 			break // read in an older segment: found through the index, not a walk
 		}
-		m := q.restore(n.sq, seq, name, data)
+		var h *restoreHint
+		if q.tail != nil && seq <= q.tail.seq {
+			h = r.hint(q, n.sq, seq) // not at the end
+		}
+		m := q.restore(n.sq, seq, name, data, h)
 		if m == nil {
 			break // carried forward, and read in an older segment
 		}
 		if idx := r.bySeq[q]; idx != nil {
 			idx[seq] = m
+		}
+		if m != q.tail {
+			r.placed(q, n.sq, m)
 		}
 		if body[0] != 'A' {
 			r.cur.add(q, seq, m.gprev)
@@ -2172,6 +2190,28 @@ func (r *replay) lookup(q *queue, seq uint64) *message {
 	return idx[seq]
 }
 
+// hint is where restore may start looking for the place of q's message
+// seq of stream s: after the message before it, if the index has it,
+// or after the last one put in the middle of q and of s. Messages
+// carried forward come in runs of ascending seq, so that is mostly a
+// step or two before the place.
+func (r *replay) hint(q *queue, s *streamq, seq uint64) *restoreHint {
+	h := &r.h
+	h.g, h.s = r.midG[q], r.midS[s]
+	if p := r.bySeq[q][seq-1]; p != nil && !p.gone {
+		h.g = p
+	}
+	return h
+}
+
+// placed notes that m went into the middle of q's history and of s's.
+func (r *replay) placed(q *queue, s *streamq, m *message) {
+	if r.midG == nil {
+		r.midG, r.midS = make(map[*queue]*message), make(map[*streamq]*message)
+	}
+	r.midG[q], r.midS[s] = m, m
+}
+
 func (r *replay) forget(q *queue, m *message) {
 	if idx := r.bySeq[q]; idx != nil {
 		delete(idx, m.seq)
@@ -2185,7 +2225,7 @@ func (r *replay) forget(q *queue, m *message) {
 func (r *replay) finish() {
 	t := r.t
 	t.nextPath = max(t.nextPath, r.maxPath+1)
-	r.bySeq = nil
+	r.bySeq, r.midG, r.midS, r.h.g, r.h.s = nil, nil, nil, nil, nil
 	var walk func(g *node)
 	type use struct {
 		lo, hi uintptr

@@ -1880,3 +1880,62 @@ func TestFlushAfterLoggedReply(t *testing.T) {
 		})
 	}
 }
+
+// SPEC §11.5, §11.2: messages carried forward out of segments since
+// deleted come back into the middle of the history, before those of
+// the older segments still there. A restart puts each in place in a
+// few steps from the one before it, not by a walk from the head of the
+// group and of the stream: the links followed stay linear in the
+// messages read back, and the history is the same.
+func TestRestoreCarriedLinear(t *testing.T) {
+	oldSeg, oldSlack := segMax, slack
+	segMax, slack = 16<<10, 32<<10
+	defer func() { segMax, slack = oldSeg, oldSlack }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "pin")
+	ctlWrite(t, fs, "pin", "replay all")
+	mkdir(t, fs, "fire")
+	ctlWrite(t, fs, "fire", "replay all\ndepth 1")
+	var pins [2]*client.Fid
+	for i := range pins {
+		f, err := fs.Create(fmt.Sprintf("pin/s%d", i), plan9.OWRITE, 0664)
+		must(t, err)
+		pins[i] = f
+	}
+	fire, err := fs.Create("fire/s", plan9.OWRITE, 0664)
+	must(t, err)
+	big := strings.Repeat("m", 4000)
+	k := 0
+	for range 300 {
+		_, err := fire.Write([]byte(big))
+		must(t, err)
+		for range 40 {
+			_, err := pins[k%3%2].Write([]byte(fmt.Sprintf("%08d", k)))
+			must(t, err)
+			k++
+		}
+		x.tree.log.maintain(x.tree)
+		x.tree.log.settle()
+	}
+	l := x.tree.log
+	l.mu.Lock()
+	first, carried := l.segs[0].num, l.carriedN
+	l.mu.Unlock()
+	if first == 1 || carried == 0 {
+		t.Fatalf("first segment %d, %d bytes carried: want segments deleted and messages carried", first, carried)
+	}
+	before := x.dump()
+	x.close()
+	y := openLogged(t, dir, false)
+	defer y.close()
+	if diff := cmp.Diff(before, y.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+	steps := y.tree.log.restoreSteps
+	t.Logf("%d messages, first segment %d, %d bytes carried: %d steps to restore", k, first, carried, steps)
+	if steps > 4*k {
+		t.Errorf("%d steps to restore %d messages: want at most %d", steps, k, 4*k)
+	}
+}

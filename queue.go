@@ -719,7 +719,13 @@ func (q *queue) remove() {
 // logged late and messages carried forward. Nothing is dropped and no
 // reader is told. It returns the message, or nil if the history had
 // it already.
-func (q *queue) restore(s *streamq, seq uint64, name, data string) *message {
+//
+// The place in the middle is looked for from the head of the group's
+// list and of the stream's, or from h's messages if they are still in
+// the history and before seq: messages carried forward come back in
+// runs of ascending seq, and with the previous one of the run as h the
+// place is found in a step or two (SPEC §11.5).
+func (q *queue) restore(s *streamq, seq uint64, name, data string, h *restoreHint) *message {
 	if f := s.from; f == nil || len(f.line) != len(name)+1 || f.line[:len(name)] != name {
 		s.from = &origin{s: s, line: name + "\n"}
 	}
@@ -731,12 +737,23 @@ func (q *queue) restore(s *streamq, seq uint64, name, data string) *message {
 		q.orderVers--
 		return m
 	}
+	var hg, hs *message
+	if h != nil {
+		hg, hs = h.before(q, nil, seq), h.before(q, s, seq)
+	}
 	// Before at, the first message with a greater seq.
-	at := q.head
+	at, steps := q.head, 0
+	if hg != nil {
+		at = hg.gnext // not nil: the tail's seq is not below seq
+	}
 	for at.seq < seq {
 		at = at.gnext
+		steps++
 	}
 	if at.seq == seq {
+		if h != nil {
+			h.steps += steps
+		}
 		return nil
 	}
 	m.gnext, m.gprev = at, at.gprev
@@ -746,9 +763,13 @@ func (q *queue) restore(s *streamq, seq uint64, name, data string) *message {
 		q.head = m
 	}
 	at.gprev = m
-	var prev *message
-	for x := s.head; x != nil && x.seq < seq; x = x.snext {
+	prev, x := hs, s.head
+	if hs != nil {
+		x = hs.snext
+	}
+	for ; x != nil && x.seq < seq; x = x.snext {
 		prev = x
+		steps++
 	}
 	if prev == nil {
 		m.snext, s.head = s.head, m
@@ -758,10 +779,35 @@ func (q *queue) restore(s *streamq, seq uint64, name, data string) *message {
 	if m.snext == nil {
 		s.tail = m
 	}
+	if h != nil {
+		h.steps += steps
+	}
 	n := int64(len(data))
 	q.count++
 	q.bytes += n
 	s.bytes += n
 	q.st.total += n
 	return m
+}
+
+// restoreHint is where restore may start looking for a message's place.
+type restoreHint struct {
+	g     *message // a message of the group thought to be before the one restored
+	s     *message // one of the stream
+	steps int      // links followed looking for places, for tests
+}
+
+// before is the hint's message of q (of s if s is not nil) with the
+// greatest seq below seq that is still in the history, or nil.
+func (h *restoreHint) before(q *queue, s *streamq, seq uint64) *message {
+	var best *message
+	for _, m := range [2]*message{h.g, h.s} {
+		if m == nil || m.gone || m.seq >= seq || m.from.s.q != q || s != nil && m.from.s != s {
+			continue
+		}
+		if best == nil || m.seq > best.seq {
+			best = m
+		}
+	}
+	return best
 }

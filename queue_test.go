@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -579,4 +580,91 @@ func TestWaitOneReplayLast(t *testing.T) {
 	if diff := cmp.Diff([]answer{"one", "two"}, x.readAll(r, 100)); diff != "" || answered != 2 {
 		t.Errorf("answered %d of 2; reads (-want +got):\n%s", answered, diff)
 	}
+}
+
+// SPEC §11.2, §11.5: restore puts a message read back in the same place
+// whatever hint it is given: a message still before it, or one that is
+// gone, after it, of another stream or of another group, which it must
+// pass over. Messages come in runs of ascending seq, as carried forward,
+// with duplicates, and some are dropped between runs.
+func TestRestoreHint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 200 {
+		st := &store{cap: 1 << 30}
+		plain, hinted, other := newQueue(st, config{}), newQueue(st, config{}), newQueue(st, config{})
+		ps := []*streamq{plain.newStream(), plain.newStream()}
+		hs := []*streamq{hinted.newStream(), hinted.newStream()}
+		ost := other.newStream()
+		var seen []*message // every message of hinted, other's too, gone or not
+		for i := range 20 {
+			seen = append(seen, other.restore(ost, uint64(i+1), "o", "o", nil))
+		}
+		pick := func() *message {
+			if rng.IntN(4) == 0 {
+				return nil
+			}
+			return seen[rng.IntN(len(seen))]
+		}
+		var h restoreHint
+		for range 1 + rng.IntN(8) {
+			seq := uint64(1 + rng.IntN(60))
+			for range 1 + rng.IntN(10) {
+				i := rng.IntN(2)
+				name := fmt.Sprint("s", i)
+				data := fmt.Sprint(seq)
+				a := plain.restore(ps[i], seq, name, data, nil)
+				h.g, h.s = pick(), pick()
+				b := hinted.restore(hs[i], seq, name, data, &h)
+				if (a == nil) != (b == nil) {
+					t.Fatalf("round %d: restore of seq %d: %v without a hint, %v with one", round, seq, a != nil, b != nil)
+				}
+				if b != nil {
+					seen = append(seen, b)
+				}
+				seq += uint64(1 + rng.IntN(3))
+			}
+			if rng.IntN(2) == 0 && plain.head != nil {
+				// Drop the same message from both.
+				k := rng.IntN(plain.count)
+				a, b := plain.head, hinted.head
+				for range k {
+					a, b = a.gnext, b.gnext
+				}
+				plain.drop(a, false)
+				hinted.drop(b, false)
+			}
+		}
+		if diff := cmp.Diff(restoredOrder(plain), restoredOrder(hinted)); diff != "" {
+			t.Fatalf("round %d: with hints (-without +with):\n%s", round, diff)
+		}
+	}
+}
+
+// restoredOrder is q's history and each stream's, as seqs and data,
+// checked for links that disagree.
+func restoredOrder(q *queue) []string {
+	var out []string
+	var prev *message
+	for m := q.head; m != nil; m = m.gnext {
+		if m.gprev != prev {
+			out = append(out, "bad gprev")
+		}
+		out = append(out, fmt.Sprintf("%d %s %q", m.seq, m.from.line, m.data))
+		prev = m
+	}
+	if q.tail != prev {
+		out = append(out, "bad tail")
+	}
+	for i, s := range q.streams {
+		var last *message
+		for m := s.head; m != nil; m = m.snext {
+			out = append(out, fmt.Sprintf("stream %d: %d", i, m.seq))
+			last = m
+		}
+		if s.tail != last {
+			out = append(out, "bad stream tail")
+		}
+	}
+	out = append(out, fmt.Sprintf("count %d bytes %d", q.count, q.bytes))
+	return out
 }
