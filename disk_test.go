@@ -1880,3 +1880,89 @@ func TestFlushAfterLoggedReply(t *testing.T) {
 		})
 	}
 }
+
+// SPEC §11.5, §11.4: segments are deleted strictly in order. While the
+// removal of one is held up, the later ones wait behind it, still
+// counted in what the log takes; a kill at that moment leaves no gap,
+// and the restart removes, without a word, the segments an X record
+// gave up.
+func TestDeleteInOrder(t *testing.T) {
+	oldSeg, oldSlack := segMax, slack
+	segMax, slack = 4096, 8192
+	defer func() { segMax, slack = oldSeg, oldSlack }()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	beforeRemove = func() {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(held)
+			<-release
+		}
+	}
+	defer func() { beforeRemove = nil }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "fire")
+	ctlWrite(t, fs, "fire", "replay all\ndepth 1")
+	f, err := fs.Create("fire/s", plan9.OWRITE, 0664)
+	must(t, err)
+	msg := strings.Repeat("m", 500)
+	write := func(i int) {
+		t.Helper()
+		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+		must(t, err)
+	}
+	i := 0
+	for ; ; i++ {
+		if i == 5000 {
+			t.Fatal("no segment was deleted")
+		}
+		write(i)
+		select {
+		case <-held:
+		default:
+			continue
+		}
+		break
+	}
+	// The first removal is held: the log goes on turning.
+	l := x.tree.log
+	for pending := 0; pending < 3; i++ {
+		write(i)
+		l.mu.Lock()
+		pending = len(l.dels)
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	lastGone, disk, stable := l.dels[len(l.dels)-1].seg.num, l.disk, l.stable
+	l.mu.Unlock()
+	want := x.dump()
+	killed := copyDir(t, dir)
+	if total := dirTotal(t, killed); total > disk+logHdrLen {
+		t.Errorf("dir holds %d bytes, the log counts %d (%d not yet written)", total, disk, stable)
+	}
+	y := openLogged(t, killed, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after a kill with deletions pending (-want +got):\n%s", diff)
+	}
+	if y.warn.Len() > 0 {
+		t.Errorf("restart said %q", y.warn.String())
+	}
+	y.close()
+	if segs := segFiles(t, killed); len(segs) == 0 || filepath.Base(segs[0]) <= segName(lastGone) {
+		t.Errorf("after restart, segments %v; want none up to %s, given up by an X record", segs, segName(lastGone))
+	}
+
+	close(release)
+	l.settle()
+	write(i)
+	want = x.dump()
+	x.close()
+	z := openLogged(t, dir, false)
+	defer z.close()
+	if diff := cmp.Diff(want, z.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+}
