@@ -619,7 +619,7 @@ func (l *dlog) room(n int) error {
 	if l.newFile != nil {
 		f = l.newFile
 	}
-	grow := max(need-l.resEnd, reserveChunk)
+	grow := max(need-l.resEnd, l.topUp(l.resEnd))
 	err := f.Reserve(l.resEnd, grow)
 	if err != nil && grow > need-l.resEnd {
 		grow = need - l.resEnd
@@ -634,6 +634,17 @@ func (l *dlog) room(n int) error {
 		return sysError(err)
 	}
 	return nil
+}
+
+// topUp is how much room to reserve from off in the segment being
+// appended to, with l.mu held: reserveChunk, but not much past where
+// the segment turns, as room beyond its end is given back only then.
+func (l *dlog) topUp(off int64) int64 {
+	if l.segMax <= 0 {
+		return reserveChunk
+	}
+	turn := l.segStart + max(l.segMax, 4*l.tree) + reserveChunk/4
+	return min(reserveChunk, max(turn-off, reserveChunk/16))
 }
 
 // errNoReserve says the file system cannot reserve room.
@@ -1044,6 +1055,8 @@ func (l *dlog) writeOut(self *conn) {
 			}
 		}
 		if err == nil {
+			// Give back the room reserved beyond its end (SPEC §11.4).
+			f.Truncate(oldBase + int64(split))
 			f.Close()
 			f, buf = nf, buf[split:]
 		}
@@ -1507,16 +1520,17 @@ func (l *dlog) prepare() {
 		f = l.newFile
 	}
 	off, top := l.resEnd, l.topping && !l.noRes && !l.closed && l.err == nil
+	grow := l.topUp(off)
 	seg := l.segs[len(l.segs)-1].num // the segment f is
 	l.topping = false
 	l.mu.Unlock()
 	if top {
-		err := f.Reserve(off, reserveChunk)
+		err := f.Reserve(off, grow)
 		l.mu.Lock()
 		switch {
 		case err == nil:
 			if l.segs[len(l.segs)-1].num == seg {
-				l.resEnd = max(l.resEnd, off+reserveChunk)
+				l.resEnd = max(l.resEnd, off+grow)
 			}
 		case errors.Is(err, errNoReserve):
 			l.noRes = true
