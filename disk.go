@@ -425,6 +425,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	empty := nums[lastRec+1:]
 	nums = nums[:lastRec+1]
 	r := newReplay(t)
+	var drop uint64 // the newest segment, if it goes
 	old := debug.SetGCPercent(400)
 	defer debug.SetGCPercent(old)
 	for i, n := range nums {
@@ -433,6 +434,17 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		size, err := r.segment(l, n, last, warn)
 		if err != nil {
 			return err
+		}
+		if last && i > 0 && (size <= logHdrLen || r.skip) {
+			// The newest segment has no whole record left, or only
+			// part of its checkpoint, which changes nothing: it goes,
+			// and the log goes on in the one before. Appended to, it
+			// would be read back without the checkpoint it needs once
+			// the ones before are deleted.
+			drop = n
+			r.cur, r.skip = nil, false
+			nums = nums[:i]
+			break
 		}
 		l.segs = append(l.segs, segInfo{num: n, size: size, spans: r.cur})
 		r.cur = nil
@@ -449,7 +461,14 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	}
 	if r.torn != "" {
 		fmt.Fprintf(warn, "mq: %s: dropped %d bytes of a torn record\n", r.torn, r.tornLen)
-		if err := os.Truncate(r.torn, r.tornAt); err != nil {
+		if drop == 0 {
+			if err := os.Truncate(r.torn, r.tornAt); err != nil {
+				return err
+			}
+		}
+	}
+	if drop != 0 {
+		if err := os.Remove(filepath.Join(l.dir, segName(drop))); err != nil {
 			return err
 		}
 	}

@@ -1966,3 +1966,84 @@ func TestDeleteInOrder(t *testing.T) {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
 }
+
+// SPEC §11.5: a crash can tear the newest segment in its checkpoint,
+// its first records. Cut back, it would hold no checkpoint, and once
+// the segments before it were deleted the next restart could not read
+// it. Instead it goes, and the log goes on in the one before; the tear
+// is still reported once, and later restarts lose nothing.
+func TestTornCheckpoint(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cut  func(b []byte) int64 // where the newest segment is cut
+	}{
+		{"in its first record", func([]byte) int64 { return logHdrLen + 5 }},
+		{"after its first record", func(b []byte) int64 {
+			return logHdrLen + 8 + int64(binary.LittleEndian.Uint32(b[logHdrLen:])) + 3
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			oldSeg := segMax
+			segMax = 4096
+			defer func() { segMax = oldSeg }()
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all\ndepth 1")
+			f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+			must(t, err)
+			msg := strings.Repeat("m", 500)
+			for i := 0; ; i++ {
+				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+				must(t, err)
+				l := x.tree.log
+				l.mu.Lock()
+				n := len(l.segs)
+				l.mu.Unlock()
+				if n >= 2 {
+					break
+				}
+			}
+			x.close()
+			segs := recordSegs(t, dir)
+			last := segs[len(segs)-1]
+			b, err := os.ReadFile(last)
+			must(t, err)
+			cut := tt.cut(b)
+			must(t, os.Truncate(last, cut))
+
+			oldSlack := slack
+			slack = 1024 // the log outweighs its live state
+			defer func() { slack = oldSlack }()
+			y := openLogged(t, dir, false)
+			if got := y.warn.String(); !strings.HasPrefix(got, "mq: "+last+": dropped ") || strings.Count(got, "\n") != 1 {
+				t.Errorf("restart said %q, want one note of the torn record in %s", got, last)
+			}
+			if _, err := os.Stat(last); !os.IsNotExist(err) {
+				t.Errorf("%s: still there after the restart (%v)", last, err)
+			}
+			fs = y.dial()
+			f, err = fs.Open("g/s", plan9.OWRITE)
+			must(t, err)
+			for i := range 2 {
+				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+				must(t, err)
+			}
+			y.maintain(func() {}) // the dead segment before is deleted
+			if segs := recordSegs(t, dir); len(segs) != 1 {
+				t.Errorf("segments %v, want the one the log went on in", segs)
+			}
+			want := y.dump()
+			y.close()
+			z := openLogged(t, dir, false)
+			if diff := cmp.Diff(want, z.dump()); diff != "" {
+				t.Errorf("second restart (-want +got):\n%s", diff)
+			}
+			if z.warn.Len() > 0 {
+				t.Errorf("second restart said %q", z.warn.String())
+			}
+			z.close()
+		})
+	}
+}
