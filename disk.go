@@ -84,6 +84,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -219,8 +220,8 @@ type dlog struct {
 	segMax    int64 // segMax when the log was opened
 
 	closeOnce sync.Once
-	deleting  int           // goroutines deleting segments
-	carrying  int           // of them, deleting segments carried forward
+	deleting  int           // 1 while the deleter runs (deleteSegments)
+	dels      []pendingDel  // segments to delete, oldest first, guarded by mu
 	runDone   chan struct{} // closed when run returns
 
 	// Reused on the write path, guarded by mu: buf's and held's
@@ -240,6 +241,15 @@ type dlog struct {
 	// Links followed at the start to put messages read back in place,
 	// for tests.
 	restoreSteps int
+}
+
+// pendingDel is a segment that holds nothing live, to be deleted once
+// the X record that says so is written. It counts in l.disk until its
+// file is removed, and no segment is removed before the ones older than
+// it: a kill never leaves a gap (SPEC §11.5).
+type pendingDel struct {
+	seg  segInfo
+	xEnd uint64 // the end of the X record
 }
 
 type segInfo struct {
@@ -419,6 +429,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	empty := nums[lastRec+1:]
 	nums = nums[:lastRec+1]
 	r := newReplay(t)
+	var drop uint64 // the newest segment, if it goes
 	old := debug.SetGCPercent(400)
 	defer debug.SetGCPercent(old)
 	for i, n := range nums {
@@ -427,6 +438,17 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		size, err := r.segment(l, n, last, warn)
 		if err != nil {
 			return err
+		}
+		if last && i > 0 && (size <= logHdrLen || r.skip) {
+			// The newest segment has no whole record left, or only
+			// part of its checkpoint, which changes nothing: it goes,
+			// and the log goes on in the one before. Appended to, it
+			// would be read back without the checkpoint it needs once
+			// the ones before are deleted.
+			drop = n
+			r.cur, r.skip = nil, false
+			nums = nums[:i]
+			break
 		}
 		l.segs = append(l.segs, segInfo{num: n, size: size, spans: r.cur})
 		r.cur = nil
@@ -443,12 +465,28 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	}
 	if r.torn != "" {
 		fmt.Fprintf(warn, "mq: %s: dropped %d bytes of a torn record\n", r.torn, r.tornLen)
-		if err := os.Truncate(r.torn, r.tornAt); err != nil {
+		if drop == 0 {
+			if err := os.Truncate(r.torn, r.tornAt); err != nil {
+				return err
+			}
+		}
+	}
+	if drop != 0 {
+		if err := os.Remove(filepath.Join(l.dir, segName(drop))); err != nil {
 			return err
 		}
 	}
 	for _, n := range empty {
 		os.Remove(filepath.Join(l.dir, segName(n)))
+	}
+	// A kill after an X record was written and before the segments it
+	// gave up were all removed leaves some of them: they go now.
+	for len(l.segs) > 1 && l.segs[0].num <= r.gone {
+		if err := os.Remove(filepath.Join(l.dir, segName(l.segs[0].num))); err != nil {
+			break
+		}
+		l.disk -= l.segs[0].size
+		l.segs = l.segs[1:]
 	}
 	if len(l.segs) > 0 {
 		l.cur, l.segs[len(l.segs)-1].spans = l.segs[len(l.segs)-1].spans, nil
@@ -605,7 +643,7 @@ func (l *dlog) room(n int) error {
 	if l.newFile != nil {
 		f = l.newFile
 	}
-	grow := max(need-l.resEnd, reserveChunk)
+	grow := max(need-l.resEnd, l.topUp(l.resEnd))
 	err := f.Reserve(l.resEnd, grow)
 	if err != nil && grow > need-l.resEnd {
 		grow = need - l.resEnd
@@ -620,6 +658,17 @@ func (l *dlog) room(n int) error {
 		return sysError(err)
 	}
 	return nil
+}
+
+// topUp is how much room to reserve from off in the segment being
+// appended to, with l.mu held: reserveChunk, but not much past where
+// the segment turns, as room beyond its end is given back only then.
+func (l *dlog) topUp(off int64) int64 {
+	if l.segMax <= 0 {
+		return reserveChunk
+	}
+	turn := l.segStart + max(l.segMax, 4*l.tree) + reserveChunk/4
+	return min(reserveChunk, max(turn-off, reserveChunk/16))
 }
 
 // errNoReserve says the file system cannot reserve room.
@@ -1030,6 +1079,8 @@ func (l *dlog) writeOut(self *conn) {
 			}
 		}
 		if err == nil {
+			// Give back the room reserved beyond its end (SPEC §11.4).
+			f.Truncate(oldBase + int64(split))
 			f.Close()
 			f, buf = nf, buf[split:]
 		}
@@ -1169,6 +1220,7 @@ func (l *dlog) run(t *tree) {
 			l.maintain(t)
 		}
 		l.prepare()
+		l.startDeleter()
 	}
 }
 
@@ -1211,29 +1263,27 @@ func (l *dlog) maintain(t *tree) {
 	if l.newFile == nil && l.err == nil {
 		// Carrying waits until the segments the last carry freed are
 		// removed: dir never holds more than one carry's worth twice.
-		over := l.disk > 2*l.live+slack && l.carrying == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
+		over := l.disk > 2*l.live+slack && len(l.dels) == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
 		if (l.rotate || over) && l.startSegment(t) && over {
 			carried = l.carry()
 		}
 	}
-	var gone []segInfo
+	gone := 0
 	for len(l.segs) > 1 && l.err == nil && l.dead(l.segs[0]) {
-		gone = append(gone, l.segs[0])
-		l.disk -= l.segs[0].size
+		// Still counted in l.disk until the file is removed.
+		l.dels = append(l.dels, pendingDel{seg: l.segs[0]})
 		l.segs = l.segs[1:]
+		gone++
 	}
-	var xEnd uint64
-	if len(gone) > 0 {
+	if gone > 0 {
 		// Say so in the log first: a restart tells segments deleted
 		// on purpose from missing ones.
 		at := l.rec('X')
-		l.num(gone[len(gone)-1].num)
+		l.num(l.dels[len(l.dels)-1].seg.num)
 		l.finish(at, false)
 		l.stable = len(l.buf)
-		xEnd = l.end
-		l.deleting++
-		if carried {
-			l.carrying++
+		for i := len(l.dels) - gone; i < len(l.dels); i++ {
+			l.dels[i].xEnd = l.end
 		}
 	}
 	l.compact = l.disk > 2*l.live+slack
@@ -1241,46 +1291,85 @@ func (l *dlog) maintain(t *tree) {
 	// waited for the switch to a new segment to be written tries again
 	// a little later: nobody says when that is done (when segments are
 	// deleted or a spare is made, run is poked).
-	again := l.compact && carried && len(gone) == 0
+	again := l.compact && carried && gone == 0
 	if l.compact && !carried && l.newFile != nil && l.err == nil {
 		time.AfterFunc(time.Millisecond, l.poke)
 	}
 	l.mu.Unlock()
 	t.mu.Unlock()
-	if len(gone) > 0 {
-		// Deleting files can take long: new segments do not wait.
-		go func() {
-			defer func() {
-				l.mu.Lock()
-				l.deleting--
-				if carried {
-					l.carrying--
-				}
-				more := l.compact
-				l.mu.Unlock()
-				if more {
-					l.poke() // a carry may have waited for this
-				}
-			}()
-			if !l.waitWritten(xEnd) {
-				return // the files stay; nothing is lost
-			}
-			l.unmapSegments(gone[len(gone)-1].num)
-			if beforeRemove != nil {
-				beforeRemove()
-			}
-			for _, sg := range gone {
-				os.Remove(filepath.Join(l.dir, segName(sg.num)))
-			}
-			if l.sync {
-				// So that a power cut does not bring back some of
-				// them and not the others: a gap is refused at start.
-				syncDir(l.dir)
-			}
-		}()
-	}
+	l.startDeleter()
 	if again {
 		l.poke() // the next segments may go too
+	}
+}
+
+// startDeleter starts the deleter if segments wait to be deleted and
+// it is not running. run calls it on every turn, so a deletion that
+// stopped (a failed write, a file that would not go) is tried again.
+func (l *dlog) startDeleter() {
+	l.mu.Lock()
+	start := len(l.dels) > 0 && l.deleting == 0 && !l.closed && l.err == nil
+	if start {
+		l.deleting = 1
+	}
+	l.mu.Unlock()
+	if start {
+		// Deleting files can take long: new segments do not wait.
+		go l.deleteSegments()
+	}
+}
+
+// deleteSegments removes the segments in l.dels, strictly in order,
+// each once the X record that gives it up is written. It stops, leaving
+// the rest queued, when the log cannot be written or a file cannot be
+// removed.
+func (l *dlog) deleteSegments() {
+	defer func() {
+		l.mu.Lock()
+		l.deleting = 0
+		more := l.compact
+		l.mu.Unlock()
+		if more {
+			l.poke() // a carry may have waited for this
+		}
+	}()
+	for {
+		l.mu.Lock()
+		if len(l.dels) == 0 {
+			l.mu.Unlock()
+			return
+		}
+		d := l.dels[0]
+		if l.done < d.xEnd {
+			switch {
+			case l.err != nil || l.closed:
+				l.mu.Unlock()
+				return // the files stay, counted; run tries again
+			case l.writing:
+				l.mu.Unlock()
+				time.Sleep(time.Millisecond)
+			default:
+				l.writeOut(nil)
+			}
+			continue
+		}
+		l.mu.Unlock()
+		l.unmapSegments(d.seg.num)
+		if beforeRemove != nil {
+			beforeRemove()
+		}
+		if err := os.Remove(filepath.Join(l.dir, segName(d.seg.num))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if l.sync {
+			// So that a power cut does not bring back this one and
+			// not the next: a gap is refused at start.
+			syncDir(l.dir)
+		}
+		l.mu.Lock()
+		l.dels = l.dels[1:]
+		l.disk -= d.seg.size
+		l.mu.Unlock()
 	}
 }
 
@@ -1455,16 +1544,17 @@ func (l *dlog) prepare() {
 		f = l.newFile
 	}
 	off, top := l.resEnd, l.topping && !l.noRes && !l.closed && l.err == nil
+	grow := l.topUp(off)
 	seg := l.segs[len(l.segs)-1].num // the segment f is
 	l.topping = false
 	l.mu.Unlock()
 	if top {
-		err := f.Reserve(off, reserveChunk)
+		err := f.Reserve(off, grow)
 		l.mu.Lock()
 		switch {
 		case err == nil:
 			if l.segs[len(l.segs)-1].num == seg {
-				l.resEnd = max(l.resEnd, off+reserveChunk)
+				l.resEnd = max(l.resEnd, off+grow)
 			}
 		case errors.Is(err, errNoReserve):
 			l.noRes = true

@@ -1939,3 +1939,170 @@ func TestRestoreCarriedLinear(t *testing.T) {
 		t.Errorf("%d steps to restore %d messages: want at most %d", steps, k, 4*k)
 	}
 }
+
+// SPEC §11.5, §11.4: segments are deleted strictly in order. While the
+// removal of one is held up, the later ones wait behind it, still
+// counted in what the log takes; a kill at that moment leaves no gap,
+// and the restart removes, without a word, the segments an X record
+// gave up.
+func TestDeleteInOrder(t *testing.T) {
+	oldSeg, oldSlack := segMax, slack
+	segMax, slack = 4096, 8192
+	defer func() { segMax, slack = oldSeg, oldSlack }()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	beforeRemove = func() {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(held)
+			<-release
+		}
+	}
+	defer func() { beforeRemove = nil }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "fire")
+	ctlWrite(t, fs, "fire", "replay all\ndepth 1")
+	f, err := fs.Create("fire/s", plan9.OWRITE, 0664)
+	must(t, err)
+	msg := strings.Repeat("m", 500)
+	write := func(i int) {
+		t.Helper()
+		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+		must(t, err)
+	}
+	i := 0
+	for ; ; i++ {
+		if i == 5000 {
+			t.Fatal("no segment was deleted")
+		}
+		write(i)
+		select {
+		case <-held:
+		default:
+			continue
+		}
+		break
+	}
+	// The first removal is held: the log goes on turning.
+	l := x.tree.log
+	for pending := 0; pending < 3; i++ {
+		write(i)
+		l.mu.Lock()
+		pending = len(l.dels)
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	lastGone, disk, stable := l.dels[len(l.dels)-1].seg.num, l.disk, l.stable
+	l.mu.Unlock()
+	want := x.dump()
+	killed := copyDir(t, dir)
+	if total := dirTotal(t, killed); total > disk+logHdrLen {
+		t.Errorf("dir holds %d bytes, the log counts %d (%d not yet written)", total, disk, stable)
+	}
+	y := openLogged(t, killed, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after a kill with deletions pending (-want +got):\n%s", diff)
+	}
+	if y.warn.Len() > 0 {
+		t.Errorf("restart said %q", y.warn.String())
+	}
+	y.close()
+	if segs := segFiles(t, killed); len(segs) == 0 || filepath.Base(segs[0]) <= segName(lastGone) {
+		t.Errorf("after restart, segments %v; want none up to %s, given up by an X record", segs, segName(lastGone))
+	}
+
+	close(release)
+	l.settle()
+	write(i)
+	want = x.dump()
+	x.close()
+	z := openLogged(t, dir, false)
+	defer z.close()
+	if diff := cmp.Diff(want, z.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §11.5: a crash can tear the newest segment in its checkpoint,
+// its first records. Cut back, it would hold no checkpoint, and once
+// the segments before it were deleted the next restart could not read
+// it. Instead it goes, and the log goes on in the one before; the tear
+// is still reported once, and later restarts lose nothing.
+func TestTornCheckpoint(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cut  func(b []byte) int64 // where the newest segment is cut
+	}{
+		{"in its first record", func([]byte) int64 { return logHdrLen + 5 }},
+		{"after its first record", func(b []byte) int64 {
+			return logHdrLen + 8 + int64(binary.LittleEndian.Uint32(b[logHdrLen:])) + 3
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			oldSeg := segMax
+			segMax = 4096
+			defer func() { segMax = oldSeg }()
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all\ndepth 1")
+			f, err := fs.Create("g/s", plan9.OWRITE, 0664)
+			must(t, err)
+			msg := strings.Repeat("m", 500)
+			for i := 0; ; i++ {
+				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+				must(t, err)
+				l := x.tree.log
+				l.mu.Lock()
+				n := len(l.segs)
+				l.mu.Unlock()
+				if n >= 2 {
+					break
+				}
+			}
+			x.close()
+			segs := recordSegs(t, dir)
+			last := segs[len(segs)-1]
+			b, err := os.ReadFile(last)
+			must(t, err)
+			cut := tt.cut(b)
+			must(t, os.Truncate(last, cut))
+
+			oldSlack := slack
+			slack = 1024 // the log outweighs its live state
+			defer func() { slack = oldSlack }()
+			y := openLogged(t, dir, false)
+			if got := y.warn.String(); !strings.HasPrefix(got, "mq: "+last+": dropped ") || strings.Count(got, "\n") != 1 {
+				t.Errorf("restart said %q, want one note of the torn record in %s", got, last)
+			}
+			if _, err := os.Stat(last); !os.IsNotExist(err) {
+				t.Errorf("%s: still there after the restart (%v)", last, err)
+			}
+			fs = y.dial()
+			f, err = fs.Open("g/s", plan9.OWRITE)
+			must(t, err)
+			for i := range 2 {
+				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+				must(t, err)
+			}
+			y.maintain(func() {}) // the dead segment before is deleted
+			if segs := recordSegs(t, dir); len(segs) != 1 {
+				t.Errorf("segments %v, want the one the log went on in", segs)
+			}
+			want := y.dump()
+			y.close()
+			z := openLogged(t, dir, false)
+			if diff := cmp.Diff(want, z.dump()); diff != "" {
+				t.Errorf("second restart (-want +got):\n%s", diff)
+			}
+			if z.warn.Len() > 0 {
+				t.Errorf("second restart said %q", z.warn.String())
+			}
+			z.close()
+		})
+	}
+}
