@@ -55,7 +55,13 @@ package main
 // only its header, and room reserved for it (which its size does not
 // show). At start, segments with no record after the last segment with
 // one are spares, or segments a crash caught before their first record
-// was written: they hold nothing, and are removed.
+// was written: they hold nothing, and are removed. So is the last
+// segment with a record if, once a torn tail is cut, it holds nothing
+// but part of its checkpoint: the log goes on in the one before. The
+// log turns to its spare only once room for the spare's checkpoint is
+// reserved, and reserves it before more room in the segment being
+// appended to, so that on a full disk the log can still turn, carry
+// and delete.
 //
 // A restart replays the segments in order. They follow each other
 // with no gap; the first is segment 1, or starts with a checkpoint and
@@ -67,9 +73,13 @@ package main
 // than twice the live state and slack (4 MiB), a new segment is
 // started and, after its checkpoint, the messages still live in the
 // oldest segment (and the next ones while they are mostly dead) are
-// logged again as A and F records, up to segMax bytes; the segments
-// whose messages are all carried are then deleted, once the new
-// records are written, and the next step waits until they are. So the
+// logged again as A and F records, up to segMax bytes and no more than
+// the room reserved; the segments whose messages are all carried are
+// then deleted, once the new records are written, and the next step
+// waits until they are. Segments are deleted strictly in order, by one
+// goroutine, and a failed removal is tried again: no gap is ever left.
+// A crash after an X record and before the segments it names are all
+// removed leaves some: the restart removes them. So the
 // files in dir stay within twice the live state (messages with
 // diskOverhead, 24 bytes each; the tree) plus diskAllowance, 16 MiB:
 // slack, one segment carried while the ones it replaces are still
