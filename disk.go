@@ -55,7 +55,13 @@ package main
 // only its header, and room reserved for it (which its size does not
 // show). At start, segments with no record after the last segment with
 // one are spares, or segments a crash caught before their first record
-// was written: they hold nothing, and are removed.
+// was written: they hold nothing, and are removed. So is the last
+// segment with a record if, once a torn tail is cut, it holds nothing
+// but part of its checkpoint: the log goes on in the one before. The
+// log turns to its spare only once room for the spare's checkpoint is
+// reserved, and reserves it before more room in the segment being
+// appended to, so that on a full disk the log can still turn, carry
+// and delete.
 //
 // A restart replays the segments in order. They follow each other
 // with no gap; the first is segment 1, or starts with a checkpoint and
@@ -67,9 +73,13 @@ package main
 // than twice the live state and slack (4 MiB), a new segment is
 // started and, after its checkpoint, the messages still live in the
 // oldest segment (and the next ones while they are mostly dead) are
-// logged again as A and F records, up to segMax bytes; the segments
-// whose messages are all carried are then deleted, once the new
-// records are written, and the next step waits until they are. So the
+// logged again as A and F records, up to segMax bytes and no more than
+// the room reserved; the segments whose messages are all carried are
+// then deleted, once the new records are written, and the next step
+// waits until they are. Segments are deleted strictly in order, by one
+// goroutine, and a failed removal is tried again: no gap is ever left.
+// A crash after an X record and before the segments it names are all
+// removed leaves some: the restart removes them. So the
 // files in dir stay within twice the live state (messages with
 // diskOverhead, 24 bytes each; the tree) plus diskAllowance, 16 MiB:
 // slack, one segment carried while the ones it replaces are still
@@ -635,9 +645,35 @@ func (l *dlog) room(n int) error {
 	if l.closed {
 		return errExiting // it would be appended after the dir is let go
 	}
-	need := l.pos + int64(n) + 64
+	if l.rotate && l.segMax > 0 && l.pos-l.segStart > max(l.segMax, 4*l.tree)+reserveChunk/4 {
+		// run is late to turn the segment: turn it here, so that
+		// segments stay about segMax long whatever the load, and
+		// messages can be carried out of them.
+		if l.newFile == nil {
+			if started, _ := l.turn(l.t); started {
+				l.poke() // for the next spare, and deletions
+			}
+		}
+	}
+	need := l.pos + int64(n) + xRoom
 	if l.noRes || need <= l.resEnd {
 		return nil
+	}
+	if sf := l.next; sf != nil {
+		// The spare's room comes first: without it the log cannot
+		// turn, and so cannot carry messages forward and delete the
+		// segments of dead ones, which is how a full disk frees up.
+		if want := l.spareRoom(); l.nextRes < want {
+			switch err := sf.Reserve(logHdrLen+l.nextRes, want-l.nextRes); {
+			case err == nil:
+				l.nextRes = want
+			case errors.Is(err, errNoReserve):
+				l.noRes = true
+				return nil
+			default:
+				return sysError(err)
+			}
+		}
 	}
 	f := l.f
 	if l.newFile != nil {
@@ -1148,8 +1184,10 @@ func (l *dlog) writeOut(self *conn) {
 	for _, h := range out {
 		h.c.nheld--
 	}
-	// After a failure run's ticker retries, not a tight loop.
-	again := l.err == nil && (len(l.held) > 0 || l.stable > 0)
+	// After a failure run's ticker retries, not a tight loop. A
+	// switch to a new segment written lets a step of maintain that
+	// waited for it go on.
+	again := l.err == nil && (len(l.held) > 0 || l.stable > 0 || nf != nil && (l.rotate || l.compact))
 	l.mu.Unlock()
 	for _, h := range out {
 		h.c.queueOut(h.b, h.c == self)
@@ -1195,6 +1233,7 @@ func (l *dlog) run(t *tree) {
 	defer close(l.runDone)
 	tick := time.NewTicker(runTick)
 	defer tick.Stop()
+	l.prepare() // the spare, before the segment needs it
 	for {
 		select {
 		case <-l.kick:
@@ -1261,15 +1300,16 @@ func (l *dlog) maintain(t *tree) {
 	l.mu.Lock()
 	carried := false
 	if l.newFile == nil && l.err == nil {
-		// Carrying waits until the segments the last carry freed are
-		// removed: dir never holds more than one carry's worth twice.
-		over := l.disk > 2*l.live+slack && len(l.dels) == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
-		if (l.rotate || over) && l.startSegment(t) && over {
-			carried = l.carry()
-		}
+		_, carried = l.turn(t)
+	}
+	// So does the X record, in the margin room keeps.
+	canX := l.noRes || l.resEnd-l.pos >= xRoom
+	if !canX && !l.topping {
+		l.topping = true
+		l.poke()
 	}
 	gone := 0
-	for len(l.segs) > 1 && l.err == nil && l.dead(l.segs[0]) {
+	for canX && len(l.segs) > 1 && l.err == nil && l.dead(l.segs[0]) {
 		// Still counted in l.disk until the file is removed.
 		l.dels = append(l.dels, pendingDel{seg: l.segs[0]})
 		l.segs = l.segs[1:]
@@ -1288,19 +1328,36 @@ func (l *dlog) maintain(t *tree) {
 	}
 	l.compact = l.disk > 2*l.live+slack
 	// More to do after a carry that freed nothing yet. A step that
-	// waited for the switch to a new segment to be written tries again
-	// a little later: nobody says when that is done (when segments are
-	// deleted or a spare is made, run is poked).
+	// waited for the switch to a new segment to be written goes on when
+	// writeOut has written it, or segments are deleted, or a spare is
+	// made: each pokes run.
 	again := l.compact && carried && gone == 0
-	if l.compact && !carried && l.newFile != nil && l.err == nil {
-		time.AfterFunc(time.Millisecond, l.poke)
-	}
 	l.mu.Unlock()
 	t.mu.Unlock()
 	l.startDeleter()
 	if again {
 		l.poke() // the next segments may go too
 	}
+}
+
+// turn starts a new segment when one is due, or when the log is too
+// big, carrying messages into it then, with l.mu and tree.mu held. It
+// says whether it started one, and whether it carried messages.
+func (l *dlog) turn(t *tree) (started, carried bool) {
+	// Carrying waits until the segments the last carry freed are
+	// removed: dir never holds more than one carry's worth twice.
+	over := l.disk > 2*l.live+slack && len(l.dels) == 0 && (len(l.segs) == 1 || !l.dead(l.segs[0]))
+	// Records the log adds on its own (the checkpoint, the messages
+	// carried) go only into room already reserved: on a full disk, a
+	// write that fails would fail every change after it, and the
+	// segments the carry frees would never go.
+	if (l.rotate || over) && l.switchRoom() && l.startSegment(t) {
+		started = true
+		if over {
+			carried = l.carry(l.resEnd - l.pos - xRoom)
+		}
+	}
+	return started, carried
 }
 
 // startDeleter starts the deleter if segments wait to be deleted and
@@ -1373,6 +1430,21 @@ func (l *dlog) deleteSegments() {
 	}
 }
 
+// xRoom is room enough for an X record, kept free by room and carry.
+const xRoom = 64
+
+// switchRoom says whether the spare has room reserved for the
+// checkpoint that starts it, with l.mu held.
+func (l *dlog) switchRoom() bool {
+	return l.noRes || l.next != nil && l.nextRes >= l.spareRoom()
+}
+
+// spareRoom is how much room to reserve in the spare: a chunk, or more
+// if the checkpoint of the tree needs it.
+func (l *dlog) spareRoom() int64 {
+	return max(reserveChunk, 2*l.tree+1024)
+}
+
 // carry logs again, after the checkpoint of the segment just started,
 // the messages still in the history whose newest record is in the
 // oldest segments, as A records, each run of them followed by an F
@@ -1380,15 +1452,23 @@ func (l *dlog) deleteSegments() {
 // and goes. It carries the oldest segment's, and the next ones' while
 // they are mostly dead, segMax bytes at most (and a message), so that
 // segments stay about segMax long; the rest waits for the next
-// segment. It says whether it carried anything.
-func (l *dlog) carry() bool {
+// segment. Unless the file system cannot reserve room, it appends no
+// more than room bytes. It says whether it carried anything.
+func (l *dlog) carry(room int64) bool {
 	n := len(l.segs) - 1 // the new segment
 	budget := l.segMax
 	if budget <= 0 {
 		budget = 4 << 20 // segments are not turned by size
 	}
+	start := len(l.buf)
+	// fits says whether m's A record, and the F record after it, go
+	// into the room reserved.
+	fits := func(m *message) bool {
+		return l.noRes || int64(len(l.buf)-start+len(m.data)+len(m.from.line))+96 <= room
+	}
+	full := false
 	var carried int64
-	for i := 0; i < n && carried < budget; i++ {
+	for i := 0; i < n && carried < budget && !full; i++ {
 		sg := &l.segs[i]
 		if i > 0 && 2*l.liveIn(sg) > sg.size {
 			// Mostly live: its messages may leave before it is the
@@ -1400,13 +1480,17 @@ func (l *dlog) carry() bool {
 				delete(sg.spans, q)
 				continue
 			}
-			for len(r) > 0 && carried < budget {
+			for len(r) > 0 && carried < budget && !full {
 				sp := &r[0]
 				var first, last *message
 				m := seek(q, *sp)
 				for ; m != nil && m.seq <= sp.hi && carried < budget; m = m.gnext {
 					if !m.logged {
 						continue
+					}
+					if !fits(m) {
+						full = true
+						break
 					}
 					if first == nil {
 						first = m
@@ -1424,7 +1508,9 @@ func (l *dlog) carry() bool {
 				}
 				if m != nil && m.seq <= sp.hi {
 					// Out of room: the run goes on from m.
-					sp.lo, sp.after, sp.afterSeq = m.seq, last, last.seq
+					if last != nil {
+						sp.lo, sp.after, sp.afterSeq = m.seq, last, last.seq
+					}
 					break
 				}
 				r = r[1:]
@@ -1547,7 +1633,29 @@ func (l *dlog) prepare() {
 	grow := l.topUp(off)
 	seg := l.segs[len(l.segs)-1].num // the segment f is
 	l.topping = false
+	// The spare's room, if it was made on a full disk or the tree has
+	// grown: the log starts it only once its checkpoint has room.
+	spare, spareRes, spareWant := l.next, l.nextRes, l.spareRoom()
+	if l.noRes || l.closed || spareRes >= spareWant {
+		spare = nil
+	}
 	l.mu.Unlock()
+	if spare != nil {
+		err := spare.Reserve(logHdrLen+spareRes, spareWant-spareRes)
+		l.mu.Lock()
+		switch {
+		case err == nil:
+			if l.next == spare {
+				l.nextRes = max(l.nextRes, spareWant)
+				if l.rotate || l.compact {
+					l.poke()
+				}
+			}
+		case errors.Is(err, errNoReserve):
+			l.noRes = true
+		}
+		l.mu.Unlock()
+	}
 	if top {
 		err := f.Reserve(off, grow)
 		l.mu.Lock()
@@ -1577,14 +1685,23 @@ func (l *dlog) prepare() {
 		// once its name is.
 		syncDir(l.dir)
 	}
-	var res int64
-	switch err := sf.Reserve(logHdrLen, reserveChunk); {
-	case err == nil:
-		res = reserveChunk
-	case errors.Is(err, errNoReserve):
-		l.mu.Lock()
-		l.noRes = true
-		l.mu.Unlock()
+	l.mu.Lock()
+	res := l.spareRoom()
+	noRes := l.noRes
+	l.mu.Unlock()
+	if noRes {
+		res = 0
+	} else {
+		switch err := sf.Reserve(logHdrLen, res); {
+		case err == nil:
+		case errors.Is(err, errNoReserve):
+			res = 0
+			l.mu.Lock()
+			l.noRes = true
+			l.mu.Unlock()
+		default:
+			res = 0 // a full disk: reserved when space comes back
+		}
 	}
 	l.mu.Lock()
 	l.preparing = 0

@@ -1425,7 +1425,7 @@ func (x *logged) turn(carry bool) {
 		l.mu.Lock()
 		ok := l.newFile == nil && l.err == nil && l.startSegment(x.tree)
 		if ok && carry {
-			l.carry()
+			l.carry(l.resEnd - l.pos - xRoom)
 		}
 		l.mu.Unlock()
 		x.tree.mu.Unlock()
@@ -1696,13 +1696,14 @@ func TestRestartDropDeep(t *testing.T) {
 }
 
 // SPEC §11.3: room for a new segment is reserved when the spare is
-// made, by the log's goroutine; when the disk was full then, the first
-// change written to that segment reserves its room itself, and fails
-// with the system's error, changing nothing.
+// made, by the log's goroutine. When the disk was full then, the log
+// does not start it, as its checkpoint would have no room: changes go
+// on in the segment being appended to while it has room, and then
+// fail with the system's error, changing nothing.
 func TestDiskFullAtNewSegment(t *testing.T) {
 	reserveErr, _ := injectFailures(t)
 	oldSeg, oldChunk := segMax, reserveChunk
-	segMax, reserveChunk = 4096, 1<<20
+	segMax, reserveChunk = 4096, 64<<10
 	defer func() { segMax, reserveChunk = oldSeg, oldChunk }()
 	dir := t.TempDir()
 	x := openLogged(t, dir, false)
@@ -1725,7 +1726,7 @@ func TestDiskFullAtNewSegment(t *testing.T) {
 	var kept []string
 	for i := 0; ; i++ {
 		if i == 1000 {
-			t.Fatal("1000 writes, and no new segment")
+			t.Fatal("1000 writes on a full disk, and none failed")
 		}
 		before := x.dump()
 		m := fmt.Sprintf("%04d%s", i, strings.Repeat("m", 200))
@@ -1743,8 +1744,8 @@ func TestDiskFullAtNewSegment(t *testing.T) {
 		l.mu.Lock()
 		n := len(l.segs)
 		l.mu.Unlock()
-		if n < 2 {
-			t.Errorf("write %d failed in the first segment, which had room", i)
+		if n != 1 {
+			t.Errorf("write %d failed with %d segments, want the log still in the first: the spare has no room", i, n)
 		}
 		break
 	}
@@ -2104,5 +2105,150 @@ func TestTornCheckpoint(t *testing.T) {
 			}
 			z.close()
 		})
+	}
+}
+
+// capDisk is a file system of cap bytes: a segment takes its size or
+// the room reserved in it, whichever is more; cutting it gives back
+// the room beyond.
+type capDisk struct {
+	mu       sync.Mutex
+	dir      string
+	cap      int64
+	reserved map[string]int64
+}
+
+func (d *capDisk) used() int64 {
+	ents, _ := os.ReadDir(d.dir)
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".log") {
+			n += max(fi.Size(), d.reserved[e.Name()])
+		}
+	}
+	return n
+}
+
+func (d *capDisk) setCap(n int64) { d.mu.Lock(); d.cap = n; d.mu.Unlock() }
+
+type capFile struct {
+	logFile
+	d    *capDisk
+	name string
+}
+
+func (f capFile) size() int64 {
+	fi, err := os.Stat(filepath.Join(f.d.dir, f.name))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func (f capFile) Reserve(off, n int64) error {
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	have := max(f.size(), f.d.reserved[f.name])
+	if extra := off + n - have; extra > 0 && f.d.used()+extra > f.d.cap {
+		return syscall.ENOSPC
+	}
+	f.d.reserved[f.name] = max(f.d.reserved[f.name], off+n)
+	return nil
+}
+
+func (f capFile) Write(b []byte) (int, error) {
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	sz := f.size()
+	have := max(sz, f.d.reserved[f.name])
+	if extra := sz + int64(len(b)) - have; extra > 0 && f.d.used()+extra > f.d.cap {
+		return 0, syscall.ENOSPC
+	}
+	return f.logFile.Write(b)
+}
+
+func (f capFile) Truncate(size int64) error {
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	f.d.reserved[f.name] = min(f.d.reserved[f.name], size)
+	return f.logFile.Truncate(size)
+}
+
+// SPEC §11.3, §11.4: on a full disk, the records the log adds on its
+// own (a new segment's checkpoint, messages carried forward, X) go only
+// into room already reserved, so they never fail a write and wedge the
+// log: changes that do not fit fail with the system's error, and once
+// space is back, writes succeed, dead segments are deleted again and a
+// restart reads dir back whole.
+func TestCarryOnFullDisk(t *testing.T) {
+	oldSeg, oldSlack, oldChunk := segMax, slack, reserveChunk
+	segMax, slack, reserveChunk = 16<<10, 32<<10, 16<<10
+	defer func() { segMax, slack, reserveChunk = oldSeg, oldSlack, oldChunk }()
+	dir := t.TempDir()
+	d := &capDisk{dir: dir, cap: 150 << 10, reserved: map[string]int64{}}
+	wrapLogFile = func(f logFile) logFile {
+		return capFile{f, d, filepath.Base(f.(osLogFile).Name())}
+	}
+	defer func() { wrapLogFile = nil }()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "pin")
+	ctlWrite(t, fs, "pin", "replay all")
+	mkdir(t, fs, "fire")
+	ctlWrite(t, fs, "fire", "replay all\ndepth 1")
+	files := map[string]*client.Fid{}
+	msg := strings.Repeat("m", 995)
+	write := func(i int) error {
+		name := "fire/s"
+		if i%50 == 0 {
+			name = "pin/s"
+		}
+		f := files[name]
+		if f == nil {
+			var err error
+			f, err = fs.Create(name, plan9.OWRITE, 0664)
+			must(t, err)
+			files[name] = f
+		}
+		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
+		return err
+	}
+	l := x.tree.log
+	failed := 0
+	for i := range 4000 {
+		if err := write(i); err != nil {
+			if err.Error() != "no space left on device" {
+				t.Fatalf("write %d: %v", i, err)
+			}
+			failed++
+		}
+		x.maintain(func() {})
+	}
+	l.mu.Lock()
+	lerr := l.err
+	l.mu.Unlock()
+	if lerr != nil {
+		t.Errorf("after 4000 writes on a full disk, %d of them failed, the log is stuck: %v", failed, lerr)
+	}
+	if failed == 0 {
+		t.Error("the disk never filled")
+	}
+	t.Logf("%d of 4000 writes failed on a full disk", failed)
+
+	d.setCap(1 << 40)
+	for i := range 400 {
+		must(t, write(5000+i))
+	}
+	x.maintain(func() {})
+	if total, bound := dirTotal(t, dir), 2*x.retained()+diskAllowance(); total > bound {
+		t.Errorf("dir holds %d bytes, more than %d", total, bound)
+	}
+	want := x.dump()
+	x.close()
+	wrapLogFile = nil
+	y := openLogged(t, dir, false)
+	defer y.close()
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
 }
