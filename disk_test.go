@@ -1996,7 +1996,14 @@ func TestDeleteInOrder(t *testing.T) {
 		l.mu.Unlock()
 	}
 	l.mu.Lock()
-	lastGone, disk, stable := l.dels[len(l.dels)-1].seg.num, l.disk, l.stable
+	lastGone := l.dels[len(l.dels)-1].seg.num
+	l.mu.Unlock()
+	// No reply waits for an X record: this write's does, and the log
+	// is written in order, so the X records before it are in the files.
+	write(i)
+	i++
+	l.mu.Lock()
+	disk, stable := l.disk, l.stable
 	l.mu.Unlock()
 	want := x.dump()
 	killed := copyDir(t, dir)
