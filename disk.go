@@ -230,9 +230,13 @@ type dlog struct {
 	segMax    int64 // segMax when the log was opened
 
 	closeOnce sync.Once
-	deleting  int           // 1 while the deleter runs (deleteSegments)
-	dels      []pendingDel  // segments to delete, oldest first, guarded by mu
-	runDone   chan struct{} // closed when run returns
+	// fileMu is held while prepare reserves room in a segment file,
+	// and while writeOut closes the segment it turned from: the file
+	// is not closed under the reservation.
+	fileMu   sync.Mutex
+	deleting int           // 1 while the deleter runs (deleteSegments)
+	dels     []pendingDel  // segments to delete, oldest first, guarded by mu
+	runDone  chan struct{} // closed when run returns
 
 	// Reused on the write path, guarded by mu: buf's and held's
 	// other halves, and the chunk held replies are copied into.
@@ -1116,8 +1120,10 @@ func (l *dlog) writeOut(self *conn) {
 		}
 		if err == nil {
 			// Give back the room reserved beyond its end (SPEC §11.4).
+			l.fileMu.Lock()
 			f.Truncate(oldBase + int64(split))
 			f.Close()
+			l.fileMu.Unlock()
 			f, buf = nf, buf[split:]
 		}
 	}
@@ -1641,7 +1647,7 @@ func (l *dlog) prepare() {
 	}
 	l.mu.Unlock()
 	if spare != nil {
-		err := spare.Reserve(logHdrLen+spareRes, spareWant-spareRes)
+		err := l.reserveIn(spare, logHdrLen+spareRes, spareWant-spareRes)
 		l.mu.Lock()
 		switch {
 		case err == nil:
@@ -1657,7 +1663,7 @@ func (l *dlog) prepare() {
 		l.mu.Unlock()
 	}
 	if top {
-		err := f.Reserve(off, grow)
+		err := l.reserveIn(f, off, grow)
 		l.mu.Lock()
 		switch {
 		case err == nil:
@@ -1717,6 +1723,21 @@ func (l *dlog) prepare() {
 	} else if rotate {
 		l.poke()
 	}
+}
+
+// reserveIn reserves room in f, with no lock held, if f is still a
+// segment file of the log's: the one appended to, the one it turns to,
+// or the spare. Else it says the file is gone.
+func (l *dlog) reserveIn(f logFile, off, n int64) error {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	l.mu.Lock()
+	ours := f == l.f || f == l.newFile || f == l.next
+	l.mu.Unlock()
+	if !ours {
+		return os.ErrClosed
+	}
+	return f.Reserve(off, n)
 }
 
 // syncDir puts the names in dir on stable storage, as syncFile does

@@ -2087,7 +2087,9 @@ func TestTornCheckpoint(t *testing.T) {
 			if got := y.warn.String(); !strings.HasPrefix(got, "mq: "+last+": dropped ") || strings.Count(got, "\n") != 1 {
 				t.Errorf("restart said %q, want one note of the torn record in %s", got, last)
 			}
-			if _, err := os.Stat(last); !os.IsNotExist(err) {
+			// The spare made at start may take its number: then it holds
+			// only a header.
+			if st, err := os.Stat(last); !os.IsNotExist(err) && (err != nil || st.Size() > logHdrLen) {
 				t.Errorf("%s: still there after the restart (%v)", last, err)
 			}
 			fs = y.dial()
