@@ -7,9 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"9fans.net/go/plan9"
-	"9fans.net/go/plan9/client"
 )
 
 // SPEC §11.4 bounds what dir takes on disk, not only its files' sizes:
@@ -25,22 +22,13 @@ func TestDiskAllocated(t *testing.T) {
 	ctlWrite(t, fs, "pin", "replay all")
 	mkdir(t, fs, "fire")
 	ctlWrite(t, fs, "fire", "replay all\ndepth 1")
-	files := map[string]*client.Fid{}
-	msg := strings.Repeat("m", 7995)
+	w := newNumberedWriter(t, fs, 7995)
 	for i := range 12000 {
 		name := "fire/s"
 		if i%10 == 0 {
 			name = "pin/s"
 		}
-		f := files[name]
-		if f == nil {
-			var err error
-			f, err = fs.Create(name, plan9.OWRITE, 0664)
-			must(t, err)
-			files[name] = f
-		}
-		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
-		must(t, err)
+		must(t, w.write(name, i))
 	}
 	x.maintain(func() {})
 	ents, err := os.ReadDir(dir)

@@ -124,6 +124,37 @@ func writeAll(t *testing.T, fs *client.Fsys, name string, msgs ...string) {
 	}
 }
 
+// A numberedWriter writes message i to a stream as its number, five
+// digits, and pad bytes, keeping each stream open once it has opened
+// it (creating it if need be).
+type numberedWriter struct {
+	t     *testing.T
+	fs    *client.Fsys
+	pad   string
+	files map[string]*client.Fid
+}
+
+func newNumberedWriter(t *testing.T, fs *client.Fsys, pad int) *numberedWriter {
+	return &numberedWriter{t, fs, strings.Repeat("m", pad), map[string]*client.Fid{}}
+}
+
+// write writes message i to stream name, and says how the write went.
+func (w *numberedWriter) write(name string, i int) error {
+	w.t.Helper()
+	f := w.files[name]
+	if f == nil {
+		var err error
+		f, err = w.fs.Open(name, plan9.OWRITE)
+		if err != nil {
+			f, err = w.fs.Create(name, plan9.OWRITE, 0664)
+		}
+		must(w.t, err)
+		w.files[name] = f
+	}
+	_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, w.pad)))
+	return err
+}
+
 // workload makes one of everything SPEC §11.2 keeps.
 func workload(t *testing.T, fs *client.Fsys) {
 	mkdir(t, fs, "all")
@@ -940,13 +971,10 @@ func TestDiskFollowsMemory(t *testing.T) {
 	fs := x.dial()
 	mkdir(t, fs, "g")
 	ctlWrite(t, fs, "g", "replay all\ndepth 50")
-	f, err := fs.Create("g/s", plan9.OWRITE, 0664)
-	must(t, err)
-	msg := strings.Repeat("m", 100)
+	w := newNumberedWriter(t, fs, 100)
 	most := int64(0)
 	for i := range 5000 {
-		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
-		must(t, err)
+		must(t, w.write("g/s", i))
 		if i%100 == 99 {
 			x.tree.log.maintain(x.tree)
 			x.tree.log.settle()
@@ -1320,22 +1348,13 @@ func TestDiskBoundPinned(t *testing.T) {
 			x = openLogged(t, dir, false)
 			fs := x.dial()
 			tt.setup(t, fs)
-			files := map[string]*client.Fid{}
+			w := newNumberedWriter(t, fs, len(msg))
 			const n = 3000
 			for i := range n {
 				mu.Lock()
 				quiet = false
 				mu.Unlock()
-				name := tt.write(i)
-				f := files[name]
-				if f == nil {
-					var err error
-					f, err = fs.Create(name, plan9.OWRITE, 0664)
-					must(t, err)
-					files[name] = f
-				}
-				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
-				must(t, err)
+				must(t, w.write(tt.write(i), i))
 				mu.Lock()
 				quiet = true
 				mu.Unlock()
@@ -1966,13 +1985,10 @@ func TestDeleteInOrder(t *testing.T) {
 	fs := x.dial()
 	mkdir(t, fs, "fire")
 	ctlWrite(t, fs, "fire", "replay all\ndepth 1")
-	f, err := fs.Create("fire/s", plan9.OWRITE, 0664)
-	must(t, err)
-	msg := strings.Repeat("m", 500)
+	w := newNumberedWriter(t, fs, 500)
 	write := func(i int) {
 		t.Helper()
-		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
-		must(t, err)
+		must(t, w.write("fire/s", i))
 	}
 	i := 0
 	for ; ; i++ {
@@ -2058,12 +2074,9 @@ func TestTornCheckpoint(t *testing.T) {
 			fs := x.dial()
 			mkdir(t, fs, "g")
 			ctlWrite(t, fs, "g", "replay all\ndepth 1")
-			f, err := fs.Create("g/s", plan9.OWRITE, 0664)
-			must(t, err)
-			msg := strings.Repeat("m", 500)
+			w := newNumberedWriter(t, fs, 500)
 			for i := 0; ; i++ {
-				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
-				must(t, err)
+				must(t, w.write("g/s", i))
 				l := x.tree.log
 				l.mu.Lock()
 				n := len(l.segs)
@@ -2092,12 +2105,9 @@ func TestTornCheckpoint(t *testing.T) {
 			if st, err := os.Stat(last); !os.IsNotExist(err) && (err != nil || st.Size() > logHdrLen) {
 				t.Errorf("%s: still there after the restart (%v)", last, err)
 			}
-			fs = y.dial()
-			f, err = fs.Open("g/s", plan9.OWRITE)
-			must(t, err)
+			w = newNumberedWriter(t, y.dial(), 500)
 			for i := range 2 {
-				_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
-				must(t, err)
+				must(t, w.write("g/s", i))
 			}
 			y.maintain(func() {}) // the dead segment before is deleted
 			if segs := recordSegs(t, dir); len(segs) != 1 {
@@ -2205,22 +2215,12 @@ func TestCarryOnFullDisk(t *testing.T) {
 	ctlWrite(t, fs, "pin", "replay all")
 	mkdir(t, fs, "fire")
 	ctlWrite(t, fs, "fire", "replay all\ndepth 1")
-	files := map[string]*client.Fid{}
-	msg := strings.Repeat("m", 995)
+	w := newNumberedWriter(t, fs, 995)
 	write := func(i int) error {
-		name := "fire/s"
 		if i%50 == 0 {
-			name = "pin/s"
+			return w.write("pin/s", i)
 		}
-		f := files[name]
-		if f == nil {
-			var err error
-			f, err = fs.Create(name, plan9.OWRITE, 0664)
-			must(t, err)
-			files[name] = f
-		}
-		_, err := f.Write([]byte(fmt.Sprintf("%05d%s", i, msg)))
-		return err
+		return w.write("fire/s", i)
 	}
 	l := x.tree.log
 	failed := 0
