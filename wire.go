@@ -398,18 +398,24 @@ func (c *conn) handOwn() bool {
 		c.pendAt, c.ownAt = c.ownAt, 0
 		return true
 	}
+	c.ownq = c.moveOut(c.ownq)
+	return true
+}
+
+// moveOut queues the replies in b, in one step, taking b itself as
+// outq when that is empty, and returns an empty buffer to fill next.
+func (c *conn) moveOut(b []byte) []byte {
 	c.outMu.Lock()
 	if !c.closed {
-		c.backlog.Add(int64(len(c.ownq)))
+		c.backlog.Add(int64(len(b)))
 		if len(c.outq) == 0 {
-			c.outq, c.ownq = c.ownq, c.outq
+			c.outq, b = b, c.outq
 		} else {
-			c.outq = append(c.outq, c.ownq...)
+			c.outq = append(c.outq, b...)
 		}
 	}
 	c.outMu.Unlock()
-	c.ownq = c.ownq[:0]
-	return true
+	return b[:0]
 }
 
 // sendPend queues the replies handOwn kept back once the log is
@@ -421,16 +427,7 @@ func (c *conn) sendPend(l *dlog) {
 		return
 	}
 	if !l.hold(c, c.pendAt, c.pend, "", false) {
-		c.outMu.Lock()
-		if !c.closed {
-			c.backlog.Add(int64(len(c.pend)))
-			if len(c.outq) == 0 {
-				c.outq, c.pend = c.pend, c.outq
-			} else {
-				c.outq = append(c.outq, c.pend...)
-			}
-		}
-		c.outMu.Unlock()
+		c.pend = c.moveOut(c.pend)
 	}
 	c.pend, c.pendAt = c.pend[:0], 0
 }
