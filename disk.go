@@ -1980,7 +1980,6 @@ func readSegmentCopy(path string) (*segReader, error) {
 		return nil, err
 	}
 	in := &segReader{b: make([]byte, fi.Size()), avail: make(chan int, 64), quit: make(chan struct{})}
-	adviseLarge(in.b)
 	go func() {
 		defer f.Close()
 		defer close(in.avail)

@@ -33,11 +33,3 @@ func syncFile(f *os.File) error {
 		}
 	}
 }
-
-// adviseLarge asks for huge pages for a large buffer about to be
-// filled: a segment read back costs far fewer page faults.
-func adviseLarge(b []byte) {
-	if len(b) >= 4<<20 {
-		// syscall.Madvise(b, 14) // MADV_HUGEPAGE
-	}
-}

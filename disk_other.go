@@ -9,5 +9,3 @@ func reserve(f *os.File, off, n int64) error { return errNoReserve }
 
 // syncFile puts f on stable storage.
 func syncFile(f *os.File) error { return f.Sync() }
-
-func adviseLarge(b []byte) {}

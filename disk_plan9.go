@@ -45,8 +45,6 @@ func syncFile(f *os.File) error {
 	return syscall.Fwstat(int(f.Fd()), b)
 }
 
-func adviseLarge(b []byte) {}
-
 func readSegment(path string) (*segReader, error) { return readSegmentCopy(path) }
 
 func unmap(b []byte) {}
