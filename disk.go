@@ -849,6 +849,22 @@ func (l *dlog) removed(n *node, mtime uint32) {
 	l.mu.Unlock()
 }
 
+// freed notes that messages left the history with no record of their
+// own after them (a stream removed: its R record went first), so that
+// the log frees their room now rather than at the next change (SPEC
+// §11.4).
+func (l *dlog) freed() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	if !l.compact && l.disk > 2*l.live+slack {
+		l.compact = true
+		l.poke()
+	}
+	l.mu.Unlock()
+}
+
 // statChanged logs n's name, mode, mtime and gid.
 func (l *dlog) statChanged(n *node) {
 	if l == nil || n.kind == kCtl || n.kind == kOrder {

@@ -2261,3 +2261,57 @@ func TestCarryOnFullDisk(t *testing.T) {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
 }
+
+// SPEC §11.4: a stream's messages leave the disk when it is removed,
+// with no other change to follow: the removal itself makes the log due
+// to free their segments, as a clear or a lower depth does.
+func TestRemoveStreamFrees(t *testing.T) {
+	old := segMax
+	segMax = 64 << 10
+	defer func() { segMax = old }()
+	for _, tc := range []struct {
+		name   string
+		remove func(fs *client.Fsys) error
+	}{
+		{"rm", func(fs *client.Fsys) error { return fs.Remove("g/s") }},
+		{"ORCLOSE", func(fs *client.Fsys) error {
+			f, err := fs.Open("g/s", plan9.OREAD|plan9.ORCLOSE)
+			if err != nil {
+				return err
+			}
+			return f.Close()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			w := newNumberedWriter(t, fs, 4000)
+			for i := range int(2*slack/4000) + 100 {
+				must(t, w.write("g/s", i))
+			}
+			l := x.tree.log
+			l.mu.Lock()
+			before := l.compact
+			l.mu.Unlock()
+			if before {
+				t.Fatal("the log is due to compact while all it holds is live")
+			}
+			must(t, tc.remove(fs))
+			l.mu.Lock()
+			due := l.compact
+			disk, live := l.disk, l.live
+			l.mu.Unlock()
+			if !due {
+				t.Errorf("after the removal, the log holds %d bytes for %d live and is not due to free them", disk, live)
+			}
+			x.maintain(func() {})
+			if got, limit := dirSize(t, dir), 2*live+slack+2*segMax; got > limit {
+				t.Errorf("dir holds %d bytes after the removal: want at most %d", got, limit)
+			}
+			x.close()
+		})
+	}
+}
