@@ -408,8 +408,11 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	// Read the headers.
 	for i, n := range nums {
 		if err := l.checkHeader(n); err != nil {
-			if i == len(nums)-1 && errors.Is(err, errShortHeader) {
-				continue // a segment being made when mq stopped
+			if errors.Is(err, errShortHeader) {
+				if i == len(nums)-1 {
+					continue // a segment being made when mq stopped
+				}
+				return l.errorf(segName(n), "segment header cut short")
 			}
 			return err
 		}
@@ -570,7 +573,7 @@ func (l *dlog) checkHeader(n uint64) error {
 	var b [logHdrLen]byte
 	m, _ := io.ReadFull(f, b[:])
 	if m < logHdrLen {
-		if m == 0 || string(b[:m]) == logMagic[:min(m, len(logMagic))] {
+		if string(b[:m]) == string(segHeader(n)[:m]) {
 			return errShortHeader
 		}
 		return l.errorf(name, "not an mq log")

@@ -539,6 +539,12 @@ func TestDamageRefused(t *testing.T) {
 		{"missing segment", true, func(t *testing.T, segs []string) {
 			must(t, os.Remove(segs[0]))
 		}, "%s: missing segment of the log", 0},
+		{"header of a middle segment cut short", true, func(t *testing.T, segs []string) {
+			must(t, os.Truncate(segs[0], 5))
+		}, "%s: segment header cut short", 0},
+		{"middle segment empty", true, func(t *testing.T, segs []string) {
+			must(t, os.Truncate(segs[0], 0))
+		}, "%s: segment header cut short", 0},
 		{"unknown format", false, func(t *testing.T, segs []string) {
 			b, err := os.ReadFile(segs[0])
 			must(t, err)
@@ -1553,6 +1559,7 @@ func TestSpareAfterKill(t *testing.T) {
 	}{
 		{"whole", logHdrLen},
 		{"header cut short", 5},
+		{"header cut in its number", 12},
 		{"empty", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
