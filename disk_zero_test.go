@@ -1,0 +1,397 @@
+//go:build !plan9
+
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"9fans.net/go/plan9"
+	"github.com/google/go-cmp/cmp"
+)
+
+// Room reserved by writing zeros, where the file system cannot reserve
+// it (Plan 9, Unix but Linux, Linux file systems without fallocate):
+// these tests make the log do so on Linux too.
+
+// noReserveDisk is a file system of cap bytes that cannot reserve
+// room: a segment takes its size, and a write that would grow the
+// files in dir past cap writes what fits and fails with ENOSPC, zeros
+// as records.
+type noReserveDisk struct {
+	mu       sync.Mutex
+	dir      string
+	cap      int64
+	reserves int // calls of Reserve
+}
+
+func (d *noReserveDisk) used() int64 {
+	ents, _ := os.ReadDir(d.dir)
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".log") {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+func (d *noReserveDisk) setCap(n int64) { d.mu.Lock(); d.cap = n; d.mu.Unlock() }
+
+// fill makes the disk full: what the files take now.
+func (d *noReserveDisk) fill() { d.mu.Lock(); d.cap = d.used(); d.mu.Unlock() }
+
+type noReserveFile struct {
+	logFile
+	d *noReserveDisk
+}
+
+func (f noReserveFile) Reserve(off, n int64) error {
+	f.d.mu.Lock()
+	f.d.reserves++
+	f.d.mu.Unlock()
+	return errNoReserve
+}
+
+func (f noReserveFile) Write(b []byte) (int, error) { return f.write(b, -1) }
+
+func (f noReserveFile) WriteAt(b []byte, off int64) (int, error) { return f.write(b, off) }
+
+// write writes b at off, or where the file's offset is if off < 0,
+// as much of it as the disk has room for.
+func (f noReserveFile) write(b []byte, off int64) (int, error) {
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	file := f.logFile.(osLogFile).File
+	fi, err := file.Stat()
+	if err != nil {
+		return 0, err
+	}
+	at := off
+	if at < 0 {
+		if at, err = file.Seek(0, io.SeekCurrent); err != nil {
+			return 0, err
+		}
+	}
+	fits := int64(len(b))
+	if grow := at + fits - fi.Size(); grow > 0 {
+		if free := f.d.cap - f.d.used(); grow > free {
+			fits = max(0, fits-(grow-free))
+		}
+	}
+	var n int
+	if off < 0 {
+		n, err = f.logFile.Write(b[:fits])
+	} else {
+		n, err = f.logFile.WriteAt(b[:fits], off)
+	}
+	if err == nil && n < len(b) {
+		err = syscall.ENOSPC
+	}
+	return n, err
+}
+
+// useUpRoom cuts the segment appended to at the end of its records:
+// the room reserved in it is used up.
+func useUpRoom(t *testing.T, l *dlog) {
+	t.Helper()
+	l.waitSpare()
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.newFile != nil || l.done != l.end {
+		t.Fatal("the log is not written out")
+	}
+	must(t, l.f.Truncate(l.pos))
+	l.resEnd = l.pos
+}
+
+// SPEC §11.3: with room reserved by writing zeros, a change that does
+// not fit on a full disk fails with the system's error before it is
+// made, and changes nothing; mq keeps serving, reads work, and once
+// there is room again, writes go on and a restart brings back what
+// was acknowledged.
+func TestDiskFullZeros(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		knob bool // zeroReserve, on a file system that could reserve
+	}{
+		{"file system cannot reserve", false},
+		{"zeros forced", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			oldChunk, oldKnob := reserveChunk, zeroReserve
+			reserveChunk, zeroReserve = 1, tt.knob
+			defer func() { reserveChunk, zeroReserve = oldChunk, oldKnob }()
+			dir := t.TempDir()
+			d := &noReserveDisk{dir: dir, cap: 1 << 40}
+			wrapLogFile = func(f logFile) logFile { return noReserveFile{f, d} }
+			defer func() { wrapLogFile = nil }()
+
+			x := openLogged(t, dir, false)
+			defer x.close()
+			l := x.tree.log
+			if !l.zero {
+				t.Fatal("the log does not reserve room by writing zeros")
+			}
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			writeAll(t, fs, "g/s", "kept")
+			before := x.dump()
+			f, err := fs.Open("g/s", plan9.OWRITE)
+			must(t, err)
+
+			useUpRoom(t, l)
+			d.fill()
+			for _, try := range []struct {
+				what string
+				do   func() error
+			}{
+				{"write", func() error { _, err := f.Write([]byte("lost")); return err }},
+				{"create", func() error { _, err := fs.Create("g/t", plan9.OWRITE, 0664); return err }},
+				{"mkdir", func() error { _, err := fs.Create("h", plan9.OREAD, plan9.DMDIR|0775); return err }},
+				{"remove", func() error { return fs.Remove("g/s") }},
+				{"ctl", func() error {
+					c, err := fs.Open("g/ctl", plan9.OWRITE)
+					must(t, err)
+					defer c.Close()
+					_, err = c.Write([]byte("depth 1"))
+					return err
+				}},
+				{"wstat", func() error {
+					var d plan9.Dir
+					d.Null()
+					d.Name = "renamed"
+					return fs.Wstat("g/s", &d)
+				}},
+			} {
+				err := try.do()
+				if err == nil || err.Error() != "no space left on device" {
+					t.Errorf("%s on a full disk: got %v, want no space left on device", try.what, err)
+				}
+			}
+			if diff := cmp.Diff(before, x.dump()); diff != "" {
+				t.Errorf("a full disk changed the tree (-before +after):\n%s", diff)
+			}
+			l.mu.Lock()
+			lerr := l.err
+			l.mu.Unlock()
+			if lerr != nil {
+				t.Errorf("a write of the log failed: %v; want every change refused before it was made", lerr)
+			}
+			r, err := fs.Open("g/s", plan9.OREAD)
+			must(t, err)
+			buf := make([]byte, 100)
+			n, err := r.Read(buf)
+			if err != nil || string(buf[:n]) != "kept" {
+				t.Errorf("read on a full disk: %q, %v", buf[:n], err)
+			}
+			r.Close()
+
+			d.setCap(1 << 40)
+			_, err = f.Write([]byte("after"))
+			must(t, err)
+			writeAll(t, fs, "g/t", "more")
+			mkdir(t, fs, "h")
+			want := x.dump()
+			x.close()
+			wrapLogFile = nil
+			y := openLogged(t, dir, false)
+			defer y.close()
+			if diff := cmp.Diff(want, y.dump()); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			if y.warn.Len() > 0 {
+				t.Errorf("restart said %q", y.warn.String())
+			}
+			d.mu.Lock()
+			reserves := d.reserves
+			d.mu.Unlock()
+			if tt.knob && reserves > 0 {
+				t.Errorf("Reserve called %d times with zeros forced", reserves)
+			}
+		})
+	}
+}
+
+// zeroTail is how many zeros end the file at path.
+func zeroTail(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	must(t, err)
+	return len(b) - zeroFrom(b, 0)
+}
+
+// SPEC §11.5: room reserved by writing zeros is left in the segment
+// appended to and in the spare by a clean close and by a kill (and, in
+// a segment but the last, by a kill before the log cut it to its
+// size). A restart reads the zeros as the end of the segment, without
+// a word, and loses nothing.
+func TestZeroTailRestart(t *testing.T) {
+	old := zeroReserve
+	zeroReserve = true
+	defer func() { zeroReserve = old }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	workload(t, fs)
+	x.turn(false)
+	writeAll(t, fs, "all/s", "after the turn")
+	l := x.tree.log
+	l.settle()
+	l.waitSpare()
+	l.mu.Lock()
+	cur, spare := segName(l.segs[len(l.segs)-1].num), segName(l.nextNum)
+	first := segName(l.segs[0].num)
+	l.mu.Unlock()
+	want := x.dump()
+	killed := copyDir(t, dir)
+	x.close()
+
+	if n := zeroTail(t, filepath.Join(killed, cur)); n == 0 {
+		t.Errorf("killed: %s has no zeros after its records", cur)
+	}
+	if rec, err := holdsRecord(filepath.Join(killed, spare)); err != nil || rec || zeroTail(t, filepath.Join(killed, spare)) == 0 {
+		t.Errorf("killed: the spare %s: records %v (%v), want its header and zeros", spare, rec, err)
+	}
+	if n := zeroTail(t, filepath.Join(dir, cur)); n == 0 {
+		t.Errorf("closed: %s has no zeros after its records", cur)
+	}
+	// A kill before the log cut the segment it turned from.
+	if first != cur {
+		f, err := os.OpenFile(filepath.Join(killed, first), os.O_WRONLY|os.O_APPEND, 0)
+		must(t, err)
+		_, err = f.Write(make([]byte, 5000))
+		must(t, err)
+		f.Close()
+	} else {
+		t.Error("the log did not turn")
+	}
+
+	for _, tt := range []struct{ name, dir string }{{"closed", dir}, {"killed", killed}} {
+		t.Run(tt.name, func(t *testing.T) {
+			y := openLogged(t, tt.dir, false)
+			if y.warn.Len() > 0 {
+				t.Errorf("restart said %q", y.warn.String())
+			}
+			if diff := cmp.Diff(want, y.dump()); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			if first != cur && zeroTail(t, filepath.Join(tt.dir, first)) > 0 {
+				t.Errorf("%s still ends in zeros", first)
+			}
+			// The zeros left are room: records go over them.
+			writeAll(t, y.dial(), "all/s", "after the restart")
+			again := y.dump()
+			y.close()
+			z := openLogged(t, tt.dir, false)
+			defer z.close()
+			if z.warn.Len() > 0 {
+				t.Errorf("second restart said %q", z.warn.String())
+			}
+			if diff := cmp.Diff(again, z.dump()); diff != "" {
+				t.Errorf("after a second restart (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// records is where each whole record of a segment starts, up to the
+// first that is not whole (zeros, room, end the records).
+func records(b []byte) []int {
+	var offs []int
+	for off := logHdrLen; off+8 <= len(b); {
+		size := int(binary.LittleEndian.Uint32(b[off:]))
+		if size < 1 || off+8+size > len(b) {
+			break
+		}
+		offs = append(offs, off)
+		off += 8 + size
+	}
+	return offs
+}
+
+// SPEC §11.5: zeros are the end of a segment only from a record
+// boundary. A record cut short with zeros after it (a write a kill
+// stopped part way into the room reserved) is a torn tail: reported
+// once and cut. Zeros over a record with whole records after it are
+// damage, and mq refuses to start, changing nothing.
+func TestTornBeforeZeros(t *testing.T) {
+	old := zeroReserve
+	zeroReserve = true
+	defer func() { zeroReserve = old }()
+	for _, tt := range []struct {
+		name string
+		// damage zeroes part of b, a segment whose last two records
+		// are the writes of "two" and "three", and returns how many
+		// bytes are dropped, or -1 if mq must refuse to start.
+		damage func(b []byte, offs []int) int
+	}{
+		{"last record cut short", func(b []byte, offs []int) int {
+			last := offs[len(offs)-1]
+			end := last + 8 + int(binary.LittleEndian.Uint32(b[last:]))
+			clear(b[end-3 : end]) // "th" of "three" is written
+			return end - 3 - last
+		}},
+		{"a record cut short before the last", func(b []byte, offs []int) int {
+			prev, last := offs[len(offs)-2], offs[len(offs)-1]
+			clear(b[prev+9 : last])
+			return -1
+		}},
+		{"zeros between records", func(b []byte, offs []int) int {
+			prev, last := offs[len(offs)-2], offs[len(offs)-1]
+			clear(b[prev:last])
+			return -1
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			someHistory(t, dir, false)
+			segs := recordSegs(t, dir)
+			path := segs[len(segs)-1]
+			b, err := os.ReadFile(path)
+			must(t, err)
+			offs := records(b)
+			if len(offs) < 2 || !strings.HasSuffix(string(b[:offs[len(offs)-1]]), "two") || !strings.HasSuffix(string(b[:len(b)-zeroTail(t, path)]), "three") {
+				t.Fatalf("%s does not end in the writes of two and three", path)
+			}
+			n := tt.damage(b, offs)
+			must(t, os.WriteFile(path, b, 0600))
+			if n < 0 {
+				err := openDamaged(t, dir)
+				wantErr := fmt.Sprintf("%s: damaged record at offset %d: ", path, offs[len(offs)-2])
+				if !strings.HasPrefix(err.Error(), wantErr) {
+					t.Errorf("got %q, want %q...", err, wantErr)
+				}
+				return
+			}
+			x := openLogged(t, dir, false)
+			wantWarn := fmt.Sprintf("mq: %s: dropped %d bytes of a torn record\n", path, n)
+			if got := x.warn.String(); got != wantWarn {
+				t.Errorf("warning: got %q, want %q", got, wantWarn)
+			}
+			// The write of three never was, as if mq had stopped before it.
+			if got := x.dump(); !strings.Contains(got, `"two"`) || strings.Contains(got, `"three"`) {
+				t.Errorf("want the records before the torn one, not it:\n%s", got)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Size() != int64(offs[len(offs)-1]) {
+				t.Errorf("%s: not cut at the torn record (%d): %v, %v", path, offs[len(offs)-1], fi.Size(), err)
+			}
+			x.close()
+			y := openLogged(t, dir, false)
+			if y.warn.Len() != 0 {
+				t.Errorf("second start warned again: %s", y.warn.String())
+			}
+			y.close()
+		})
+	}
+}
