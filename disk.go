@@ -737,15 +737,32 @@ func (l *dlog) room(n int) error {
 	if need <= l.resEnd {
 		return nil
 	}
+	if l.next == nil && l.preparing == 0 {
+		// run has not made the spare since the log turned: it is made
+		// here, before the segment appended to takes the room it needs.
+		if err := l.makeSpare(); err != nil {
+			return sysError(err)
+		}
+	}
 	if sf := l.next; sf != nil {
 		// The spare's room comes first: without it the log cannot
 		// turn, and so cannot carry messages forward and delete the
 		// segments of dead ones, which is how a full disk frees up.
+		// A full chunk if it can; on a full disk, at least room for
+		// the checkpoint, which lets the log turn.
 		if want := l.spareRoom(); l.nextRes < want {
-			if err := l.reserveAt(sf, logHdrLen+l.nextRes, logHdrLen+want); err != nil {
+			err := l.reserveAt(sf, logHdrLen+l.nextRes, logHdrLen+want)
+			if low := l.spareMin(); err != nil && l.nextRes < low {
+				if l.reserveAt(sf, logHdrLen+l.nextRes, logHdrLen+low) == nil {
+					l.nextRes = low
+				}
+			}
+			switch {
+			case err == nil:
+				l.nextRes = want
+			case l.nextRes < l.spareMin():
 				return sysError(err)
 			}
-			l.nextRes = want
 		}
 	}
 	f := l.f
@@ -762,6 +779,20 @@ func (l *dlog) room(n int) error {
 		return sysError(err)
 	}
 	l.resEnd += grow
+	return nil
+}
+
+// makeSpare makes the spare, with l.mu held, its room left to room.
+func (l *dlog) makeSpare() error {
+	n := l.nextSeg
+	sf, err := l.createSegment(n)
+	if err != nil {
+		return err
+	}
+	if l.sync {
+		syncDir(l.dir)
+	}
+	l.next, l.nextNum, l.nextRes = sf, n, 0
 	return nil
 }
 
@@ -1482,7 +1513,7 @@ func (l *dlog) turn(t *tree) (started, carried bool) {
 	// carried) go only into room already reserved: on a full disk, a
 	// write that fails would fail every change after it, and the
 	// segments the carry frees would never go.
-	if (l.rotate || over) && l.switchRoom() && l.startSegment(t) {
+	if (l.rotate || over) && l.switchRoom(over) && l.startSegment(t) {
 		started = true
 		if over {
 			carried = l.carry(l.resEnd - l.pos - xRoom)
@@ -1565,16 +1596,32 @@ func (l *dlog) deleteSegments() {
 const xRoom = 64
 
 // switchRoom says whether the spare has room reserved for the
-// checkpoint that starts it, with l.mu held.
-func (l *dlog) switchRoom() bool {
-	return l.next != nil && l.nextRes >= l.spareRoom()
+// checkpoint that starts it, with l.mu held: a full chunk, or, to
+// carry messages forward (over), at least spareMin. On a full disk the
+// spare with only that is kept for carrying, which frees the disk: a
+// turn for size would leave the log with no spare it could make.
+func (l *dlog) switchRoom(over bool) bool {
+	return l.next != nil && (l.nextRes >= l.spareRoom() || over && l.nextRes >= l.spareMin())
 }
 
 // spareRoom is how much room to reserve in the spare: a chunk, or more
 // if the checkpoint of the tree needs it.
 func (l *dlog) spareRoom() int64 {
-	return max(reserveChunk, 2*l.tree+1024)
+	return max(reserveChunk, l.spareMin())
 }
+
+// spareMinNow is spareMin, with no lock held.
+func (l *dlog) spareMinNow() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spareMin()
+}
+
+// spareMin is room enough in the spare for the checkpoint that starts
+// it. On a full disk the spare may have only that: the log turns to it
+// all the same, carrying forward what fits, so that the segments whose
+// messages have left can go and the disk frees up.
+func (l *dlog) spareMin() int64 { return 2*l.tree + 1024 }
 
 // carry logs again, after the checkpoint of the segment just started,
 // the messages still in the history whose newest record is in the
@@ -1772,10 +1819,15 @@ func (l *dlog) prepare() {
 	}
 	l.mu.Unlock()
 	if spare != nil {
-		err := l.reserveIn(spare, logHdrLen+spareRes, logHdrLen+spareWant)
+		got := spareWant
+		err := l.reserveIn(spare, logHdrLen+spareRes, logHdrLen+got)
+		if low := l.spareMinNow(); err != nil && spareRes < low {
+			got = low
+			err = l.reserveIn(spare, logHdrLen+spareRes, logHdrLen+got)
+		}
 		l.mu.Lock()
-		if err == nil && l.next == spare {
-			l.nextRes = max(l.nextRes, spareWant)
+		if err == nil && l.next == spare && l.nextRes < got {
+			l.nextRes = got
 			if l.rotate || l.compact {
 				l.poke()
 			}
@@ -1809,11 +1861,15 @@ func (l *dlog) prepare() {
 		syncDir(l.dir)
 	}
 	l.mu.Lock()
-	res := l.spareRoom()
+	res, low := l.spareRoom(), l.spareMin()
 	l.mu.Unlock()
 	// Nobody else has sf yet: no lock is needed to reserve in it.
 	if err := l.reserveFile(sf, logHdrLen, logHdrLen+res, -1); err != nil {
-		res = 0 // a full disk: reserved when space comes back
+		// A full disk: the rest is reserved when space comes back.
+		res = low
+		if l.reserveFile(sf, logHdrLen, logHdrLen+res, -1) != nil {
+			res = 0
+		}
 	}
 	l.mu.Lock()
 	l.preparing = 0
