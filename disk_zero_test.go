@@ -395,3 +395,57 @@ func TestTornBeforeZeros(t *testing.T) {
 		})
 	}
 }
+
+// SPEC §11.4: with room reserved by writing zeros, the zeros count in
+// the files' sizes, and dir still stays within twice the retained
+// bytes plus diskAllowance, at every moment the test can see: after
+// each write, and before segments are removed. As at the defaults,
+// the log reserves segMax at a time.
+func TestDiskBoundZeros(t *testing.T) {
+	oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
+	segMax, slack, reserveChunk, zeroReserve = 16<<10, 32<<10, 16<<10, true
+	defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+	dir := t.TempDir()
+	var x *logged
+	var mu sync.Mutex
+	var most, over int64
+	sample := func() {
+		size := dirTotal(t, dir)
+		mu.Lock()
+		most = max(most, size)
+		over = max(over, size-2*x.retained())
+		mu.Unlock()
+	}
+	beforeRemove = sample
+	defer func() { beforeRemove = nil }()
+	x = openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "pin")
+	ctlWrite(t, fs, "pin", "replay all")
+	mkdir(t, fs, "fire")
+	ctlWrite(t, fs, "fire", "replay all\ndepth 20")
+	w := newNumberedWriter(t, fs, 995)
+	for i := range 3000 {
+		stream := "fire/s"
+		if i%50 == 0 {
+			stream = "pin/s"
+		}
+		must(t, w.write(stream, i))
+		sample()
+		x.maintain(sample)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if over > diskAllowance() {
+		t.Errorf("dir went %d bytes beyond twice the retained bytes, more than %d", over, diskAllowance())
+	}
+	t.Logf("3000 writes of 1000 bytes: retained %d at the end, dir at most %d bytes, at most %d beyond twice the retained (allowance %d)", x.retained(), most, over, diskAllowance())
+	want := x.dump()
+	x.close()
+	beforeRemove = nil
+	y := openLogged(t, dir, false)
+	defer y.close()
+	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
+		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
+	}
+}
