@@ -63,14 +63,15 @@ package main
 // start, segments with no record (nothing after the header but zeros)
 // after the last segment with one are spares, or segments a crash
 // caught before their first record was written: they hold nothing, and
-// are removed. Zeros left after the records of a segment but the last
-// go too; the last keeps them as room. So is the last
-// segment with a record if, once a torn tail is cut, it holds nothing
-// but part of its checkpoint: the log goes on in the one before. The
-// log turns to its spare only once room for the spare's checkpoint is
-// reserved, and reserves it before more room in the segment being
-// appended to, so that on a full disk the log can still turn, carry
-// and delete.
+// are removed. So is the last segment with a record if, once a torn
+// tail is cut, it holds nothing but part of its checkpoint: the log
+// goes on in the one before. Zeros after the records of a segment but
+// the last (a kill before the log cut it to its size) go too; the
+// last keeps them as room. The log turns to its spare only once room
+// for the spare's checkpoint is reserved, and reserves it before more
+// room in the segment being appended to, so that on a full disk the
+// log can still turn, carry and delete; a spare that got only that
+// room is kept for carrying.
 //
 // A restart replays the segments in order. They follow each other
 // with no gap; the first is segment 1, or starts with a checkpoint and
@@ -252,6 +253,7 @@ type dlog struct {
 	nextNum   uint64
 	nextRes   int64    // room reserved in it after the header
 	preparing uint64   // the number of a spare being made, or 0
+	spent     bool     // the log turned to the spare; no other is made yet
 	topping   bool     // run is asked to reserve more room
 	carriedN  int64    // bytes carried forward, for tests and benchmarks
 	maps      []segMap // segments read back by mapping them, still in use
@@ -737,9 +739,10 @@ func (l *dlog) room(n int) error {
 	if need <= l.resEnd {
 		return nil
 	}
-	if l.next == nil && l.preparing == 0 {
-		// run has not made the spare since the log turned: it is made
-		// here, before the segment appended to takes the room it needs.
+	if l.spent && l.preparing == 0 {
+		// run has not started making the spare since the log turned:
+		// it is made here, before the segment appended to takes the
+		// room it needs.
 		if err := l.makeSpare(); err != nil {
 			return sysError(err)
 		}
@@ -792,7 +795,7 @@ func (l *dlog) makeSpare() error {
 	if l.sync {
 		syncDir(l.dir)
 	}
-	l.next, l.nextNum, l.nextRes = sf, n, 0
+	l.next, l.nextNum, l.nextRes, l.spent = sf, n, 0, false
 	return nil
 }
 
@@ -1785,7 +1788,7 @@ func (l *dlog) startSegment(t *tree) bool {
 		return false // run makes one, and pokes
 	}
 	nf, res := l.next, l.nextRes
-	l.next = nil
+	l.next, l.spent = nil, true
 	l.rotate = false
 	l.nextSeg = n + 1
 	l.switchTo(nf, n)
@@ -1801,7 +1804,7 @@ func (l *dlog) prepare() {
 	l.mu.Lock()
 	n, need := l.nextSeg, l.next == nil && l.preparing == 0 && !l.closed
 	if need {
-		l.preparing = n
+		l.preparing, l.spent = n, false
 	}
 	f := l.f
 	if l.newFile != nil {
@@ -1852,6 +1855,7 @@ func (l *dlog) prepare() {
 	if err != nil {
 		l.mu.Lock()
 		l.preparing = 0
+		l.spent = l.next == nil // room tries too
 		l.mu.Unlock()
 		return // tried again on the next turn of run
 	}
