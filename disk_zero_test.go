@@ -449,3 +449,81 @@ func TestDiskBoundZeros(t *testing.T) {
 		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
 	}
 }
+
+// halfWrite fails the next Write once armed: half of it is written,
+// then an I/O error.
+type halfWrite struct {
+	logFile
+	armed *errVar
+}
+
+func (f halfWrite) Write(b []byte) (int, error) {
+	if err := f.armed.get(); err != nil {
+		f.armed.set(nil)
+		n, _ := f.logFile.Write(b[:len(b)/2])
+		return n, err
+	}
+	return f.logFile.Write(b)
+}
+
+// SPEC §11.3, §11.5: a write of the log that fails part way is cut
+// back, and the retry writes the records where the cut left the file,
+// not after a hole a restart would take for damage. The cut takes the
+// room reserved past it too: the log never counts on room the file no
+// longer has.
+func TestPartialWriteRetried(t *testing.T) {
+	for _, knob := range []bool{false, true} {
+		t.Run(fmt.Sprintf("zeros %v", knob), func(t *testing.T) {
+			old := zeroReserve
+			zeroReserve = knob
+			defer func() { zeroReserve = old }()
+			armed := new(errVar)
+			wrapLogFile = func(f logFile) logFile { return halfWrite{f, armed} }
+			defer func() { wrapLogFile = nil }()
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			writeAll(t, fs, "g/s", "before")
+			l := x.tree.log
+			armed.set(syscall.EIO)
+			done := make(chan error, 1)
+			go func() {
+				f, err := fs.Open("g/s", plan9.OWRITE)
+				if err == nil {
+					_, err = f.Write([]byte(strings.Repeat("cut", 100)))
+					f.Close()
+				}
+				done <- err
+			}()
+			for {
+				l.mu.Lock()
+				failed, resEnd, path := l.err != nil, l.resEnd, filepath.Join(dir, segName(l.segs[len(l.segs)-1].num))
+				l.mu.Unlock()
+				if failed {
+					if fi, err := os.Stat(path); knob && (err != nil || resEnd > fi.Size()) {
+						t.Errorf("after the cut, room counted to %d, the file is %v bytes (%v)", resEnd, fi.Size(), err)
+					}
+					break
+				}
+				if armed.get() == nil {
+					break // written and retried already
+				}
+				waitABit()
+			}
+			if err := <-done; err != nil {
+				t.Errorf("write retried after a failure: %v", err)
+			}
+			writeAll(t, fs, "g/s", "after")
+			want := x.dump()
+			x.close()
+			wrapLogFile = nil
+			y := openLogged(t, dir, false)
+			defer y.close()
+			if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
+				t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
+			}
+		})
+	}
+}
