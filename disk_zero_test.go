@@ -592,3 +592,68 @@ func TestCarryOnFullDiskZeros(t *testing.T) {
 		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
 	}
 }
+
+// SPEC §11.3, §11.4: a full disk frees up when a stream goes, also
+// when an older segment holds messages still live (which must be
+// carried forward before the segments after it can go): the spare
+// keeps room for a checkpoint and a carry whatever the disk, and a
+// turn for size does not take it.
+func TestFullDiskFreedZeros(t *testing.T) {
+	for _, knob := range []bool{false, true} {
+		t.Run(fmt.Sprintf("zeros %v", knob), func(t *testing.T) {
+			oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
+			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
+			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+			dir := t.TempDir()
+			var wrap func(logFile) logFile
+			var setCap func(int64)
+			if knob {
+				d := &noReserveDisk{dir: dir, cap: 1 << 40}
+				wrap = func(f logFile) logFile { return noReserveFile{f, d} }
+				setCap = d.setCap
+			} else {
+				d := &capDisk{dir: dir, cap: 1 << 40, reserved: map[string]int64{}}
+				wrap = func(f logFile) logFile { return capFile{f, d, filepath.Base(f.(osLogFile).Name())} }
+				setCap = d.setCap
+			}
+			wrapLogFile = wrap
+			defer func() { wrapLogFile = nil }()
+			x := openLogged(t, dir, false)
+			defer x.close()
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			writeAll(t, fs, "g/keep", "one", "two", "three")
+			setCap(300 << 10)
+			w := newNumberedWriter(t, fs, 995)
+			full := false
+			for i := 0; i < 1000 && !full; i++ {
+				if err := w.write("g/big", i); err != nil {
+					if err.Error() != "no space left on device" {
+						t.Fatal(err)
+					}
+					full = true
+				}
+				x.maintain(func() {})
+			}
+			if !full {
+				t.Fatal("the disk never filled")
+			}
+			must(t, fs.Remove("g/big"))
+			ok := false
+			for range 100 {
+				x.maintain(func() {})
+				if err := w.write("g/more", 0); err == nil {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				l := x.tree.log
+				l.mu.Lock()
+				t.Errorf("writes still refused after g/big went: %d segments, spare %v with %d bytes of room", len(l.segs), l.next != nil, l.nextRes)
+				l.mu.Unlock()
+			}
+		})
+	}
+}
