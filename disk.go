@@ -51,17 +51,27 @@ package main
 // A record of any other type is refused at start, naming the file
 // (SPEC §11.5), as is any format mq does not know.
 //
-// The next segment is made ahead (the spare): its file, created with
-// only its header, and room reserved for it (which its size does not
-// show). At start, segments with no record after the last segment with
-// one are spares, or segments a crash caught before their first record
-// was written: they hold nothing, and are removed. So is the last
-// segment with a record if, once a torn tail is cut, it holds nothing
-// but part of its checkpoint: the log goes on in the one before. The
-// log turns to its spare only once room for the spare's checkpoint is
-// reserved, and reserves it before more room in the segment being
-// appended to, so that on a full disk the log can still turn, carry
-// and delete.
+// Room is reserved ahead, so that a full disk fails a change before it
+// is made (SPEC §11.3): with fallocate(2) FALLOC_FL_KEEP_SIZE on Linux,
+// which the size does not show; where the file system cannot (Plan 9,
+// other Unix systems, some Linux file systems), by writing zeros past
+// the records. A segment may so end in zeros: from a record boundary
+// to the end of the file they are room, not a record, and the segment
+// ends there, silently (SPEC §11.5); a record cut short before them is
+// a torn tail as ever. The next segment is made ahead (the spare): its
+// file, created with only its header, and room reserved for it. At
+// start, segments with no record (nothing after the header but zeros)
+// after the last segment with one are spares, or segments a crash
+// caught before their first record was written: they hold nothing, and
+// are removed. So is the last segment with a record if, once a torn
+// tail is cut, it holds nothing but part of its checkpoint: the log
+// goes on in the one before. Zeros after the records of a segment but
+// the last (a kill before the log cut it to its size) go too; the
+// last keeps them as room. The log turns to its spare only once room
+// for the spare's checkpoint is reserved, and reserves it before more
+// room in the segment being appended to, so that on a full disk the
+// log can still turn, carry and delete; a spare that got only that
+// room is kept for carrying.
 //
 // A restart replays the segments in order. They follow each other
 // with no gap; the first is segment 1, or starts with a checkpoint and
@@ -144,8 +154,14 @@ var slack = func() int64 {
 
 // reserveChunk is how much room the log reserves on disk at a time,
 // so that a full disk shows when a change is asked for, not half way
-// through writing its record.
-var reserveChunk int64 = 4 << 20
+// through writing its record: 4 MiB, or segMax if less (room past where
+// a segment turns is given back then).
+var reserveChunk = min(4<<20, segMax)
+
+// zeroReserve makes the log reserve room by writing zeros even where
+// the file system could reserve it without (tests; a child mq is
+// told through the environment).
+var zeroReserve = os.Getenv("MQ_TEST_ZERO_RESERVE") != ""
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -153,6 +169,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // failures.
 type logFile interface {
 	io.Writer
+	io.WriterAt                 // zeros, where Reserve cannot reserve
 	Sync() error                // onto stable storage
 	Reserve(off, n int64) error // room for n bytes from off
 	Truncate(size int64) error  // cut back after a failed write
@@ -171,6 +188,17 @@ type osLogFile struct{ *os.File }
 
 func (f osLogFile) Sync() error                { return syncFile(f.File) }
 func (f osLogFile) Reserve(off, n int64) error { return reserve(f.File, off, n) }
+
+// Truncate cuts f back to size, where the next Write goes: after a
+// write that failed part way, the retry appends whole records there,
+// not after a hole.
+func (f osLogFile) Truncate(size int64) error {
+	if err := f.File.Truncate(size); err != nil {
+		return err
+	}
+	_, err := f.File.Seek(size, io.SeekStart)
+	return err
+}
 
 // held is a reply that leaves once the log is written up to off.
 type held struct {
@@ -207,7 +235,11 @@ type dlog struct {
 	trimSeq uint64
 	pos     int64 // where the next appended byte lands in its segment
 	resEnd  int64 // room reserved in that segment
-	noRes   bool  // the file system cannot reserve
+	// zero: the file system cannot reserve room, so the log writes
+	// zeros there (writeZeros); cuts counts the failed writes that cut
+	// the segment back, and with it the room reserved past its end.
+	zero    bool
+	cuts    int
 	disk    int64 // bytes in all segments, written or buffered
 	live    int64 // about what the live state takes: messages, the tree
 	tree    int64 // about what a checkpoint of the tree takes
@@ -221,6 +253,7 @@ type dlog struct {
 	nextNum   uint64
 	nextRes   int64    // room reserved in it after the header
 	preparing uint64   // the number of a spare being made, or 0
+	spent     bool     // the log turned to the spare; no other is made yet
 	topping   bool     // run is asked to reserve more room
 	carriedN  int64    // bytes carried forward, for tests and benchmarks
 	maps      []segMap // segments read back by mapping them, still in use
@@ -359,6 +392,11 @@ func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) 
 		lk.Close()
 		return nil, err
 	}
+	// Whether the file system can reserve room is known from the
+	// start, before run and the writers share the segment.
+	if l.zero = zeroReserve; !l.zero {
+		l.zero = errors.Is(l.f.Reserve(l.pos, 1), errNoReserve)
+	}
 	t.log = l
 	var walk func(g *node)
 	walk = func(g *node) {
@@ -434,11 +472,11 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	// ones after it hold nothing, and go.
 	lastRec := len(nums) - 1
 	for lastRec > 0 {
-		fi, err := os.Stat(filepath.Join(l.dir, segName(nums[lastRec])))
+		rec, err := holdsRecord(filepath.Join(l.dir, segName(nums[lastRec])))
 		if err != nil {
 			return err
 		}
-		if fi.Size() > logHdrLen {
+		if rec {
 			break
 		}
 		lastRec--
@@ -496,6 +534,15 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	for _, n := range empty {
 		os.Remove(filepath.Join(l.dir, segName(n)))
 	}
+	// Zeros after the records of a segment but the last are room a
+	// kill left before the segment was cut to its size: they go. The
+	// last keeps them as room.
+	for _, sg := range l.segs[:max(len(l.segs)-1, 0)] {
+		path := filepath.Join(l.dir, segName(sg.num))
+		if fi, err := os.Stat(path); err == nil && fi.Size() > sg.size {
+			os.Truncate(path, sg.size)
+		}
+	}
 	// A kill after an X record was written and before the segments it
 	// gave up were all removed leaves some of them: they go now.
 	for len(l.segs) > 1 && l.segs[0].num <= r.gone {
@@ -542,7 +589,36 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	}
 	l.f = l.wrap(f)
 	l.pos, l.resEnd = size, size
+	if fi, err := f.Stat(); err == nil {
+		l.resEnd = max(size, fi.Size()) // zeros after the records
+	}
 	return nil
+}
+
+// holdsRecord says whether the segment at path holds anything after
+// its header but zeros: room reserved by writing them is not a record.
+func holdsRecord(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(logHdrLen, io.SeekStart); err != nil {
+		return false, err
+	}
+	b := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(b)
+		if zeroFrom(b[:n], 0) > 0 {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 func (l *dlog) wrap(f *os.File) logFile {
@@ -663,21 +739,34 @@ func (l *dlog) room(n int) error {
 		}
 	}
 	need := l.pos + int64(n) + xRoom
-	if l.noRes || need <= l.resEnd {
+	if need <= l.resEnd {
 		return nil
+	}
+	if l.spent && l.preparing == 0 {
+		// run has not started making the spare since the log turned:
+		// it is made here, before the segment appended to takes the
+		// room it needs.
+		if err := l.makeSpare(); err != nil {
+			return sysError(err)
+		}
 	}
 	if sf := l.next; sf != nil {
 		// The spare's room comes first: without it the log cannot
 		// turn, and so cannot carry messages forward and delete the
 		// segments of dead ones, which is how a full disk frees up.
+		// A full chunk if it can; on a full disk, at least room for
+		// the checkpoint, which lets the log turn.
 		if want := l.spareRoom(); l.nextRes < want {
-			switch err := sf.Reserve(logHdrLen+l.nextRes, want-l.nextRes); {
+			err := l.reserveAt(sf, logHdrLen+l.nextRes, logHdrLen+want)
+			if low := l.spareMin(); err != nil && l.nextRes < low {
+				if l.reserveAt(sf, logHdrLen+l.nextRes, logHdrLen+low) == nil {
+					l.nextRes = low
+				}
+			}
+			switch {
 			case err == nil:
 				l.nextRes = want
-			case errors.Is(err, errNoReserve):
-				l.noRes = true
-				return nil
-			default:
+			case l.nextRes < l.spareMin():
 				return sysError(err)
 			}
 		}
@@ -687,18 +776,67 @@ func (l *dlog) room(n int) error {
 		f = l.newFile
 	}
 	grow := max(need-l.resEnd, l.topUp(l.resEnd))
-	err := f.Reserve(l.resEnd, grow)
+	err := l.reserveAt(f, l.resEnd, l.resEnd+grow)
 	if err != nil && grow > need-l.resEnd {
 		grow = need - l.resEnd
-		err = f.Reserve(l.resEnd, grow)
+		err = l.reserveAt(f, l.resEnd, l.resEnd+grow)
 	}
-	switch {
-	case err == nil:
-		l.resEnd += grow
-	case errors.Is(err, errNoReserve):
-		l.noRes = true
-	default:
+	if err != nil {
 		return sysError(err)
+	}
+	l.resEnd += grow
+	return nil
+}
+
+// makeSpare makes the spare, with l.mu held, its room left to room.
+func (l *dlog) makeSpare() error {
+	n := l.nextSeg
+	sf, err := l.createSegment(n)
+	if err != nil {
+		return err
+	}
+	if l.sync {
+		syncDir(l.dir)
+	}
+	l.next, l.nextNum, l.nextRes, l.spent = sf, n, 0, false
+	return nil
+}
+
+// reserveAt reserves room in f, the segment appended to or the spare,
+// from off to end, with l.mu held: as the file system does it, or,
+// where it cannot, by writing zeros (see writeZeros).
+func (l *dlog) reserveAt(f logFile, off, end int64) error {
+	if !l.zero {
+		err := f.Reserve(off, end-off)
+		if !errors.Is(err, errNoReserve) {
+			return err
+		}
+		l.zero = true
+	}
+	if f != l.next {
+		// Zeros go only past what is appended: the writer may be
+		// writing records before l.pos, never after it.
+		off = max(off, l.pos)
+	}
+	return writeZeros(f, off, end)
+}
+
+// zeros is what writeZeros writes, a block at a time.
+var zeros [64 << 10]byte
+
+// writeZeros reserves room in f from off to end, where the file system
+// cannot reserve it otherwise, by writing zeros there: records are
+// then written over blocks the file already has, and a full disk shows
+// here, before the change the room is for (SPEC §11.3). The zeros
+// count in the file's size; a restart reads them as the end of the
+// segment (see the top of the file).
+func writeZeros(f logFile, off, end int64) error {
+	for off < end {
+		n := min(end-off, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
 	}
 	return nil
 }
@@ -759,7 +897,7 @@ func (l *dlog) finish(at int, ack bool) {
 		l.rotate = true
 		l.poke()
 	}
-	if !l.topping && !l.noRes && l.resEnd-l.pos < reserveChunk/2 {
+	if !l.topping && l.resEnd-l.pos < reserveChunk/2 {
 		l.topping = true
 		l.poke()
 	}
@@ -1122,9 +1260,15 @@ func (l *dlog) writeOut(self *conn) {
 		l.f = nf
 	}
 	l.writing = true
+	zero := l.zero
 	l.mu.Unlock()
 
+	if zero {
+		// The zeros reserveIn writes must not land on these records.
+		l.fileMu.Lock()
+	}
 	var err error
+	cutTo := int64(-1) // f was cut back there, and its room with it
 	whole := buf
 	if nf != nil {
 		// A new segment starts: the old one is whole first.
@@ -1139,10 +1283,14 @@ func (l *dlog) writeOut(self *conn) {
 		}
 		if err == nil {
 			// Give back the room reserved beyond its end (SPEC §11.4).
-			l.fileMu.Lock()
+			if !zero {
+				l.fileMu.Lock()
+			}
 			f.Truncate(oldBase + int64(split))
 			f.Close()
-			l.fileMu.Unlock()
+			if !zero {
+				l.fileMu.Unlock()
+			}
 			f, buf = nf, buf[split:]
 		}
 	}
@@ -1154,8 +1302,13 @@ func (l *dlog) writeOut(self *conn) {
 			// whole records.
 			if terr := f.Truncate(base); terr != nil {
 				err = fmt.Errorf("%v; %v", err, terr)
+			} else {
+				cutTo = base
 			}
 		}
+	}
+	if zero {
+		l.fileMu.Unlock()
 	}
 	var synced time.Duration
 	if err == nil && l.sync {
@@ -1182,6 +1335,12 @@ func (l *dlog) writeOut(self *conn) {
 		l.stable += len(buf)
 		l.buf = append(buf[:len(buf):len(buf)], l.buf...)
 		l.err = sysError(err)
+		if cutTo >= 0 {
+			l.cuts++
+			if target := l.newFile; target == f || target == nil && l.f == f {
+				l.resEnd = min(l.resEnd, cutTo)
+			}
+		}
 	} else {
 		l.err = nil
 		l.done = end
@@ -1328,7 +1487,7 @@ func (l *dlog) maintain(t *tree) {
 		_, carried = l.turn(t)
 	}
 	// So does the X record, in the margin room keeps.
-	canX := l.noRes || l.resEnd-l.pos >= xRoom
+	canX := l.resEnd-l.pos >= xRoom
 	if !canX && !l.topping {
 		l.topping = true
 		l.poke()
@@ -1376,7 +1535,7 @@ func (l *dlog) turn(t *tree) (started, carried bool) {
 	// carried) go only into room already reserved: on a full disk, a
 	// write that fails would fail every change after it, and the
 	// segments the carry frees would never go.
-	if (l.rotate || over) && l.switchRoom() && l.startSegment(t) {
+	if (l.rotate || over) && l.switchRoom(over) && l.startSegment(t) {
 		started = true
 		if over {
 			carried = l.carry(l.resEnd - l.pos - xRoom)
@@ -1459,16 +1618,32 @@ func (l *dlog) deleteSegments() {
 const xRoom = 64
 
 // switchRoom says whether the spare has room reserved for the
-// checkpoint that starts it, with l.mu held.
-func (l *dlog) switchRoom() bool {
-	return l.noRes || l.next != nil && l.nextRes >= l.spareRoom()
+// checkpoint that starts it, with l.mu held: a full chunk, or, to
+// carry messages forward (over), at least spareMin. On a full disk the
+// spare with only that is kept for carrying, which frees the disk: a
+// turn for size would leave the log with no spare it could make.
+func (l *dlog) switchRoom(over bool) bool {
+	return l.next != nil && (l.nextRes >= l.spareRoom() || over && l.nextRes >= l.spareMin())
 }
 
 // spareRoom is how much room to reserve in the spare: a chunk, or more
 // if the checkpoint of the tree needs it.
 func (l *dlog) spareRoom() int64 {
-	return max(reserveChunk, 2*l.tree+1024)
+	return max(reserveChunk, l.spareMin())
 }
+
+// spareMinNow is spareMin, with no lock held.
+func (l *dlog) spareMinNow() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spareMin()
+}
+
+// spareMin is room enough in the spare for the checkpoint that starts
+// it. On a full disk the spare may have only that: the log turns to it
+// all the same, carrying forward what fits, so that the segments whose
+// messages have left can go and the disk frees up.
+func (l *dlog) spareMin() int64 { return 2*l.tree + 1024 }
 
 // carry logs again, after the checkpoint of the segment just started,
 // the messages still in the history whose newest record is in the
@@ -1477,8 +1652,8 @@ func (l *dlog) spareRoom() int64 {
 // and goes. It carries the oldest segment's, and the next ones' while
 // they are mostly dead, segMax bytes at most (and a message), so that
 // segments stay about segMax long; the rest waits for the next
-// segment. Unless the file system cannot reserve room, it appends no
-// more than room bytes. It says whether it carried anything.
+// segment. It appends no more than room bytes. It says whether it
+// carried anything.
 func (l *dlog) carry(room int64) bool {
 	n := len(l.segs) - 1 // the new segment
 	budget := l.segMax
@@ -1489,7 +1664,7 @@ func (l *dlog) carry(room int64) bool {
 	// fits says whether m's A record, and the F record after it, go
 	// into the room reserved.
 	fits := func(m *message) bool {
-		return l.noRes || int64(len(l.buf)-start+len(m.data)+len(m.from.line))+96 <= room
+		return int64(len(l.buf)-start+len(m.data)+len(m.from.line))+96 <= room
 	}
 	full := false
 	var carried int64
@@ -1632,7 +1807,7 @@ func (l *dlog) startSegment(t *tree) bool {
 		return false // run makes one, and pokes
 	}
 	nf, res := l.next, l.nextRes
-	l.next = nil
+	l.next, l.spent = nil, true
 	l.rotate = false
 	l.nextSeg = n + 1
 	l.switchTo(nf, n)
@@ -1648,51 +1823,48 @@ func (l *dlog) prepare() {
 	l.mu.Lock()
 	n, need := l.nextSeg, l.next == nil && l.preparing == 0 && !l.closed
 	if need {
-		l.preparing = n
+		l.preparing, l.spent = n, false
 	}
 	f := l.f
 	if l.newFile != nil {
 		f = l.newFile
 	}
-	off, top := l.resEnd, l.topping && !l.noRes && !l.closed && l.err == nil
+	off, top := l.resEnd, l.topping && !l.closed && l.err == nil
 	grow := l.topUp(off)
-	seg := l.segs[len(l.segs)-1].num // the segment f is
+	seg, cuts := l.segs[len(l.segs)-1].num, l.cuts // the segment f is
 	l.topping = false
 	// The spare's room, if it was made on a full disk or the tree has
 	// grown: the log starts it only once its checkpoint has room.
 	spare, spareRes, spareWant := l.next, l.nextRes, l.spareRoom()
-	if l.noRes || l.closed || spareRes >= spareWant {
+	if l.closed || spareRes >= spareWant {
 		spare = nil
 	}
 	l.mu.Unlock()
 	if spare != nil {
-		err := l.reserveIn(spare, logHdrLen+spareRes, spareWant-spareRes)
+		got := spareWant
+		err := l.reserveIn(spare, logHdrLen+spareRes, logHdrLen+got)
+		if low := l.spareMinNow(); err != nil && spareRes < low {
+			got = low
+			err = l.reserveIn(spare, logHdrLen+spareRes, logHdrLen+got)
+		}
 		l.mu.Lock()
-		switch {
-		case err == nil:
-			if l.next == spare {
-				l.nextRes = max(l.nextRes, spareWant)
-				if l.rotate || l.compact {
-					l.poke()
-				}
+		if err == nil && l.next == spare && l.nextRes < got {
+			l.nextRes = got
+			if l.rotate || l.compact {
+				l.poke()
 			}
-		case errors.Is(err, errNoReserve):
-			l.noRes = true
 		}
 		l.mu.Unlock()
 	}
 	if top {
-		err := l.reserveIn(f, off, grow)
+		err := l.reserveIn(f, off, off+grow)
 		l.mu.Lock()
-		switch {
-		case err == nil:
-			if l.segs[len(l.segs)-1].num == seg {
-				l.resEnd = max(l.resEnd, off+grow)
-			}
-		case errors.Is(err, errNoReserve):
-			l.noRes = true
-		}
 		// Else a full disk: room finds it when a change asks for more.
+		// A failed write may have cut the segment back meanwhile, and
+		// the room with it.
+		if err == nil && l.segs[len(l.segs)-1].num == seg && l.cuts == cuts {
+			l.resEnd = max(l.resEnd, off+grow)
+		}
 		l.mu.Unlock()
 	}
 	if !need {
@@ -1702,6 +1874,7 @@ func (l *dlog) prepare() {
 	if err != nil {
 		l.mu.Lock()
 		l.preparing = 0
+		l.spent = l.next == nil // room tries too
 		l.mu.Unlock()
 		return // tried again on the next turn of run
 	}
@@ -1711,21 +1884,14 @@ func (l *dlog) prepare() {
 		syncDir(l.dir)
 	}
 	l.mu.Lock()
-	res := l.spareRoom()
-	noRes := l.noRes
+	res, low := l.spareRoom(), l.spareMin()
 	l.mu.Unlock()
-	if noRes {
-		res = 0
-	} else {
-		switch err := sf.Reserve(logHdrLen, res); {
-		case err == nil:
-		case errors.Is(err, errNoReserve):
+	// Nobody else has sf yet: no lock is needed to reserve in it.
+	if err := l.reserveFile(sf, logHdrLen, logHdrLen+res, -1); err != nil {
+		// A full disk: the rest is reserved when space comes back.
+		res = low
+		if l.reserveFile(sf, logHdrLen, logHdrLen+res, -1) != nil {
 			res = 0
-			l.mu.Lock()
-			l.noRes = true
-			l.mu.Unlock()
-		default:
-			res = 0 // a full disk: reserved when space comes back
 		}
 	}
 	l.mu.Lock()
@@ -1744,19 +1910,57 @@ func (l *dlog) prepare() {
 	}
 }
 
-// reserveIn reserves room in f, with no lock held, if f is still a
-// segment file of the log's: the one appended to, the one it turns to,
-// or the spare. Else it says the file is gone.
-func (l *dlog) reserveIn(f logFile, off, n int64) error {
+// reserveIn reserves room in f from off to end, with no lock held, if
+// f is still the segment appended to or the spare. Else it says the
+// file is gone. fileMu keeps writeOut from closing f meanwhile and,
+// when the log writes zeros, from writing records into the range
+// until they are written.
+func (l *dlog) reserveIn(f logFile, off, end int64) error {
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()
 	l.mu.Lock()
-	ours := f == l.f || f == l.newFile || f == l.next
+	target := l.newFile
+	if target == nil {
+		target = l.f
+	}
+	ours := f == target || f == l.next
+	pos := int64(-1)
+	if f == target {
+		pos = l.pos
+	}
 	l.mu.Unlock()
 	if !ours {
 		return os.ErrClosed
 	}
-	return f.Reserve(off, n)
+	return l.reserveFile(f, off, end, pos)
+}
+
+// reserveFile reserves room in f from off to end with no lock held:
+// as the file system does it, or else by writing zeros, past pos if
+// f is the segment appended to (pos >= 0). Once the log writes zeros,
+// writeOut writes records with fileMu held, as reserveIn reserves.
+func (l *dlog) reserveFile(f logFile, off, end, pos int64) error {
+	l.mu.Lock()
+	zero := l.zero
+	l.mu.Unlock()
+	if !zero {
+		err := f.Reserve(off, end-off)
+		if !errors.Is(err, errNoReserve) {
+			return err
+		}
+		l.mu.Lock()
+		l.zero = true
+		l.mu.Unlock()
+		if pos >= 0 {
+			// A writer that started before this may still be
+			// writing without fileMu: the next call writes the zeros.
+			return err
+		}
+	}
+	if pos >= 0 {
+		off = max(off, pos)
+	}
+	return writeZeros(f, off, end)
 }
 
 // syncDir puts the names in dir on stable storage, as syncFile does
@@ -1958,11 +2162,17 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 		if bad != "" {
 			in.wait(len(b))
 			b = in.b[:in.have]
+			if zeroFrom(b, off) == off {
+				// Room reserved by writing zeros: the segment ends
+				// here, and nothing is torn.
+				return int64(off), nil
+			}
 			if !last || r.wholeAfter(b, off) {
 				return 0, l.errorf(name, "damaged record at offset %d: %s", off, bad)
 			}
 			// A torn tail: cut off once all else is known to be whole.
-			r.torn, r.tornAt, r.tornLen = path, int64(off), len(b)-off
+			// Zeros after it were room, not part of the record.
+			r.torn, r.tornAt, r.tornLen = path, int64(off), zeroFrom(b, off)-off
 			return int64(off), nil
 		}
 		if err := r.record(body); err != nil {
@@ -2060,7 +2270,19 @@ func (r *replay) wholeAfter(b []byte, off int) bool {
 		}
 		return false
 	}
-	return next < len(b) // anything after a whole-length record but a bad checksum
+	// Anything but zeros (room) after a whole-length record with a bad
+	// checksum.
+	return zeroFrom(b, next) > next
+}
+
+// zeroFrom is where the zeros that end b start, from off on: len(b) if
+// b does not end in a zero, off if b[off:] is all zeros.
+func zeroFrom(b []byte, off int) int {
+	end := len(b)
+	for end > off && b[end-1] == 0 {
+		end--
+	}
+	return end
 }
 
 func okRecord(b []byte, p int) bool {
