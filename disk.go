@@ -19,7 +19,11 @@ package main
 //
 //	G path parent ctlpath orderpath name uid gid muid mode mtime
 //	  data replay depth depthbytes wait nextseq ordervers vers
-//	                               a group made (the root: set)
+//	  ctlmtime ctlmuid ordermtime ordermuid
+//	                               a group made (the root: set); a
+//	                               record without the last four, from
+//	                               an older mq, gives ctl and order
+//	                               the group's
 //	S path parent name uid gid muid mode mtime vers
 //	                               a stream made
 //	W stream seq mtime data         a message written
@@ -36,8 +40,10 @@ package main
 //	                               into this segment (A records before)
 //	R path mtime                    a file removed, with its messages
 //	T path name mode mtime gid      a file's stat changed
-//	C group data replay depth depthbytes wait
-//	                               a group's configuration
+//	C group data replay depth depthbytes wait mtime muid
+//	                               a group's configuration, written to
+//	                               its ctl at mtime by muid (older
+//	                               records end at wait)
 //	H group seq                     messages up to seq left the group
 //	D group seq                     one message left the group
 //	P path                          qid.path high-water mark
@@ -959,6 +965,10 @@ func (l *dlog) node(n *node) {
 		l.num(q.nextSeq)
 		l.num(uint64(q.orderVers))
 		l.num(uint64(n.vers))
+		l.num(uint64(n.ctl.mtime))
+		l.str(n.ctl.muid)
+		l.num(uint64(n.order.mtime))
+		l.str(n.order.muid)
 		l.finish(at, true)
 		return
 	}
@@ -1033,6 +1043,8 @@ func (l *dlog) configured(g *node) {
 	at := l.rec('C')
 	l.num(g.path)
 	l.cfg(q.cfg)
+	l.num(uint64(g.ctl.mtime))
+	l.str(g.ctl.muid)
 	l.finish(at, true)
 	if q.cfg.replay != replayOff {
 		for m := q.head; m != nil; m = m.gnext {
@@ -2380,6 +2392,12 @@ func (r *replay) record(body []byte) error {
 		mode, mtime := plan9.Perm(d.num()), d.u32()
 		cfg := d.cfg()
 		nextSeq, orderVers, vers := d.num(), d.u32(), d.u32()
+		// ctl's and order's mtime and muid; a log written before they
+		// were kept has the group's.
+		ctlMtime, ctlMuid, orderMtime, orderMuid := mtime, muid, mtime, muid
+		if len(d.b) > 0 {
+			ctlMtime, ctlMuid, orderMtime, orderMuid = d.u32(), d.str(), d.u32(), d.str()
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -2416,6 +2434,8 @@ func (r *replay) record(body []byte) error {
 		g.q.nextSeq = max(nextSeq, 1)
 		g.q.orderVers, g.vers = orderVers, vers
 		g.mtime, g.atime = mtime, mtime
+		g.ctl.mtime, g.ctl.atime, g.ctl.muid = ctlMtime, ctlMtime, ctlMuid
+		g.order.mtime, g.order.atime, g.order.muid = orderMtime, orderMtime, orderMuid
 		r.nodes[path] = g
 		r.live += int64(nodeSize(g))
 		r.tree += int64(nodeSize(g))
@@ -2575,6 +2595,12 @@ func (r *replay) record(body []byte) error {
 	case 'C':
 		path := d.num()
 		cfg := d.cfg()
+		var mtime uint32
+		var muid string
+		kept := len(d.b) > 0 // the ctl write's mtime and muid
+		if kept {
+			mtime, muid = d.u32(), d.str()
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -2583,6 +2609,9 @@ func (r *replay) record(body []byte) error {
 			return err
 		}
 		g.q.cfg = cfg
+		if kept {
+			g.ctl.mtime, g.ctl.atime, g.ctl.muid = mtime, mtime, muid
+		}
 	case 'H', 'D':
 		path, seq := d.num(), d.num()
 		if d.err != nil {

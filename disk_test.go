@@ -2322,3 +2322,52 @@ func TestRemoveStreamFrees(t *testing.T) {
 		})
 	}
 }
+
+// SPEC §11.2, §3.4: a group's ctl and order come back with the mtime
+// and muid they had (the last write to ctl, the last message), from a
+// ctl write's record and from a checkpoint, not the time of the
+// restart.
+func TestServiceFilesStat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		log  func(x *logged, g *node) // logs g's ctl and order as set
+	}{
+		{"ctl write", func(x *logged, g *node) {
+			x.tree.mu.Lock()
+			x.tree.log.configured(g)
+			x.tree.mu.Unlock()
+		}},
+		{"checkpoint", func(x *logged, g *node) { x.carryAll() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			writeAll(t, fs, "g/s", "one")
+			x.tree.mu.Lock()
+			g := x.tree.root.byName["g"]
+			g.ctl.mtime, g.ctl.muid = 1000, "bob"
+			if tc.name == "checkpoint" {
+				g.order.mtime, g.order.muid = 2000, "carol"
+			}
+			want := []string{stat(g.ctl), stat(g.order)}
+			x.tree.mu.Unlock()
+			tc.log(x, g)
+			x.close()
+			y := openLogged(t, dir, false)
+			y.tree.mu.Lock()
+			g = y.tree.root.byName["g"]
+			got := []string{stat(g.ctl), stat(g.order)}
+			y.tree.mu.Unlock()
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			y.close()
+		})
+	}
+}
+
+// stat is n's name, mtime and muid.
+func stat(n *node) string { return fmt.Sprintf("%s mtime %d muid %s", n.name, n.mtime, n.muid) }
