@@ -2423,7 +2423,7 @@ func (r *replay) record(body []byte) error {
 			p.byName[name] = g
 			if !r.inCkpt {
 				p.vers++
-				p.mtime = mtime
+				p.mtime, p.muid = mtime, uid
 			}
 			r.see(path)
 			r.see(ctlPath)
@@ -2462,7 +2462,7 @@ func (r *replay) record(body []byte) error {
 		p.byName[name] = n
 		if !r.inCkpt {
 			p.vers++
-			p.mtime = mtime
+			p.mtime, p.muid = mtime, uid
 		}
 		r.nodes[path] = n
 		r.see(path)

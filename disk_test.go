@@ -2371,3 +2371,39 @@ func TestServiceFilesStat(t *testing.T) {
 
 // stat is n's name, mtime and muid.
 func stat(n *node) string { return fmt.Sprintf("%s mtime %d muid %s", n.name, n.mtime, n.muid) }
+
+// SPEC §3.4, §11.2: a group's muid is whoever last made a file in it,
+// after a restart as before.
+func TestGroupMuidRestart(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	d := plan9.Dir{}
+	d.Null()
+	d.Mode = plan9.DMDIR | 0777
+	must(t, fs.Wstat("g", &d))
+	cli, end := net.Pipe()
+	go x.srv.serve(end, 3)
+	c, err := client.NewConn(cli)
+	must(t, err)
+	defer c.Close()
+	bob, err := c.Attach(nil, "bob", "")
+	must(t, err)
+	f, err := bob.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	f.Close()
+	f, err = bob.Create("g/h", plan9.OREAD, plan9.DMDIR|0775)
+	must(t, err)
+	f.Close()
+	want, err := fs.Stat("g")
+	must(t, err)
+	x.close()
+	y := openLogged(t, dir, false)
+	got, err := y.dial().Stat("g")
+	must(t, err)
+	if got.Muid != "bob" || got.Muid != want.Muid {
+		t.Errorf("g's muid: %q before the restart, %q after; want bob", want.Muid, got.Muid)
+	}
+	y.close()
+}
