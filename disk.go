@@ -2282,9 +2282,16 @@ func (r *replay) wholeAfter(b []byte, off int) bool {
 		}
 		return false
 	}
-	// Anything but zeros (room) after a whole-length record with a bad
-	// checksum.
-	return zeroFrom(b, next) > next
+	// A whole record after a whole-length record with a bad checksum;
+	// zeros (room) or a record cut short are the rest of a torn tail
+	// (SPEC §11.5: the last records a crash cut short, a checksum that
+	// does not match).
+	for p := next; p+9 <= len(b); p++ {
+		if okRecord(b, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // zeroFrom is where the zeros that end b start, from off on: len(b) if
