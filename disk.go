@@ -19,7 +19,11 @@ package main
 //
 //	G path parent ctlpath orderpath name uid gid muid mode mtime
 //	  data replay depth depthbytes wait nextseq ordervers vers
-//	                               a group made (the root: set)
+//	  ctlmtime ctlmuid ordermtime ordermuid
+//	                               a group made (the root: set); a
+//	                               record without the last four, from
+//	                               an older mq, gives ctl and order
+//	                               the group's
 //	S path parent name uid gid muid mode mtime vers
 //	                               a stream made
 //	W stream seq mtime data         a message written
@@ -36,8 +40,10 @@ package main
 //	                               into this segment (A records before)
 //	R path mtime                    a file removed, with its messages
 //	T path name mode mtime gid      a file's stat changed
-//	C group data replay depth depthbytes wait
-//	                               a group's configuration
+//	C group data replay depth depthbytes wait mtime muid
+//	                               a group's configuration, written to
+//	                               its ctl at mtime by muid (older
+//	                               records end at wait)
 //	H group seq                     messages up to seq left the group
 //	D group seq                     one message left the group
 //	P path                          qid.path high-water mark
@@ -446,8 +452,11 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	// Read the headers.
 	for i, n := range nums {
 		if err := l.checkHeader(n); err != nil {
-			if i == len(nums)-1 && errors.Is(err, errShortHeader) {
-				continue // a segment being made when mq stopped
+			if errors.Is(err, errShortHeader) {
+				if i == len(nums)-1 {
+					continue // a segment being made when mq stopped
+				}
+				return l.errorf(segName(n), "segment header cut short")
 			}
 			return err
 		}
@@ -646,7 +655,7 @@ func (l *dlog) checkHeader(n uint64) error {
 	var b [logHdrLen]byte
 	m, _ := io.ReadFull(f, b[:])
 	if m < logHdrLen {
-		if m == 0 || string(b[:m]) == logMagic[:min(m, len(logMagic))] {
+		if string(b[:m]) == string(segHeader(n)[:m]) {
 			return errShortHeader
 		}
 		return l.errorf(name, "not an mq log")
@@ -956,6 +965,10 @@ func (l *dlog) node(n *node) {
 		l.num(q.nextSeq)
 		l.num(uint64(q.orderVers))
 		l.num(uint64(n.vers))
+		l.num(uint64(n.ctl.mtime))
+		l.str(n.ctl.muid)
+		l.num(uint64(n.order.mtime))
+		l.str(n.order.muid)
 		l.finish(at, true)
 		return
 	}
@@ -987,6 +1000,22 @@ func (l *dlog) removed(n *node, mtime uint32) {
 	l.mu.Unlock()
 }
 
+// freed notes that messages left the history with no record of their
+// own after them (a stream removed: its R record went first), so that
+// the log frees their room now rather than at the next change (SPEC
+// §11.4).
+func (l *dlog) freed() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	if !l.compact && l.disk > 2*l.live+slack {
+		l.compact = true
+		l.poke()
+	}
+	l.mu.Unlock()
+}
+
 // statChanged logs n's name, mode, mtime and gid.
 func (l *dlog) statChanged(n *node) {
 	if l == nil || n.kind == kCtl || n.kind == kOrder {
@@ -1014,6 +1043,8 @@ func (l *dlog) configured(g *node) {
 	at := l.rec('C')
 	l.num(g.path)
 	l.cfg(q.cfg)
+	l.num(uint64(g.ctl.mtime))
+	l.str(g.ctl.muid)
 	l.finish(at, true)
 	if q.cfg.replay != replayOff {
 		for m := q.head; m != nil; m = m.gnext {
@@ -2251,9 +2282,16 @@ func (r *replay) wholeAfter(b []byte, off int) bool {
 		}
 		return false
 	}
-	// Anything but zeros (room) after a whole-length record with a bad
-	// checksum.
-	return zeroFrom(b, next) > next
+	// A whole record after a whole-length record with a bad checksum;
+	// zeros (room) or a record cut short are the rest of a torn tail
+	// (SPEC §11.5: the last records a crash cut short, a checksum that
+	// does not match).
+	for p := next; p+9 <= len(b); p++ {
+		if okRecord(b, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // zeroFrom is where the zeros that end b start, from off on: len(b) if
@@ -2361,6 +2399,12 @@ func (r *replay) record(body []byte) error {
 		mode, mtime := plan9.Perm(d.num()), d.u32()
 		cfg := d.cfg()
 		nextSeq, orderVers, vers := d.num(), d.u32(), d.u32()
+		// ctl's and order's mtime and muid; a log written before they
+		// were kept has the group's.
+		ctlMtime, ctlMuid, orderMtime, orderMuid := mtime, muid, mtime, muid
+		if len(d.b) > 0 {
+			ctlMtime, ctlMuid, orderMtime, orderMuid = d.u32(), d.str(), d.u32(), d.str()
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -2386,7 +2430,7 @@ func (r *replay) record(body []byte) error {
 			p.byName[name] = g
 			if !r.inCkpt {
 				p.vers++
-				p.mtime = mtime
+				p.mtime, p.muid = mtime, uid
 			}
 			r.see(path)
 			r.see(ctlPath)
@@ -2397,6 +2441,8 @@ func (r *replay) record(body []byte) error {
 		g.q.nextSeq = max(nextSeq, 1)
 		g.q.orderVers, g.vers = orderVers, vers
 		g.mtime, g.atime = mtime, mtime
+		g.ctl.mtime, g.ctl.atime, g.ctl.muid = ctlMtime, ctlMtime, ctlMuid
+		g.order.mtime, g.order.atime, g.order.muid = orderMtime, orderMtime, orderMuid
 		r.nodes[path] = g
 		r.live += int64(nodeSize(g))
 		r.tree += int64(nodeSize(g))
@@ -2423,7 +2469,7 @@ func (r *replay) record(body []byte) error {
 		p.byName[name] = n
 		if !r.inCkpt {
 			p.vers++
-			p.mtime = mtime
+			p.mtime, p.muid = mtime, uid
 		}
 		r.nodes[path] = n
 		r.see(path)
@@ -2556,6 +2602,12 @@ func (r *replay) record(body []byte) error {
 	case 'C':
 		path := d.num()
 		cfg := d.cfg()
+		var mtime uint32
+		var muid string
+		kept := len(d.b) > 0 // the ctl write's mtime and muid
+		if kept {
+			mtime, muid = d.u32(), d.str()
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -2564,6 +2616,9 @@ func (r *replay) record(body []byte) error {
 			return err
 		}
 		g.q.cfg = cfg
+		if kept {
+			g.ctl.mtime, g.ctl.atime, g.ctl.muid = mtime, mtime, muid
+		}
 	case 'H', 'D':
 		path, seq := d.num(), d.num()
 		if d.err != nil {

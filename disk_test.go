@@ -432,6 +432,20 @@ func TestTornTail(t *testing.T) {
 			must(t, os.Truncate(path, int64(len(b)-3)))
 			return len(b) - 3 - last
 		}},
+		{"last record damaged, then one cut short", func(path string) int {
+			// Two records in flight: the first's bytes went bad, the
+			// second was cut short; no whole record follows them.
+			b, err := os.ReadFile(path)
+			must(t, err)
+			last := logHdrLen
+			for off := logHdrLen; off < len(b); off += 8 + int(binary.LittleEndian.Uint32(b[off:])) {
+				last = off
+			}
+			b[len(b)-1] ^= 0x40
+			b = append(b, 7, 0, 0, 0, 1, 2)
+			must(t, os.WriteFile(path, b, 0600))
+			return len(b) - last
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -445,7 +459,7 @@ func TestTornTail(t *testing.T) {
 				t.Errorf("warning: got %q, want %q", got, wantWarn)
 			}
 			got := x.dump()
-			if tc.name == "last record cut short" {
+			if tc.name != "bytes appended" {
 				// The last message is lost, not acknowledged... as
 				// if mq had stopped before writing it; order with it.
 				want = strings.Replace(want, "  3 \"s\\n\" \"three\"\n", "", 1)
@@ -539,6 +553,12 @@ func TestDamageRefused(t *testing.T) {
 		{"missing segment", true, func(t *testing.T, segs []string) {
 			must(t, os.Remove(segs[0]))
 		}, "%s: missing segment of the log", 0},
+		{"header of a middle segment cut short", true, func(t *testing.T, segs []string) {
+			must(t, os.Truncate(segs[0], 5))
+		}, "%s: segment header cut short", 0},
+		{"middle segment empty", true, func(t *testing.T, segs []string) {
+			must(t, os.Truncate(segs[0], 0))
+		}, "%s: segment header cut short", 0},
 		{"unknown format", false, func(t *testing.T, segs []string) {
 			b, err := os.ReadFile(segs[0])
 			must(t, err)
@@ -1553,6 +1573,7 @@ func TestSpareAfterKill(t *testing.T) {
 	}{
 		{"whole", logHdrLen},
 		{"header cut short", 5},
+		{"header cut in its number", 12},
 		{"empty", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -2260,4 +2281,143 @@ func TestCarryOnFullDisk(t *testing.T) {
 	if diff := cmp.Diff(want, y.dump()); diff != "" {
 		t.Errorf("after restart (-want +got):\n%s", diff)
 	}
+}
+
+// SPEC §11.4: a stream's messages leave the disk when it is removed,
+// with no other change to follow: the removal itself makes the log due
+// to free their segments, as a clear or a lower depth does.
+func TestRemoveStreamFrees(t *testing.T) {
+	old := segMax
+	segMax = 64 << 10
+	defer func() { segMax = old }()
+	for _, tc := range []struct {
+		name   string
+		remove func(fs *client.Fsys) error
+	}{
+		{"rm", func(fs *client.Fsys) error { return fs.Remove("g/s") }},
+		{"ORCLOSE", func(fs *client.Fsys) error {
+			f, err := fs.Open("g/s", plan9.OREAD|plan9.ORCLOSE)
+			if err != nil {
+				return err
+			}
+			return f.Close()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			w := newNumberedWriter(t, fs, 4000)
+			for i := range int(2*slack/4000) + 100 {
+				must(t, w.write("g/s", i))
+			}
+			l := x.tree.log
+			l.mu.Lock()
+			before := l.compact
+			l.mu.Unlock()
+			if before {
+				t.Fatal("the log is due to compact while all it holds is live")
+			}
+			must(t, tc.remove(fs))
+			l.mu.Lock()
+			due := l.compact
+			disk, live := l.disk, l.live
+			l.mu.Unlock()
+			if !due {
+				t.Errorf("after the removal, the log holds %d bytes for %d live and is not due to free them", disk, live)
+			}
+			x.maintain(func() {})
+			if got, limit := dirSize(t, dir), 2*live+slack+2*segMax; got > limit {
+				t.Errorf("dir holds %d bytes after the removal: want at most %d", got, limit)
+			}
+			x.close()
+		})
+	}
+}
+
+// SPEC §11.2, §3.4: a group's ctl and order come back with the mtime
+// and muid they had (the last write to ctl, the last message), from a
+// ctl write's record and from a checkpoint, not the time of the
+// restart.
+func TestServiceFilesStat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		log  func(x *logged, g *node) // logs g's ctl and order as set
+	}{
+		{"ctl write", func(x *logged, g *node) {
+			x.tree.mu.Lock()
+			x.tree.log.configured(g)
+			x.tree.mu.Unlock()
+		}},
+		{"checkpoint", func(x *logged, g *node) { x.carryAll() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			writeAll(t, fs, "g/s", "one")
+			x.tree.mu.Lock()
+			g := x.tree.root.byName["g"]
+			g.ctl.mtime, g.ctl.muid = 1000, "bob"
+			if tc.name == "checkpoint" {
+				g.order.mtime, g.order.muid = 2000, "carol"
+			}
+			want := []string{stat(g.ctl), stat(g.order)}
+			x.tree.mu.Unlock()
+			tc.log(x, g)
+			x.close()
+			y := openLogged(t, dir, false)
+			y.tree.mu.Lock()
+			g = y.tree.root.byName["g"]
+			got := []string{stat(g.ctl), stat(g.order)}
+			y.tree.mu.Unlock()
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			y.close()
+		})
+	}
+}
+
+// stat is n's name, mtime and muid.
+func stat(n *node) string { return fmt.Sprintf("%s mtime %d muid %s", n.name, n.mtime, n.muid) }
+
+// SPEC §3.4, §11.2: a group's muid is whoever last made a file in it,
+// after a restart as before.
+func TestGroupMuidRestart(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	d := plan9.Dir{}
+	d.Null()
+	d.Mode = plan9.DMDIR | 0777
+	must(t, fs.Wstat("g", &d))
+	cli, end := net.Pipe()
+	go x.srv.serve(end, 3)
+	c, err := client.NewConn(cli)
+	must(t, err)
+	defer c.Close()
+	bob, err := c.Attach(nil, "bob", "")
+	must(t, err)
+	f, err := bob.Create("g/s", plan9.OWRITE, 0664)
+	must(t, err)
+	f.Close()
+	f, err = bob.Create("g/h", plan9.OREAD, plan9.DMDIR|0775)
+	must(t, err)
+	f.Close()
+	want, err := fs.Stat("g")
+	must(t, err)
+	x.close()
+	y := openLogged(t, dir, false)
+	got, err := y.dial().Stat("g")
+	must(t, err)
+	if got.Muid != "bob" || got.Muid != want.Muid {
+		t.Errorf("g's muid: %q before the restart, %q after; want bob", want.Muid, got.Muid)
+	}
+	y.close()
 }

@@ -655,10 +655,9 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		if n.gone() {
 			return nil, errRemoved
 		}
-		if err := c.t.ctl(n.parent, string(f.Data)); err != nil {
+		if err := c.t.ctl(n.parent, string(f.Data), fd.uid, c.clock); err != nil {
 			return nil, err
 		}
-		n.mtime, n.muid = c.clock, fd.uid
 		return &plan9.Fcall{Type: plan9.Rwrite, Count: count}, nil
 	}
 	if n.removed {
@@ -722,8 +721,9 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	return nil, nil
 }
 
-// ctl applies a write to group g's ctl file, all or nothing (SPEC §4).
-func (t *tree) ctl(g *node, text string) error {
+// ctl applies a write by uid at mtime to group g's ctl file, all or
+// nothing (SPEC §4).
+func (t *tree) ctl(g *node, text, uid string, mtime uint32) error {
 	steps, err := parseCtl(text, g.q.cfg)
 	if err != nil {
 		return err
@@ -749,6 +749,7 @@ func (t *tree) ctl(g *node, text string) error {
 		}
 		g.q.apply(st, s)
 	}
+	g.ctl.mtime, g.ctl.muid = mtime, uid
 	t.log.configured(g)
 	return nil
 }

@@ -283,6 +283,7 @@ func (t *tree) remove(n *node) error {
 	} else {
 		n.q.remove()
 	}
+	t.log.freed() // its messages left with it, unlogged
 	return nil
 }
 

@@ -66,6 +66,11 @@ func TestUsage(t *testing.T) {
 		{"-M", "lots"},
 		{"-M", "1.5M"},
 		{"-M", "10T"},
+		{"-S"},            // -S without -r (SPEC §2, §11.1)
+		{"-S", "-s", "x"}, // the same, posted
+		{"-Ss", "x"},
+		{"-r"},
+		{"-s", "x", "-r"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			stdout, stderr, code := runMQ(t, args...)
