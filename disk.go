@@ -1821,7 +1821,7 @@ func (l *dlog) prepare() {
 		}
 		return
 	}
-	sf, err := l.reuseSegment(n)
+	sf, have, err := l.reuseSegment(n)
 	if sf == nil {
 		sf, err = l.createSegment(n)
 	}
@@ -1840,9 +1840,15 @@ func (l *dlog) prepare() {
 	res := l.spareRoom()
 	noRes := l.noRes
 	l.mu.Unlock()
-	if noRes {
+	switch {
+	case noRes:
 		res = 0
-	} else {
+	case have-logHdrLen >= res:
+		// A dead segment's file: writing over its blocks needs none
+		// more, and reserving them again cost a call every few
+		// messages.
+		res = have - logHdrLen
+	default:
 		switch err := sf.Reserve(logHdrLen, res); {
 		case err == nil:
 		case errors.Is(err, errNoReserve):
@@ -1871,11 +1877,12 @@ func (l *dlog) prepare() {
 }
 
 // reuseSegment makes the dead segment's file kept for reuse segment n,
-// with no lock held, or says nil if none is kept. Its header is written
+// with no lock held, and says how long the file is, or says nil if
+// none is kept. Its header is written
 // before it takes its name, with zeros after it where the first record
 // goes: until a record is written it is an empty spare, and whatever
 // its older segment left in it does not check in the new one (segSeed).
-func (l *dlog) reuseSegment(n uint64) (logFile, error) {
+func (l *dlog) reuseSegment(n uint64) (logFile, int64, error) {
 	l.mu.Lock()
 	size, drop := l.pool, l.compact || l.closed
 	if size > 0 {
@@ -1883,7 +1890,7 @@ func (l *dlog) reuseSegment(n uint64) (logFile, error) {
 	}
 	l.mu.Unlock()
 	if size <= 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	from, to := filepath.Join(l.dir, reuseName), filepath.Join(l.dir, segName(n))
 	var f *os.File
@@ -1912,12 +1919,9 @@ func (l *dlog) reuseSegment(n uint64) (logFile, error) {
 	if drop || err != nil {
 		os.Remove(from) // the log carries messages forward: it needs the room
 		os.Remove(to)
-		return nil, nil
+		return nil, 0, nil
 	}
-	if l.sync {
-		syncDir(l.dir)
-	}
-	return l.wrap(f), nil
+	return l.wrap(f), size, nil
 }
 
 // reserveIn reserves room in f, with no lock held, if f is still a
