@@ -19,7 +19,8 @@ package main
 // segment's, reused, and what follows is left from its older use (see
 // below). Segments of "mq log1" (an older mq) are read the same way,
 // but crc is of body alone, their records end only at the end of the
-// file, and the last one, if so, is appended to as it is.
+// file or where zeros (room) run to it, and the last one, if so, is
+// appended to as it is.
 //
 // body is a type byte and fields: numbers as unsigned varints
 // (encoding/binary), strings as a varint length and the bytes; a
@@ -59,27 +60,37 @@ package main
 // A record of any other type is refused at start, naming the file
 // (SPEC §11.5), as is any format mq does not know.
 //
-// The next segment is made ahead (the spare): its file, created with
-// only its header, and room reserved for it (which its size does not
-// show); or the file of the last segment deleted, kept for it as
-// reuse.tmp (one at most, and only while the segments stay under the
-// size that makes the log carry messages forward): its header is
-// written over, with 8 zero bytes after it, before the file takes the
-// spare's name. Writing over pages the system has cached, on blocks
-// already allocated, costs much less than writing a new file. Every
-// write to a segment puts 8 zero bytes after the records it adds (the
-// next write goes over them), and a clean stop cuts the last segment
-// after its last record. At start, reuse.tmp is removed; segments with
-// no record (a file with nothing after the header, or zeros where the
-// first record goes) after the last segment with one are spares, or
-// segments a crash caught before their first record was written: they
-// hold nothing, and are removed. So is the last
-// segment with a record if, once a torn tail is cut, it holds nothing
-// but part of its checkpoint: the log goes on in the one before. The
-// log turns to its spare only once room for the spare's checkpoint is
-// reserved, and reserves it before more room in the segment being
-// appended to, so that on a full disk the log can still turn, carry
-// and delete.
+// Room is reserved ahead, so that a full disk fails a change before it
+// is made (SPEC §11.3): with fallocate(2) FALLOC_FL_KEEP_SIZE on Linux,
+// which the size does not show; where the file system cannot (Plan 9,
+// other Unix systems, some Linux file systems), by writing zeros past
+// the records. A segment may so end in zeros: from a record boundary
+// to the end of the file they are room, not a record, and the segment
+// ends there, silently (SPEC §11.5); a record cut short before them is
+// a torn tail as ever. The next segment is made ahead (the spare): its
+// file, created with only its header, and room reserved for it; or the
+// file of the last segment deleted, kept for it as reuse.tmp (one at
+// most, and only while the segments stay under the size that makes the
+// log carry messages forward): its header is written over, with 8 zero
+// bytes after it, before the file takes the spare's name, and its
+// blocks are its room. Writing over pages the system has cached, on
+// blocks already allocated, costs much less than writing a new file.
+// Every write to an mq log2 segment puts 8 zero bytes after the records
+// it adds (the next write goes over them), and a clean stop cuts the
+// last segment after its last record (where room is zeros, they stay). At start, reuse.tmp is removed;
+// segments with no record (nothing after the header but zeros, or
+// zeros where the first record goes) after the last segment with one
+// are spares, or segments a crash caught before their first record was
+// written: they hold nothing, and are removed. So is the last segment
+// with a record if, once a torn tail is cut, it holds nothing but part
+// of its checkpoint: the log goes on in the one before. Zeros (or
+// bytes of an older use) after the records of a segment but the last
+// (a kill before the log cut it to its size) go too; the last keeps
+// them as room. The log turns to its spare only once room for the
+// spare's checkpoint is reserved, and reserves it before more room in
+// the segment being appended to, so that on a full disk the log can
+// still turn, carry and delete; a spare that got only that room is
+// kept for carrying.
 //
 // A restart replays the segments in order. They follow each other
 // with no gap; the first is segment 1, or starts with a checkpoint and
@@ -170,15 +181,22 @@ var slack = func() int64 {
 
 // reserveChunk is how much room the log reserves on disk at a time,
 // so that a full disk shows when a change is asked for, not half way
-// through writing its record.
-var reserveChunk int64 = 4 << 20
+// through writing its record: 4 MiB, or segMax if less (room past where
+// a segment turns is given back then).
+var reserveChunk = min(4<<20, segMax)
+
+// zeroReserve makes the log reserve room by writing zeros even where
+// the file system could reserve it without (tests; a child mq is
+// told through the environment).
+var zeroReserve = os.Getenv("MQ_TEST_ZERO_RESERVE") != ""
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // logFile is a segment open for appending. Tests wrap it to inject
 // failures.
 type logFile interface {
-	io.WriterAt
+	io.Writer
+	io.WriterAt                 // records at their offset; zeros, where Reserve cannot reserve
 	Sync() error                // onto stable storage
 	Reserve(off, n int64) error // room for n bytes from off
 	Truncate(size int64) error  // cut back after a failed write
@@ -197,6 +215,17 @@ type osLogFile struct{ *os.File }
 
 func (f osLogFile) Sync() error                { return syncFile(f.File) }
 func (f osLogFile) Reserve(off, n int64) error { return reserve(f.File, off, n) }
+
+// Truncate cuts f back to size, where the next Write goes: after a
+// write that failed part way, the retry appends whole records there,
+// not after a hole.
+func (f osLogFile) Truncate(size int64) error {
+	if err := f.File.Truncate(size); err != nil {
+		return err
+	}
+	_, err := f.File.Seek(size, io.SeekStart)
+	return err
+}
 
 // held is a reply that leaves once the log is written up to off.
 type held struct {
@@ -236,12 +265,16 @@ type dlog struct {
 	mark    bool   // writes to that segment end with endMark (not mq log1)
 	oldMark bool   // mark of the segment buf[:split] goes to
 	resEnd  int64  // room reserved in that segment
-	noRes   bool   // the file system cannot reserve
-	disk    int64  // bytes in all segments, written or buffered
-	live    int64  // about what the live state takes: messages, the tree
-	tree    int64  // about what a checkpoint of the tree takes
-	compact bool   // the log outweighs the live state: carry forward
-	rotate  bool   // a new segment is due
+	// zero: the file system cannot reserve room, so the log writes
+	// zeros there (writeZeros); cuts counts the failed writes that cut
+	// the segment back, and with it the room reserved past its end.
+	zero    bool
+	cuts    int
+	disk    int64 // bytes in all segments, written or buffered
+	live    int64 // about what the live state takes: messages, the tree
+	tree    int64 // about what a checkpoint of the tree takes
+	compact bool  // the log outweighs the live state: carry forward
+	rotate  bool  // a new segment is due
 	kick    chan struct{}
 	closed  bool
 	// The next segment, made ahead by run with no lock held (file,
@@ -250,6 +283,7 @@ type dlog struct {
 	nextNum   uint64
 	nextRes   int64    // room reserved in it after the header
 	preparing uint64   // the number of a spare being made, or 0
+	spent     bool     // the log turned to the spare; no other is made yet
 	topping   bool     // run is asked to reserve more room
 	carriedN  int64    // bytes carried forward, for tests and benchmarks
 	reusedN   int      // spares made of dead segments' files, for tests
@@ -395,6 +429,11 @@ func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) 
 		lk.Close()
 		return nil, err
 	}
+	// Whether the file system can reserve room is known from the
+	// start, before run and the writers share the segment.
+	if l.zero = zeroReserve; !l.zero {
+		l.zero = errors.Is(l.f.Reserve(l.pos, 1), errNoReserve)
+	}
 	t.log = l
 	var walk func(g *node)
 	walk = func(g *node) {
@@ -533,6 +572,15 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	for _, n := range empty {
 		os.Remove(filepath.Join(l.dir, segName(n)))
 	}
+	// Zeros after the records of a segment but the last are room a
+	// kill left before the segment was cut to its size: they go. The
+	// last keeps them as room.
+	for _, sg := range l.segs[:max(len(l.segs)-1, 0)] {
+		path := filepath.Join(l.dir, segName(sg.num))
+		if fi, err := os.Stat(path); err == nil && fi.Size() > sg.size {
+			os.Truncate(path, sg.size)
+		}
+	}
 	// A kill after an X record was written and before the segments it
 	// gave up were all removed leaves some of them: they go now.
 	for len(l.segs) > 1 && l.segs[0].num <= r.gone {
@@ -580,31 +628,64 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	}
 	l.f = l.wrap(f)
 	l.pos, l.resEnd = size, size
+	if fi, err := f.Stat(); err == nil {
+		// Zeros after the records, or, in a reused file, what its
+		// older use left: room either way.
+		l.resEnd = max(size, fi.Size())
+	}
 	l.seed = r.seeds[last]
-	// An mq log1 segment's records end only at the end of the file,
-	// which was never used before.
+	// An mq log1 segment's records end only at the end of the file
+	// or at zeros to the end, and it was never used before.
 	l.mark = !r.v1[last]
 	return nil
 }
 
 // hasRecord says whether segment n has a record after its header, or
-// the start of one: else it is a spare, empty or a reused file with
-// nothing of its own yet (zeros where the first record goes).
+// the start of one: else it is a spare, empty, with only zeros (room),
+// or a reused file with nothing of its own yet (zeros where the first
+// record goes, then what its older use left).
 func (l *dlog) hasRecord(n uint64) (bool, error) {
-	f, err := os.Open(filepath.Join(l.dir, segName(n)))
+	path := filepath.Join(l.dir, segName(n))
+	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
 	var b [logHdrLen + 8]byte
 	m, err := io.ReadFull(f, b[:])
+	f.Close()
 	switch {
 	case m <= logHdrLen:
 		return false, nil
 	case err != nil || string(b[:8]) == logMagic1:
-		return true, nil
+		return holdsRecord(path)
 	}
 	return [8]byte(b[logHdrLen:]) != [8]byte{}, nil
+}
+
+// holdsRecord says whether the segment at path holds anything after
+// its header but zeros: room reserved by writing them is not a record.
+func holdsRecord(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(logHdrLen, io.SeekStart); err != nil {
+		return false, err
+	}
+	b := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(b)
+		if zeroFrom(b[:n], 0) > 0 {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 func (l *dlog) wrap(f *os.File) logFile {
@@ -737,21 +818,34 @@ func (l *dlog) room(n int) error {
 		}
 	}
 	need := l.pos + int64(n) + xRoom
-	if l.noRes || need <= l.resEnd {
+	if need <= l.resEnd {
 		return nil
+	}
+	if l.spent && l.preparing == 0 {
+		// run has not started making the spare since the log turned:
+		// it is made here, before the segment appended to takes the
+		// room it needs.
+		if err := l.makeSpare(); err != nil {
+			return sysError(err)
+		}
 	}
 	if sf := l.next; sf != nil {
 		// The spare's room comes first: without it the log cannot
 		// turn, and so cannot carry messages forward and delete the
 		// segments of dead ones, which is how a full disk frees up.
+		// A full chunk if it can; on a full disk, at least room for
+		// the checkpoint, which lets the log turn.
 		if want := l.spareRoom(); l.nextRes < want {
-			switch err := sf.Reserve(logHdrLen+l.nextRes, want-l.nextRes); {
+			err := l.reserveAt(sf, logHdrLen+l.nextRes, logHdrLen+want)
+			if low := l.spareMin(); err != nil && l.nextRes < low {
+				if l.reserveAt(sf, logHdrLen+l.nextRes, logHdrLen+low) == nil {
+					l.nextRes = low
+				}
+			}
+			switch {
 			case err == nil:
 				l.nextRes = want
-			case errors.Is(err, errNoReserve):
-				l.noRes = true
-				return nil
-			default:
+			case l.nextRes < l.spareMin():
 				return sysError(err)
 			}
 		}
@@ -761,18 +855,67 @@ func (l *dlog) room(n int) error {
 		f = l.newFile
 	}
 	grow := max(need-l.resEnd, l.topUp(l.resEnd))
-	err := f.Reserve(l.resEnd, grow)
+	err := l.reserveAt(f, l.resEnd, l.resEnd+grow)
 	if err != nil && grow > need-l.resEnd {
 		grow = need - l.resEnd
-		err = f.Reserve(l.resEnd, grow)
+		err = l.reserveAt(f, l.resEnd, l.resEnd+grow)
 	}
-	switch {
-	case err == nil:
-		l.resEnd += grow
-	case errors.Is(err, errNoReserve):
-		l.noRes = true
-	default:
+	if err != nil {
 		return sysError(err)
+	}
+	l.resEnd += grow
+	return nil
+}
+
+// makeSpare makes the spare, with l.mu held, its room left to room.
+func (l *dlog) makeSpare() error {
+	n := l.nextSeg
+	sf, err := l.createSegment(n)
+	if err != nil {
+		return err
+	}
+	if l.sync {
+		syncDir(l.dir)
+	}
+	l.next, l.nextNum, l.nextRes, l.spent = sf, n, 0, false
+	return nil
+}
+
+// reserveAt reserves room in f, the segment appended to or the spare,
+// from off to end, with l.mu held: as the file system does it, or,
+// where it cannot, by writing zeros (see writeZeros).
+func (l *dlog) reserveAt(f logFile, off, end int64) error {
+	if !l.zero {
+		err := f.Reserve(off, end-off)
+		if !errors.Is(err, errNoReserve) {
+			return err
+		}
+		l.zero = true
+	}
+	if f != l.next {
+		// Zeros go only past what is appended: the writer may be
+		// writing records before l.pos, never after it.
+		off = max(off, l.pos)
+	}
+	return writeZeros(f, off, end)
+}
+
+// zeros is what writeZeros writes, a block at a time.
+var zeros [64 << 10]byte
+
+// writeZeros reserves room in f from off to end, where the file system
+// cannot reserve it otherwise, by writing zeros there: records are
+// then written over blocks the file already has, and a full disk shows
+// here, before the change the room is for (SPEC §11.3). The zeros
+// count in the file's size; a restart reads them as the end of the
+// segment (see the top of the file).
+func writeZeros(f logFile, off, end int64) error {
+	for off < end {
+		n := min(end-off, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
 	}
 	return nil
 }
@@ -833,7 +976,7 @@ func (l *dlog) finish(at int, ack bool) {
 		l.rotate = true
 		l.poke()
 	}
-	if !l.topping && !l.noRes && l.resEnd-l.pos < reserveChunk/2 {
+	if !l.topping && l.resEnd-l.pos < reserveChunk/2 {
 		l.topping = true
 		l.poke()
 	}
@@ -1181,9 +1324,15 @@ func (l *dlog) writeOut(self *conn) {
 		l.f = nf
 	}
 	l.writing = true
+	zero := l.zero
 	l.mu.Unlock()
 
+	if zero {
+		// The zeros reserveIn writes must not land on these records.
+		l.fileMu.Lock()
+	}
 	var err error
+	cutTo := int64(-1) // f was cut back there, and its room with it
 	whole := buf
 	if nf != nil {
 		// A new segment starts: the old one is whole first. Its file
@@ -1207,10 +1356,14 @@ func (l *dlog) writeOut(self *conn) {
 		}
 		if err == nil {
 			// Give back the room reserved beyond its end (SPEC §11.4).
-			l.fileMu.Lock()
+			if !zero {
+				l.fileMu.Lock()
+			}
 			f.Truncate(oldBase + int64(split))
 			f.Close()
-			l.fileMu.Unlock()
+			if !zero {
+				l.fileMu.Unlock()
+			}
 			f, buf = nf, buf[split:]
 		}
 	}
@@ -1233,8 +1386,13 @@ func (l *dlog) writeOut(self *conn) {
 			// whole records.
 			if terr := f.Truncate(base); terr != nil {
 				err = fmt.Errorf("%v; %v", err, terr)
+			} else {
+				cutTo = base
 			}
 		}
+	}
+	if zero {
+		l.fileMu.Unlock()
 	}
 	var synced time.Duration
 	if err == nil && l.sync {
@@ -1261,6 +1419,12 @@ func (l *dlog) writeOut(self *conn) {
 		l.stable += len(buf)
 		l.buf = append(buf[:len(buf):len(buf)], l.buf...)
 		l.err = sysError(err)
+		if cutTo >= 0 {
+			l.cuts++
+			if target := l.newFile; target == f || target == nil && l.f == f {
+				l.resEnd = min(l.resEnd, cutTo)
+			}
+		}
 	} else {
 		l.err = nil
 		l.done = end
@@ -1412,7 +1576,7 @@ func (l *dlog) maintain(t *tree) {
 		_, carried = l.turn(t)
 	}
 	// So does the X record, in the margin room keeps.
-	canX := l.noRes || l.resEnd-l.pos >= xRoom
+	canX := l.resEnd-l.pos >= xRoom
 	if !canX && !l.topping {
 		l.topping = true
 		l.poke()
@@ -1460,7 +1624,7 @@ func (l *dlog) turn(t *tree) (started, carried bool) {
 	// carried) go only into room already reserved: on a full disk, a
 	// write that fails would fail every change after it, and the
 	// segments the carry frees would never go.
-	if (l.rotate || over) && l.switchRoom() && l.startSegment(t) {
+	if (l.rotate || over) && l.switchRoom(over) && l.startSegment(t) {
 		started = true
 		if over {
 			carried = l.carry(l.resEnd - l.pos - xRoom)
@@ -1570,16 +1734,32 @@ func (l *dlog) deleteSegments() {
 const xRoom = 64
 
 // switchRoom says whether the spare has room reserved for the
-// checkpoint that starts it, with l.mu held.
-func (l *dlog) switchRoom() bool {
-	return l.noRes || l.next != nil && l.nextRes >= l.spareRoom()
+// checkpoint that starts it, with l.mu held: a full chunk, or, to
+// carry messages forward (over), at least spareMin. On a full disk the
+// spare with only that is kept for carrying, which frees the disk: a
+// turn for size would leave the log with no spare it could make.
+func (l *dlog) switchRoom(over bool) bool {
+	return l.next != nil && (l.nextRes >= l.spareRoom() || over && l.nextRes >= l.spareMin())
 }
 
 // spareRoom is how much room to reserve in the spare: a chunk, or more
 // if the checkpoint of the tree needs it.
 func (l *dlog) spareRoom() int64 {
-	return max(reserveChunk, 2*l.tree+1024)
+	return max(reserveChunk, l.spareMin())
 }
+
+// spareMinNow is spareMin, with no lock held.
+func (l *dlog) spareMinNow() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spareMin()
+}
+
+// spareMin is room enough in the spare for the checkpoint that starts
+// it. On a full disk the spare may have only that: the log turns to it
+// all the same, carrying forward what fits, so that the segments whose
+// messages have left can go and the disk frees up.
+func (l *dlog) spareMin() int64 { return 2*l.tree + 1024 }
 
 // carry logs again, after the checkpoint of the segment just started,
 // the messages still in the history whose newest record is in the
@@ -1588,8 +1768,8 @@ func (l *dlog) spareRoom() int64 {
 // and goes. It carries the oldest segment's, and the next ones' while
 // they are mostly dead, segMax bytes at most (and a message), so that
 // segments stay about segMax long; the rest waits for the next
-// segment. Unless the file system cannot reserve room, it appends no
-// more than room bytes. It says whether it carried anything.
+// segment. It appends no more than room bytes. It says whether it
+// carried anything.
 func (l *dlog) carry(room int64) bool {
 	n := len(l.segs) - 1 // the new segment
 	budget := l.segMax
@@ -1600,7 +1780,7 @@ func (l *dlog) carry(room int64) bool {
 	// fits says whether m's A record, and the F record after it, go
 	// into the room reserved.
 	fits := func(m *message) bool {
-		return l.noRes || int64(len(l.buf)-start+len(m.data)+len(m.from.line))+96 <= room
+		return int64(len(l.buf)-start+len(m.data)+len(m.from.line))+96 <= room
 	}
 	full := false
 	var carried int64
@@ -1743,7 +1923,7 @@ func (l *dlog) startSegment(t *tree) bool {
 		return false // run makes one, and pokes
 	}
 	nf, res := l.next, l.nextRes
-	l.next = nil
+	l.next, l.spent = nil, true
 	l.rotate = false
 	l.nextSeg = n + 1
 	l.switchTo(nf, n)
@@ -1759,51 +1939,48 @@ func (l *dlog) prepare() {
 	l.mu.Lock()
 	n, need := l.nextSeg, l.next == nil && l.preparing == 0 && !l.closed
 	if need {
-		l.preparing = n
+		l.preparing, l.spent = n, false
 	}
 	f := l.f
 	if l.newFile != nil {
 		f = l.newFile
 	}
-	off, top := l.resEnd, l.topping && !l.noRes && !l.closed && l.err == nil
+	off, top := l.resEnd, l.topping && !l.closed && l.err == nil
 	grow := l.topUp(off)
-	seg := l.segs[len(l.segs)-1].num // the segment f is
+	seg, cuts := l.segs[len(l.segs)-1].num, l.cuts // the segment f is
 	l.topping = false
 	// The spare's room, if it was made on a full disk or the tree has
 	// grown: the log starts it only once its checkpoint has room.
 	spare, spareRes, spareWant := l.next, l.nextRes, l.spareRoom()
-	if l.noRes || l.closed || spareRes >= spareWant {
+	if l.closed || spareRes >= spareWant {
 		spare = nil
 	}
 	l.mu.Unlock()
 	if spare != nil {
-		err := l.reserveIn(spare, logHdrLen+spareRes, spareWant-spareRes)
+		got := spareWant
+		err := l.reserveIn(spare, logHdrLen+spareRes, logHdrLen+got)
+		if low := l.spareMinNow(); err != nil && spareRes < low {
+			got = low
+			err = l.reserveIn(spare, logHdrLen+spareRes, logHdrLen+got)
+		}
 		l.mu.Lock()
-		switch {
-		case err == nil:
-			if l.next == spare {
-				l.nextRes = max(l.nextRes, spareWant)
-				if l.rotate || l.compact {
-					l.poke()
-				}
+		if err == nil && l.next == spare && l.nextRes < got {
+			l.nextRes = got
+			if l.rotate || l.compact {
+				l.poke()
 			}
-		case errors.Is(err, errNoReserve):
-			l.noRes = true
 		}
 		l.mu.Unlock()
 	}
 	if top {
-		err := l.reserveIn(f, off, grow)
+		err := l.reserveIn(f, off, off+grow)
 		l.mu.Lock()
-		switch {
-		case err == nil:
-			if l.segs[len(l.segs)-1].num == seg {
-				l.resEnd = max(l.resEnd, off+grow)
-			}
-		case errors.Is(err, errNoReserve):
-			l.noRes = true
-		}
 		// Else a full disk: room finds it when a change asks for more.
+		// A failed write may have cut the segment back meanwhile, and
+		// the room with it.
+		if err == nil && l.segs[len(l.segs)-1].num == seg && l.cuts == cuts {
+			l.resEnd = max(l.resEnd, off+grow)
+		}
 		l.mu.Unlock()
 	}
 	if !need {
@@ -1828,6 +2005,7 @@ func (l *dlog) prepare() {
 	if err != nil {
 		l.mu.Lock()
 		l.preparing = 0
+		l.spent = l.next == nil // room tries too
 		l.mu.Unlock()
 		return // tried again on the next turn of run
 	}
@@ -1837,27 +2015,20 @@ func (l *dlog) prepare() {
 		syncDir(l.dir)
 	}
 	l.mu.Lock()
-	res := l.spareRoom()
-	noRes := l.noRes
+	res, low := l.spareRoom(), l.spareMin()
 	l.mu.Unlock()
 	switch {
-	case noRes:
-		res = 0
 	case have-logHdrLen >= res:
 		// A dead segment's file: writing over its blocks needs none
 		// more, and reserving them again cost a call every few
 		// messages.
 		res = have - logHdrLen
-	default:
-		switch err := sf.Reserve(logHdrLen, res); {
-		case err == nil:
-		case errors.Is(err, errNoReserve):
+	// Nobody else has sf yet: no lock is needed to reserve in it.
+	case l.reserveFile(sf, logHdrLen, logHdrLen+res, -1) != nil:
+		// A full disk: the rest is reserved when space comes back.
+		res = low
+		if l.reserveFile(sf, logHdrLen, logHdrLen+res, -1) != nil {
 			res = 0
-			l.mu.Lock()
-			l.noRes = true
-			l.mu.Unlock()
-		default:
-			res = 0 // a full disk: reserved when space comes back
 		}
 	}
 	l.mu.Lock()
@@ -1924,19 +2095,57 @@ func (l *dlog) reuseSegment(n uint64) (logFile, int64, error) {
 	return l.wrap(f), size, nil
 }
 
-// reserveIn reserves room in f, with no lock held, if f is still a
-// segment file of the log's: the one appended to, the one it turns to,
-// or the spare. Else it says the file is gone.
-func (l *dlog) reserveIn(f logFile, off, n int64) error {
+// reserveIn reserves room in f from off to end, with no lock held, if
+// f is still the segment appended to or the spare. Else it says the
+// file is gone. fileMu keeps writeOut from closing f meanwhile and,
+// when the log writes zeros, from writing records into the range
+// until they are written.
+func (l *dlog) reserveIn(f logFile, off, end int64) error {
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()
 	l.mu.Lock()
-	ours := f == l.f || f == l.newFile || f == l.next
+	target := l.newFile
+	if target == nil {
+		target = l.f
+	}
+	ours := f == target || f == l.next
+	pos := int64(-1)
+	if f == target {
+		pos = l.pos
+	}
 	l.mu.Unlock()
 	if !ours {
 		return os.ErrClosed
 	}
-	return f.Reserve(off, n)
+	return l.reserveFile(f, off, end, pos)
+}
+
+// reserveFile reserves room in f from off to end with no lock held:
+// as the file system does it, or else by writing zeros, past pos if
+// f is the segment appended to (pos >= 0). Once the log writes zeros,
+// writeOut writes records with fileMu held, as reserveIn reserves.
+func (l *dlog) reserveFile(f logFile, off, end, pos int64) error {
+	l.mu.Lock()
+	zero := l.zero
+	l.mu.Unlock()
+	if !zero {
+		err := f.Reserve(off, end-off)
+		if !errors.Is(err, errNoReserve) {
+			return err
+		}
+		l.mu.Lock()
+		l.zero = true
+		l.mu.Unlock()
+		if pos >= 0 {
+			// A writer that started before this may still be
+			// writing without fileMu: the next call writes the zeros.
+			return err
+		}
+	}
+	if pos >= 0 {
+		off = max(off, pos)
+	}
+	return writeZeros(f, off, end)
 }
 
 // syncDir puts the names in dir on stable storage, as syncFile does
@@ -2044,9 +2253,10 @@ func (l *dlog) closeNow() {
 	l.dropSpare()
 	l.mu.Lock()
 	if l.f != nil {
-		if l.err == nil && len(l.buf) == 0 {
+		if l.err == nil && len(l.buf) == 0 && !l.zero {
 			// Stopped cleanly, the segment ends with its last record,
-			// with no end mark after it nor room reserved.
+			// with no end mark after it nor room reserved. Zeros
+			// written as room stay, for the next run.
 			l.f.Truncate(l.pos)
 		}
 		l.f.Sync()
@@ -2164,11 +2374,17 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 		if bad != "" {
 			in.wait(len(b))
 			b = in.b[:in.have]
+			if zeroFrom(b, off) == off {
+				// Room reserved by writing zeros: the segment ends
+				// here, and nothing is torn.
+				return int64(off), nil
+			}
 			if !last || r.wholeAfter(b, off, seed, v1) {
 				return 0, l.errorf(name, "damaged record at offset %d: %s", off, bad)
 			}
 			// A torn tail: cut off once all else is known to be whole.
-			r.torn, r.tornAt, r.tornLen = path, int64(off), len(b)-off
+			// Zeros after it were room, not part of the record.
+			r.torn, r.tornAt, r.tornLen = path, int64(off), zeroFrom(b, off)-off
 			return int64(off), nil
 		}
 		if err := r.record(body); err != nil {
@@ -2269,7 +2485,19 @@ func (r *replay) wholeAfter(b []byte, off int, seed uint32, v1 bool) bool {
 		}
 		return false
 	}
-	return next < len(b) // anything after a whole-length record but a bad checksum
+	// Anything but zeros (room) after a whole-length record with a bad
+	// checksum.
+	return zeroFrom(b, next) > next
+}
+
+// zeroFrom is where the zeros that end b start, from off on: len(b) if
+// b does not end in a zero, off if b[off:] is all zeros.
+func zeroFrom(b []byte, off int) int {
+	end := len(b)
+	for end > off && b[end-1] == 0 {
+		end--
+	}
+	return end
 }
 
 func okRecord(b []byte, p int, seed uint32, v1 bool) bool {

@@ -582,6 +582,12 @@ func TestKillRestart(t *testing.T) {
 		} else {
 			d.flags = nil
 		}
+		// Half the rounds reserve room by writing zeros, as on Plan 9
+		// (SPEC §11.3, §11.5): their zero tails are read back by both.
+		d.env = []string{"MQ_TEST_COMPACT_SLACK=2048"}
+		if round%4 >= 2 {
+			d.env = append(d.env, "MQ_TEST_ZERO_RESERVE=1")
+		}
 		inflight := make([]*kOp, nw)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
