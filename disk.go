@@ -7,13 +7,22 @@ package main
 // On-disk format. dir holds a file lock (taken while mq runs, so that
 // two servers never share a dir) and the log, a run of segment files
 // named by their number in hex, %016x.log, numbered from 1. Each
-// segment starts with a 16-byte header, "mq log1\n" and its number as
+// segment starts with a 16-byte header, "mq log2\n" and its number as
 // 8 bytes little-endian, followed by records:
 //
 //	length[4] crc[4] body[length]
 //
 // length and crc are little-endian; crc is CRC-32C (Castagnoli) of
-// body. body is a type byte and fields: numbers as unsigned varints
+// the header then body, so that a record is good only in the segment
+// that wrote it. The records end at the end of the file, or at 8 zero
+// bytes in place of a length and crc: a segment's file may be a dead
+// segment's, reused, and what follows is left from its older use (see
+// below). Segments of "mq log1" (an older mq) are read the same way,
+// but crc is of body alone, their records end only at the end of the
+// file or where zeros (room) run to it, and the last one, if so, is
+// appended to as it is.
+//
+// body is a type byte and fields: numbers as unsigned varints
 // (encoding/binary), strings as a varint length and the bytes; a
 // message's data is the rest of the body.
 //
@@ -65,19 +74,29 @@ package main
 // to the end of the file they are room, not a record, and the segment
 // ends there, silently (SPEC §11.5); a record cut short before them is
 // a torn tail as ever. The next segment is made ahead (the spare): its
-// file, created with only its header, and room reserved for it. At
-// start, segments with no record (nothing after the header but zeros)
-// after the last segment with one are spares, or segments a crash
-// caught before their first record was written: they hold nothing, and
-// are removed. So is the last segment with a record if, once a torn
-// tail is cut, it holds nothing but part of its checkpoint: the log
-// goes on in the one before. Zeros after the records of a segment but
-// the last (a kill before the log cut it to its size) go too; the
-// last keeps them as room. The log turns to its spare only once room
-// for the spare's checkpoint is reserved, and reserves it before more
-// room in the segment being appended to, so that on a full disk the
-// log can still turn, carry and delete; a spare that got only that
-// room is kept for carrying.
+// file, created with only its header, and room reserved for it; or the
+// file of the last segment deleted, kept for it as reuse.tmp (one at
+// most, and only while the segments stay under the size that makes the
+// log carry messages forward): its header is written over, with 8 zero
+// bytes after it, before the file takes the spare's name, and its
+// blocks are its room. Writing over pages the system has cached, on
+// blocks already allocated, costs much less than writing a new file.
+// Every write to an mq log2 segment puts 8 zero bytes after the records
+// it adds (the next write goes over them), and a clean stop cuts the
+// last segment after its last record (where room is zeros, they stay). At start, reuse.tmp is removed;
+// segments with no record (nothing after the header but zeros, or
+// zeros where the first record goes) after the last segment with one
+// are spares, or segments a crash caught before their first record was
+// written: they hold nothing, and are removed. So is the last segment
+// with a record if, once a torn tail is cut, it holds nothing but part
+// of its checkpoint: the log goes on in the one before. Zeros (or
+// bytes of an older use) after the records of a segment but the last
+// (a kill before the log cut it to its size) go too; the last keeps
+// them as room. The log turns to its spare only once room for the
+// spare's checkpoint is reserved, and reserves it before more room in
+// the segment being appended to, so that on a full disk the log can
+// still turn, carry and delete; a spare that got only that room is
+// kept for carrying.
 //
 // A restart replays the segments in order. They follow each other
 // with no gap; the first is segment 1, or starts with a checkpoint and
@@ -125,8 +144,16 @@ import (
 )
 
 const (
-	logMagic  = "mq log1\n"
+	logMagic  = "mq log2\n"
+	logMagic1 = "mq log1\n" // an older mq's segments: read, and appended to
 	logHdrLen = 16
+
+	// maxRecord bounds a record's length (a message is at most
+	// maxMsize): longer ones are not looked for after damage.
+	maxRecord = 1 << 20
+
+	// reuseName is a dead segment's file kept to be the next spare.
+	reuseName = "reuse.tmp"
 
 	// Segments whose messages have all gone are deleted; messages are
 	// carried forward out of the oldest segments when what remains
@@ -175,7 +202,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // failures.
 type logFile interface {
 	io.Writer
-	io.WriterAt                 // zeros, where Reserve cannot reserve
+	io.WriterAt                 // records at their offset; zeros, where Reserve cannot reserve
 	Sync() error                // onto stable storage
 	Reserve(off, n int64) error // room for n bytes from off
 	Truncate(size int64) error  // cut back after a failed write
@@ -239,8 +266,11 @@ type dlog struct {
 	held    []held  // replies waiting, in order of off
 	trimQ   *queue  // an H record not yet encoded, to coalesce
 	trimSeq uint64
-	pos     int64 // where the next appended byte lands in its segment
-	resEnd  int64 // room reserved in that segment
+	pos     int64  // where the next appended byte lands in its segment
+	seed    uint32 // the checksums of records appended start from it (segSeed)
+	mark    bool   // writes to that segment end with endMark (not mq log1)
+	oldMark bool   // mark of the segment buf[:split] goes to
+	resEnd  int64  // room reserved in that segment
 	// zero: the file system cannot reserve room, so the log writes
 	// zeros there (writeZeros); cuts counts the failed writes that cut
 	// the segment back, and with it the room reserved past its end.
@@ -262,6 +292,7 @@ type dlog struct {
 	spent     bool     // the log turned to the spare; no other is made yet
 	topping   bool     // run is asked to reserve more room
 	carriedN  int64    // bytes carried forward, for tests and benchmarks
+	reusedN   int      // spares made of dead segments' files, for tests
 	maps      []segMap // segments read back by mapping them, still in use
 	t         *tree
 	cur       spans // of the segment being appended to
@@ -273,9 +304,15 @@ type dlog struct {
 	// and while writeOut closes the segment it turned from: the file
 	// is not closed under the reservation.
 	fileMu   sync.Mutex
-	deleting int           // 1 while the deleter runs (deleteSegments)
-	dels     []pendingDel  // segments to delete, oldest first, guarded by mu
-	runDone  chan struct{} // closed when run returns
+	deleting int // 1 while the deleter runs (deleteSegments)
+	// pool is the size of reuseName, a dead segment's file kept to be
+	// the next spare; 0 if none, -1 while it is being made or taken.
+	// Guarded by mu. Like a spare's reserved room, it is not counted in
+	// disk: it is kept only while it fits under the size that makes
+	// the log carry messages forward, and goes once the log does.
+	pool    int64
+	dels    []pendingDel  // segments to delete, oldest first, guarded by mu
+	runDone chan struct{} // closed when run returns
 
 	// Reused on the write path, guarded by mu: buf's and held's
 	// other halves, and the chunk held replies are copied into.
@@ -438,6 +475,10 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		case strings.HasPrefix(name, "probe") && strings.HasSuffix(name, ".tmp"):
 			// openLog's probe, left by a crash.
 			os.Remove(filepath.Join(l.dir, name))
+		case name == reuseName:
+			// A dead segment's file kept for reuse, or being made the
+			// spare, when mq stopped: it holds nothing live.
+			os.Remove(filepath.Join(l.dir, name))
 		case strings.HasSuffix(name, ".log") && len(name) == 20:
 			var n uint64
 			if _, err := fmt.Sscanf(name, "%016x.log", &n); err != nil || segName(n) != name {
@@ -478,11 +519,11 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	// ones after it hold nothing, and go.
 	lastRec := len(nums) - 1
 	for lastRec > 0 {
-		rec, err := holdsRecord(filepath.Join(l.dir, segName(nums[lastRec])))
+		has, err := l.hasRecord(nums[lastRec])
 		if err != nil {
 			return err
 		}
-		if rec {
+		if has {
 			break
 		}
 		lastRec--
@@ -585,6 +626,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 			f.Close()
 			return err
 		}
+		r.seeds[last] = segSeed(segHeader(last))
 		l.disk += logHdrLen - size
 		size = logHdrLen
 		l.segs[len(l.segs)-1].size = size
@@ -596,9 +638,37 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	l.f = l.wrap(f)
 	l.pos, l.resEnd = size, size
 	if fi, err := f.Stat(); err == nil {
-		l.resEnd = max(size, fi.Size()) // zeros after the records
+		// Zeros after the records, or, in a reused file, what its
+		// older use left: room either way.
+		l.resEnd = max(size, fi.Size())
 	}
+	l.seed = r.seeds[last]
+	// An mq log1 segment's records end only at the end of the file
+	// or at zeros to the end, and it was never used before.
+	l.mark = !r.v1[last]
 	return nil
+}
+
+// hasRecord says whether segment n has a record after its header, or
+// the start of one: else it is a spare, empty, with only zeros (room),
+// or a reused file with nothing of its own yet (zeros where the first
+// record goes, then what its older use left).
+func (l *dlog) hasRecord(n uint64) (bool, error) {
+	path := filepath.Join(l.dir, segName(n))
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	var b [logHdrLen + 8]byte
+	m, err := io.ReadFull(f, b[:])
+	f.Close()
+	switch {
+	case m <= logHdrLen:
+		return false, nil
+	case err != nil || string(b[:8]) == logMagic1:
+		return holdsRecord(path)
+	}
+	return [8]byte(b[logHdrLen:]) != [8]byte{}, nil
 }
 
 // holdsRecord says whether the segment at path holds anything after
@@ -644,6 +714,17 @@ func segHeader(n uint64) []byte {
 
 var errShortHeader = errors.New("short header")
 
+// segSeed is what a record's checksum starts from in a segment with
+// header hdr: the checksum of the header, so that a record left in a
+// reused file by an older segment does not check (mq log2); 0 in an
+// mq log1 segment, whose files were never reused.
+func segSeed(hdr []byte) uint32 {
+	if string(hdr[:8]) == logMagic1 {
+		return 0
+	}
+	return crc32.Checksum(hdr[:logHdrLen], castagnoli)
+}
+
 // checkHeader reads segment n's header and checks it.
 func (l *dlog) checkHeader(n uint64) error {
 	name := segName(n)
@@ -655,12 +736,16 @@ func (l *dlog) checkHeader(n uint64) error {
 	var b [logHdrLen]byte
 	m, _ := io.ReadFull(f, b[:])
 	if m < logHdrLen {
-		if string(b[:m]) == string(segHeader(n)[:m]) {
+		// A spare cut short inside its header, by this mq or an older
+		// one (mq log1).
+		h := segHeader(n)
+		h1 := append([]byte(logMagic1), h[8:]...)
+		if string(b[:m]) == string(h[:m]) || string(b[:m]) == string(h1[:m]) {
 			return errShortHeader
 		}
 		return l.errorf(name, "not an mq log")
 	}
-	if string(b[:8]) != logMagic {
+	if string(b[:8]) != logMagic && string(b[:8]) != logMagic1 {
 		if strings.HasPrefix(string(b[:8]), "mq log") {
 			return l.errorf(name, "unknown log format %q", strings.TrimSpace(string(b[:8])))
 		}
@@ -696,6 +781,7 @@ func (l *dlog) newSegment(n uint64) error {
 	l.segs = append(l.segs, segInfo{num: n, size: logHdrLen})
 	l.disk += logHdrLen
 	l.pos, l.resEnd = logHdrLen, logHdrLen
+	l.seed, l.mark = segSeed(segHeader(n)), true
 	l.nextSeg = n + 1
 	return nil
 }
@@ -887,7 +973,7 @@ func (l *dlog) rec(typ byte) int {
 func (l *dlog) finish(at int, ack bool) {
 	body := l.buf[at+8:]
 	binary.LittleEndian.PutUint32(l.buf[at:], uint32(len(body)))
-	binary.LittleEndian.PutUint32(l.buf[at+4:], crc32.Checksum(body, castagnoli))
+	binary.LittleEndian.PutUint32(l.buf[at+4:], crc32.Update(l.seed, castagnoli, body))
 	n := len(l.buf) - at
 	l.end += uint64(n)
 	l.pos += int64(n)
@@ -1251,7 +1337,8 @@ func (l *dlog) writeOut(self *conn) {
 	// Only whole changes are written: a change whose records are still
 	// being appended waits for the next batch.
 	n := l.stable
-	orig := l.buf
+	orig, batch := l.buf, n
+	mark, oldMark := l.mark, l.oldMark
 	buf := l.buf[:n:n]
 	// What follows the batch moves to the spare buffer, the last
 	// batch's: none is allocated while batches stay small.
@@ -1283,9 +1370,18 @@ func (l *dlog) writeOut(self *conn) {
 	cutTo := int64(-1) // f was cut back there, and its room with it
 	whole := buf
 	if nf != nil {
-		// A new segment starts: the old one is whole first.
+		// A new segment starts: the old one is whole first. Its file
+		// may have been used before: the end of its records is marked
+		// (endMark) before they are written, as the records' own end
+		// mark goes with the records of the new segment.
 		var n int
-		if n, err = f.Write(buf[:split]); err == nil && l.sync {
+		if oldMark {
+			_, err = f.WriteAt(endMark[:], oldBase+int64(split))
+		}
+		if err == nil {
+			n, err = f.WriteAt(buf[:split], oldBase)
+		}
+		if err == nil && l.sync {
 			err = f.Sync()
 		}
 		if err != nil && n > 0 {
@@ -1307,8 +1403,19 @@ func (l *dlog) writeOut(self *conn) {
 		}
 	}
 	if err == nil && len(buf) > 0 {
+		// The records go with endMark after them, over which the next
+		// batch is written: orig's room after the batch is free now.
+		var out []byte
+		if !mark {
+			out = buf
+		} else if cap(orig)-batch >= len(endMark) {
+			out = orig[batch-len(buf) : batch+len(endMark)]
+			clear(out[len(buf):])
+		} else {
+			out = append(buf[:len(buf):len(buf)], endMark[:]...)
+		}
 		var n int
-		n, err = f.Write(buf)
+		n, err = f.WriteAt(out, base)
 		if err != nil && n > 0 {
 			// Cut off the part written, so that the retry appends
 			// whole records.
@@ -1400,6 +1507,11 @@ func (l *dlog) writeOut(self *conn) {
 		l.poke()
 	}
 }
+
+// endMark follows the last record written to a segment: a segment's
+// file may be a dead one's, reused, and what follows the mark is left
+// from its older use.
+var endMark [8]byte
 
 // maxLogSpare bounds the buffers kept for reuse: a burst's do not stay.
 const maxLogSpare = 1 << 20
@@ -1606,12 +1718,33 @@ func (l *dlog) deleteSegments() {
 			}
 			continue
 		}
+		// Its file is kept to be made the next spare, if none is kept
+		// and the log is well within the size that makes it carry
+		// messages forward: writing over pages the system has cached,
+		// on blocks already allocated, costs much less than writing a
+		// new file, and removing one costs too.
+		keep := l.pool == 0 && !l.compact && l.disk <= 2*l.live+slack
+		if keep {
+			l.pool = -1
+		}
 		l.mu.Unlock()
 		l.unmapSegments(d.seg.num)
 		if beforeRemove != nil {
 			beforeRemove()
 		}
-		if err := os.Remove(filepath.Join(l.dir, segName(d.seg.num))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		name := filepath.Join(l.dir, segName(d.seg.num))
+		var err error
+		if keep {
+			err = os.Rename(name, filepath.Join(l.dir, reuseName))
+		} else {
+			err = os.Remove(name)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if keep {
+				l.mu.Lock()
+				l.pool = 0
+				l.mu.Unlock()
+			}
 			return
 		}
 		if l.sync {
@@ -1621,6 +1754,12 @@ func (l *dlog) deleteSegments() {
 		}
 		l.mu.Lock()
 		l.dels = l.dels[1:]
+		if keep {
+			l.pool = 0
+			if err == nil {
+				l.pool = d.seg.size
+			}
+		}
 		l.disk -= d.seg.size
 		l.mu.Unlock()
 	}
@@ -1880,9 +2019,24 @@ func (l *dlog) prepare() {
 		l.mu.Unlock()
 	}
 	if !need {
+		l.mu.Lock()
+		drop := l.pool > 0 && l.compact
+		if drop {
+			l.pool = -1
+		}
+		l.mu.Unlock()
+		if drop {
+			os.Remove(filepath.Join(l.dir, reuseName))
+			l.mu.Lock()
+			l.pool = 0
+			l.mu.Unlock()
+		}
 		return
 	}
-	sf, err := l.createSegment(n)
+	sf, have, err := l.reuseSegment(n)
+	if sf == nil {
+		sf, err = l.createSegment(n)
+	}
 	if err != nil {
 		l.mu.Lock()
 		l.preparing = 0
@@ -1898,8 +2052,14 @@ func (l *dlog) prepare() {
 	l.mu.Lock()
 	res, low := l.spareRoom(), l.spareMin()
 	l.mu.Unlock()
+	switch {
+	case have-logHdrLen >= res:
+		// A dead segment's file: writing over its blocks needs none
+		// more, and reserving them again cost a call every few
+		// messages.
+		res = have - logHdrLen
 	// Nobody else has sf yet: no lock is needed to reserve in it.
-	if err := l.reserveFile(sf, logHdrLen, logHdrLen+res, -1); err != nil {
+	case l.reserveFile(sf, logHdrLen, logHdrLen+res, -1) != nil:
 		// A full disk: the rest is reserved when space comes back.
 		res = low
 		if l.reserveFile(sf, logHdrLen, logHdrLen+res, -1) != nil {
@@ -1920,6 +2080,54 @@ func (l *dlog) prepare() {
 	} else if rotate {
 		l.poke()
 	}
+}
+
+// reuseSegment makes the dead segment's file kept for reuse segment n,
+// with no lock held, and says how long the file is, or says nil if
+// none is kept. Its header is written
+// before it takes its name, with zeros after it where the first record
+// goes: until a record is written it is an empty spare, and whatever
+// its older segment left in it does not check in the new one (segSeed).
+func (l *dlog) reuseSegment(n uint64) (logFile, int64, error) {
+	l.mu.Lock()
+	size, drop := l.pool, l.compact || l.closed
+	if size > 0 {
+		l.pool = -1
+	}
+	l.mu.Unlock()
+	if size <= 0 {
+		return nil, 0, nil
+	}
+	from, to := filepath.Join(l.dir, reuseName), filepath.Join(l.dir, segName(n))
+	var f *os.File
+	var err error
+	if !drop {
+		f, err = os.OpenFile(from, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.WriteAt(append(segHeader(n), endMark[:]...), 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err == nil {
+			err = os.Rename(from, to)
+		}
+		if err == nil {
+			f, err = os.OpenFile(to, os.O_WRONLY, 0)
+		}
+	}
+	l.mu.Lock()
+	l.pool = 0
+	if !drop && err == nil {
+		l.reusedN++
+	}
+	l.mu.Unlock()
+	if drop || err != nil {
+		os.Remove(from) // the log carries messages forward: it needs the room
+		os.Remove(to)
+		return nil, 0, nil
+	}
+	return l.wrap(f), size, nil
 }
 
 // reserveIn reserves room in f from off to end, with no lock held, if
@@ -2002,12 +2210,13 @@ func (l *dlog) switchTo(nf logFile, n uint64) {
 		l.encodeTrim()
 	}
 	l.split, l.newFile = len(l.buf), nf
-	l.oldBase = l.pos - int64(len(l.buf))
+	l.oldBase, l.oldMark = l.pos-int64(len(l.buf)), l.mark
 	last := &l.segs[len(l.segs)-1]
 	last.size, last.spans = l.pos, l.cur
 	l.cur = nil
 	l.segs = append(l.segs, segInfo{num: n, size: logHdrLen})
 	l.pos, l.resEnd = logHdrLen, logHdrLen
+	l.seed, l.mark = segSeed(segHeader(n)), true
 	l.disk += logHdrLen
 }
 
@@ -2079,9 +2288,20 @@ func (l *dlog) closeNow() {
 	l.dropSpare()
 	l.mu.Lock()
 	if l.f != nil {
+		if l.err == nil && len(l.buf) == 0 && !l.zero {
+			// Stopped cleanly, the segment ends with its last record,
+			// with no end mark after it nor room reserved. Zeros
+			// written as room stay, for the next run.
+			l.f.Truncate(l.pos)
+		}
 		l.f.Sync()
 	}
+	pooled := l.pool > 0
+	l.pool = 0
 	l.mu.Unlock()
+	if pooled {
+		os.Remove(filepath.Join(l.dir, reuseName))
+	}
 	l.lock.Close()
 }
 
@@ -2104,6 +2324,8 @@ type replay struct {
 	carried map[*queue]*message // the first message of a run being carried
 	gone    uint64              // segments up to this were deleted on purpose
 	torn    string              // the last segment, if its tail is torn
+	seeds   map[uint64]uint32   // of each segment read, by number
+	v1      map[uint64]bool     // the segments read that are mq log1
 	tornAt  int64               // where the torn record starts
 	tornLen int
 	// The last message put in the middle of each group's history and
@@ -2122,7 +2344,7 @@ type segMap struct {
 
 // newReplay reads the log back into t, a tree as newTree makes it.
 func newReplay(t *tree) *replay {
-	r := &replay{t: t, nodes: make(map[uint64]*node), carried: make(map[*queue]*message)}
+	r := &replay{t: t, nodes: make(map[uint64]*node), carried: make(map[*queue]*message), seeds: make(map[uint64]uint32), v1: make(map[uint64]bool)}
 	r.nodes[rootPath] = t.root
 	return r
 }
@@ -2150,6 +2372,10 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 	if in.mapped {
 		r.maps = append(r.maps, segMap{n, in.b})
 	}
+	seed := segSeed(b)
+	r.seeds[n] = seed
+	v1 := string(b[:8]) == logMagic1
+	r.v1[n] = v1
 	for off < len(b) {
 		bad := ""
 		var body []byte
@@ -2159,6 +2385,15 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 		} else {
 			size := int(binary.LittleEndian.Uint32(b[off:]))
 			switch {
+			case !v1 && [8]byte(b[off:off+8]) == [8]byte{}:
+				// The end of the records written to a reused file:
+				// what follows is left from its older use.
+				in.wait(len(b))
+				b = in.b[:in.have]
+				if r.wholeAfter(b, off, seed, v1) {
+					return 0, l.errorf(name, "damaged record at offset %d: %s", off, "zero length")
+				}
+				return int64(off), nil
 			case size < 1 || size > len(b)-off-8:
 				bad = "record cut short"
 			case !in.wait(off + 8 + size):
@@ -2166,7 +2401,7 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 				bad = "record cut short"
 			default:
 				body = b[off+8 : off+8+size]
-				if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[off+4:]) {
+				if crc32.Update(seed, castagnoli, body) != binary.LittleEndian.Uint32(b[off+4:]) {
 					bad = "checksum does not match"
 				}
 			}
@@ -2179,7 +2414,7 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 				// here, and nothing is torn.
 				return int64(off), nil
 			}
-			if !last || r.wholeAfter(b, off) {
+			if !last || r.wholeAfter(b, off, seed, v1) {
 				return 0, l.errorf(name, "damaged record at offset %d: %s", off, bad)
 			}
 			// A torn tail: cut off once all else is known to be whole.
@@ -2265,18 +2500,21 @@ func (in *segReader) stop() {
 }
 
 // wholeAfter says whether a whole record follows the damaged one at
-// off: then the damage is not a torn tail.
-func (r *replay) wholeAfter(b []byte, off int) bool {
+// off, or the end of records there: then the damage is not a torn
+// tail. In an mq log2 segment, bytes after the last record may be left
+// from an older use of the file, and only a record of this segment
+// (seed) counts.
+func (r *replay) wholeAfter(b []byte, off int, seed uint32, v1 bool) bool {
 	if len(b)-off < 8 {
 		return false
 	}
 	size := int(binary.LittleEndian.Uint32(b[off:]))
 	next := off + 8 + size
-	if size < 1 || next > len(b) {
+	if !v1 || size < 1 || next > len(b) {
 		// The length itself may be damaged: look for any whole record
 		// further on.
 		for p := off + 1; p+9 <= len(b); p++ {
-			if okRecord(b, p) {
+			if okRecord(b, p, seed, v1) {
 				return true
 			}
 		}
@@ -2287,7 +2525,7 @@ func (r *replay) wholeAfter(b []byte, off int) bool {
 	// (SPEC §11.5: the last records a crash cut short, a checksum that
 	// does not match).
 	for p := next; p+9 <= len(b); p++ {
-		if okRecord(b, p) {
+		if okRecord(b, p, seed, v1) {
 			return true
 		}
 	}
@@ -2304,12 +2542,12 @@ func zeroFrom(b []byte, off int) int {
 	return end
 }
 
-func okRecord(b []byte, p int) bool {
+func okRecord(b []byte, p int, seed uint32, v1 bool) bool {
 	size := int(binary.LittleEndian.Uint32(b[p:]))
-	if size < 1 || size > len(b)-p-8 {
+	if size < 1 || size > len(b)-p-8 || !v1 && size > maxRecord {
 		return false
 	}
-	return crc32.Checksum(b[p+8:p+8+size], castagnoli) == binary.LittleEndian.Uint32(b[p+4:])
+	return crc32.Update(seed, castagnoli, b[p+8:p+8+size]) == binary.LittleEndian.Uint32(b[p+4:])
 }
 
 // dec reads a record's fields.

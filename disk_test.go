@@ -592,12 +592,24 @@ func TestDamageRefused(t *testing.T) {
 	}
 }
 
-// frame makes a record of body, as the log writes it.
-func frame(body ...byte) []byte {
+// frame makes a record of body, as the log writes it in a segment
+// whose checksums start from seed (segSeed).
+func frame(seed uint32, body ...byte) []byte {
 	b := make([]byte, 8, 8+len(body))
 	binary.LittleEndian.PutUint32(b, uint32(len(body)))
-	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(body, castagnoli))
+	binary.LittleEndian.PutUint32(b[4:], crc32.Update(seed, castagnoli, body))
 	return append(b, body...)
+}
+
+// fileSeed is what the checksums of the records in the segment file
+// at path start from.
+func fileSeed(t *testing.T, path string) uint32 {
+	b, err := os.ReadFile(path)
+	must(t, err)
+	if len(b) < logHdrLen {
+		t.Fatalf("%s: %d bytes, no header", path, len(b))
+	}
+	return segSeed(b)
 }
 
 // SPEC §11.5: a record of a type mq does not know, whole and with a
@@ -631,14 +643,15 @@ func TestUnknownRecordRefused(t *testing.T) {
 				must(t, os.WriteFile(file, segHeader(n+1), 0600))
 				off = logHdrLen
 			}
+			seed := fileSeed(t, file)
 			f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
 			must(t, err)
-			_, err = f.Write(frame(tc.typ))
+			_, err = f.Write(frame(seed, tc.typ))
 			must(t, err)
 			if tc.new {
 				// As a snapshot was written: the high-water mark, the
 				// tree, the messages, then E.
-				_, err = f.Write(append(frame('P', 9), frame('E')...))
+				_, err = f.Write(append(frame(seed, 'P', 9), frame(seed, 'E')...))
 				must(t, err)
 			}
 			must(t, f.Close())
@@ -739,11 +752,11 @@ func (f failing) Reserve(off, n int64) error {
 	return f.logFile.Reserve(off, n)
 }
 
-func (f failing) Write(b []byte) (int, error) {
+func (f failing) WriteAt(b []byte, off int64) (int, error) {
 	if err := f.writeErr.get(); err != nil {
 		return 0, err
 	}
-	return f.logFile.Write(b)
+	return f.logFile.WriteAt(b, off)
 }
 
 // SPEC §11.3: a change that cannot be made durable fails with the
@@ -1817,10 +1830,10 @@ type gatedWrites struct {
 	gate *sync.RWMutex
 }
 
-func (f gatedWrites) Write(b []byte) (int, error) {
+func (f gatedWrites) WriteAt(b []byte, off int64) (int, error) {
 	f.gate.RLock()
 	defer f.gate.RUnlock()
-	return f.logFile.Write(b)
+	return f.logFile.WriteAt(b, off)
 }
 
 // SPEC §8.6, §11.3: an Rflush follows the reply to a write made before
@@ -2044,7 +2057,7 @@ func TestDeleteInOrder(t *testing.T) {
 	l.mu.Unlock()
 	want := x.dump()
 	killed := copyDir(t, dir)
-	if total := dirTotal(t, killed); total > disk+logHdrLen {
+	if total := dirTotal(t, killed); total > disk+logHdrLen+int64(len(endMark)) {
 		t.Errorf("dir holds %d bytes, the log counts %d (%d not yet written)", total, disk, stable)
 	}
 	y := openLogged(t, killed, false)
@@ -2196,15 +2209,14 @@ func (f capFile) Reserve(off, n int64) error {
 	return nil
 }
 
-func (f capFile) Write(b []byte) (int, error) {
+func (f capFile) WriteAt(b []byte, off int64) (int, error) {
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
-	sz := f.size()
-	have := max(sz, f.d.reserved[f.name])
-	if extra := sz + int64(len(b)) - have; extra > 0 && f.d.used()+extra > f.d.cap {
+	have := max(f.size(), f.d.reserved[f.name])
+	if extra := off + int64(len(b)) - have; extra > 0 && f.d.used()+extra > f.d.cap {
 		return 0, syscall.ENOSPC
 	}
-	return f.logFile.Write(b)
+	return f.logFile.WriteAt(b, off)
 }
 
 func (f capFile) Truncate(size int64) error {
@@ -2420,4 +2432,146 @@ func TestGroupMuidRestart(t *testing.T) {
 		t.Errorf("g's muid: %q before the restart, %q after; want bob", want.Muid, got.Muid)
 	}
 	y.close()
+}
+
+// copyQuiet is copyDir taken while the log writes nothing and changes
+// no file: what a kill at that moment leaves.
+func (x *logged) copyQuiet() string {
+	l := x.tree.log
+	for {
+		l.settle()
+		l.mu.Lock()
+		if !l.writing && l.deleting == 0 && l.preparing == 0 && l.pool >= 0 {
+			to := copyDir(x.t, x.dir)
+			l.mu.Unlock()
+			return to
+		}
+		l.mu.Unlock()
+		waitABit()
+	}
+}
+
+// SPEC §11.4, §11.5: a dead segment's file is made the next spare and
+// written over. What its older segment left in it is never read back
+// (its records do not check in the new segment), and a restart after
+// a kill says nothing and loses nothing, nor does one after a clean
+// stop.
+func TestReuseDeadSegment(t *testing.T) {
+	oldSeg, oldSlack := segMax, slack
+	segMax, slack = 8192, 64<<10
+	defer func() { segMax, slack = oldSeg, oldSlack }()
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all\ndepth 3")
+	w := newNumberedWriter(t, fs, 700)
+	l := x.tree.log
+	// Write until the segment being appended to is a reused file with
+	// bytes of its older use after the records.
+	stale := func() bool {
+		l.mu.Lock()
+		num, pos, reused := l.segs[len(l.segs)-1].num, l.pos, l.reusedN
+		l.mu.Unlock()
+		fi, err := os.Stat(filepath.Join(dir, segName(num)))
+		return reused > 0 && err == nil && fi.Size() > pos+int64(len(endMark))
+	}
+	i := 0
+	for ; !stale(); i++ {
+		if i == 20000 {
+			t.Fatal("no segment was reused")
+		}
+		must(t, w.write("g/s", i))
+	}
+	for end := i + 3; i < end; i++ {
+		must(t, w.write("g/s", i))
+	}
+	want := x.dump()
+	killed := x.copyQuiet()
+	for end := i + 50; i < end; i++ {
+		must(t, w.write("g/s", i))
+	}
+	wantClean := x.dump()
+	x.close()
+
+	for _, tc := range []struct {
+		name, dir, want string
+	}{
+		{"after a kill", killed, want},
+		{"after a clean stop", dir, wantClean},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := openLogged(t, tc.dir, false)
+			if y.warn.Len() > 0 {
+				t.Errorf("restart said %q", y.warn.String())
+			}
+			if diff := cmp.Diff(tc.want, y.dump()); diff != "" {
+				t.Errorf("after restart (-want +got):\n%s", diff)
+			}
+			writeAll(t, y.dial(), "g/s", "more")
+			want := y.dump()
+			y.close()
+			z := openLogged(t, tc.dir, false)
+			if diff := cmp.Diff(want, z.dump()); diff != "" || z.warn.Len() > 0 {
+				t.Errorf("after a second restart (said %q; -want +got):\n%s", z.warn.String(), diff)
+			}
+			z.close()
+		})
+	}
+}
+
+// SPEC §11.5: segments an older mq wrote ("mq log1": checksums of the
+// body alone) are read back, the last is appended to in that format,
+// and new segments are mq log2.
+func TestReadLog1(t *testing.T) {
+	dir := t.TempDir()
+	want := someHistory(t, dir, true)
+	for _, path := range segFiles(t, dir) {
+		b, err := os.ReadFile(path)
+		must(t, err)
+		copy(b, logMagic1)
+		for off := logHdrLen; off < len(b); {
+			size := int(binary.LittleEndian.Uint32(b[off:]))
+			binary.LittleEndian.PutUint32(b[off+4:], crc32.Checksum(b[off+8:off+8+size], castagnoli))
+			off += 8 + size
+		}
+		must(t, os.WriteFile(path, b, 0600))
+	}
+	x := openLogged(t, dir, false)
+	if x.warn.Len() > 0 {
+		t.Errorf("restart said %q", x.warn.String())
+	}
+	if diff := cmp.Diff(want, x.dump()); diff != "" {
+		t.Errorf("read back (-want +got):\n%s", diff)
+	}
+	fs := x.dial()
+	writeAll(t, fs, "g/s", "six")
+	wantKilled := x.dump()
+	killed := x.copyQuiet()
+	x.turn(false)
+	writeAll(t, fs, "g/s", "seven")
+	want = x.dump()
+	x.close()
+	var magics []string
+	for _, path := range segFiles(t, dir) {
+		b, err := os.ReadFile(path)
+		must(t, err)
+		magics = append(magics, string(b[:8]))
+	}
+	if n := len(magics); n < 2 || magics[n-2] != logMagic1 || magics[n-1] != logMagic {
+		t.Errorf("segment formats %q, want the older ones %q, the new one %q", magics, logMagic1, logMagic)
+	}
+	for _, tc := range []struct{ name, dir, want string }{
+		{"after a clean stop", dir, want},
+		{"after a kill, the mq log1 segment appended to", killed, wantKilled},
+	} {
+		y := openLogged(t, tc.dir, false)
+		if y.warn.Len() > 0 {
+			t.Errorf("%s: restart said %q", tc.name, y.warn.String())
+		}
+		if diff := cmp.Diff(tc.want, y.dump()); diff != "" {
+			t.Errorf("%s: (-want +got):\n%s", tc.name, diff)
+		}
+		y.close()
+	}
 }
