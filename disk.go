@@ -36,6 +36,9 @@ package main
 //	S path parent name uid gid muid mode mtime vers
 //	                               a stream made
 //	W stream seq mtime data         a message written
+//	U stream muid                   the stream's last writer is now
+//	                               muid (before the W or V of its
+//	                               write)
 //	V stream mtime                  a message written and not kept
 //	                               (replay off): qid.vers goes on
 //	M stream seq name data          a retained message (a group
@@ -1182,13 +1185,20 @@ func diskAllowance() int64 { return 2*slack + 2*segMax }
 // writing logs a write about to be made to stream n: its data when
 // the group keeps history, else only that one was made. It says
 // whether the message is logged.
-func (l *dlog) written(n *node, data string, mtime uint32) bool {
+func (l *dlog) written(n *node, uid, data string, mtime uint32) bool {
 	if l == nil {
 		return false
 	}
 	q := n.parent.q
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if uid != n.muid {
+		// Another writer: most streams have one, and pay nothing.
+		at := l.rec('U')
+		l.num(n.path)
+		l.str(uid)
+		l.finish(at, false)
+	}
 	if q.cfg.replay == replayOff {
 		at := l.rec('V')
 		l.num(n.path)
@@ -2733,6 +2743,7 @@ func (r *replay) record(body []byte) error {
 		q := n.parent.q
 		if body[0] == 'W' {
 			n.mtime, n.parent.order.mtime = mtime, mtime
+			n.parent.order.muid = n.muid
 			n.sq.vers++
 			q.orderVers++
 		}
@@ -2778,6 +2789,16 @@ func (r *replay) record(body []byte) error {
 		}
 		delete(r.carried, q)
 		r.cur.carry(q, lo, hi, after)
+	case 'U':
+		path, uid := d.num(), d.str()
+		if d.err != nil {
+			return d.err
+		}
+		n, err := r.find(path, kStream)
+		if err != nil {
+			return err
+		}
+		n.muid = uid
 	case 'V':
 		path, mtime := d.num(), d.u32()
 		if d.err != nil {
@@ -2788,6 +2809,7 @@ func (r *replay) record(body []byte) error {
 			return err
 		}
 		n.mtime, n.parent.order.mtime = mtime, mtime
+		n.parent.order.muid = n.muid
 		n.sq.vers++
 		q := n.parent.q
 		q.orderVers++

@@ -908,7 +908,7 @@ func BenchmarkStartup(b *testing.B) {
 	}
 	for range total / 4096 {
 		tr.log.room(len(data) + 32)
-		g.q.logNext = tr.log.written(s, data, 1)
+		g.q.logNext = tr.log.written(s, "glenda", data, 1)
 		g.q.write(s.sq, "s", data, nil)
 		if len(tr.log.buf) > 1<<20 {
 			tr.log.commit()
@@ -2573,5 +2573,60 @@ func TestReadLog1(t *testing.T) {
 			t.Errorf("%s: (-want +got):\n%s", tc.name, diff)
 		}
 		y.close()
+	}
+}
+
+// SPEC §3.4, §11.2: a stream's muid and its group's order's are the
+// last writer's, after a restart as before, with replay all and off.
+func TestStreamMuidRestart(t *testing.T) {
+	for _, cfg := range []string{"replay all", "replay off"} {
+		t.Run(cfg, func(t *testing.T) {
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", cfg)
+			d := plan9.Dir{}
+			d.Null()
+			d.Mode = plan9.DMDIR | 0777
+			must(t, fs.Wstat("g", &d))
+			for _, name := range []string{"g/s", "g/t"} {
+				f, err := fs.Create(name, plan9.OWRITE, 0666)
+				must(t, err)
+				_, err = f.Write([]byte("by glenda"))
+				must(t, err)
+				f.Close()
+			}
+			cli, end := net.Pipe()
+			go x.srv.serve(end, 3)
+			c, err := client.NewConn(cli)
+			must(t, err)
+			defer c.Close()
+			bob, err := c.Attach(nil, "bob", "")
+			must(t, err)
+			writeAll(t, bob, "g/s", "by bob")
+			writeAll(t, bob, "g/t", "by bob")
+			writeAll(t, fs, "g/t", "by glenda again")
+			writeAll(t, bob, "g/s", "by bob again")
+			muids := func(fs *client.Fsys) []string {
+				var got []string
+				for _, name := range []string{"g/s", "g/t", "g/order"} {
+					d, err := fs.Stat(name)
+					must(t, err)
+					got = append(got, name+" "+d.Muid)
+				}
+				return got
+			}
+			want := []string{"g/s bob", "g/t glenda", "g/order bob"}
+			if diff := cmp.Diff(want, muids(fs)); diff != "" {
+				t.Fatalf("before the restart (-want +got):\n%s", diff)
+			}
+			x.close()
+			y := openLogged(t, dir, false)
+			defer y.close()
+			if diff := cmp.Diff(want, muids(y.dial())); diff != "" {
+				t.Errorf("after the restart (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
