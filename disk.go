@@ -2115,6 +2115,12 @@ func (l *dlog) reuseSegment(n uint64) (logFile, int64, error) {
 		f, err = os.OpenFile(from, os.O_WRONLY, 0)
 		if err == nil {
 			_, err = f.WriteAt(append(segHeader(n), endMark[:]...), 0)
+			if err == nil && l.sync {
+				// The new header is on disk before the name: else a
+				// power cut could leave the old one under it, which
+				// a restart refuses.
+				err = syncFile(f)
+			}
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
