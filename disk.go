@@ -99,7 +99,13 @@ package main
 // spare's checkpoint is reserved, and reserves it before more room in
 // the segment being appended to, so that on a full disk the log can
 // still turn, carry and delete; a spare that got only that room is
-// kept for carrying.
+// kept for carrying. Of the room in the segment appended to, a part
+// (freeRoom, 64 KiB) is kept for changes that only free history (a
+// remove; a ctl write logged as its C record alone): other changes
+// fail while it is short, so that on a full disk a user can still
+// remove streams, clear or lower depth through mq, and the log then
+// turns (the spare is made from the room the old segment gives back
+// before more is taken in the new one), carries and deletes.
 //
 // A restart replays the segments in order. They follow each other
 // with no gap; the first is segment 1, or starts with a checkpoint and
@@ -811,7 +817,17 @@ func (l *dlog) createSegment(n uint64) (logFile, error) {
 // run (prepare), with no lock held; room reserves it itself, with the
 // locks held, only when run has not kept up or could not (a full
 // disk), so that the change fails at once.
-func (l *dlog) room(n int) error {
+func (l *dlog) room(n int) error { return l.roomFor(n, false) }
+
+// roomToFree is room for a change that only frees history (a stream or
+// an empty group removed, a ctl write logged as its C record alone): it
+// may use the part of the reserved room, freeRoom, that room keeps from
+// other changes, so that on a full disk the history can still be made
+// smaller through mq, and the log then frees the disk (SPEC §11.3,
+// §11.4). Once that is used up too, it fails as room does.
+func (l *dlog) roomToFree(n int) error { return l.roomFor(n, true) }
+
+func (l *dlog) roomFor(n int, free bool) error {
 	if l == nil {
 		return nil
 	}
@@ -834,6 +850,9 @@ func (l *dlog) room(n int) error {
 		}
 	}
 	need := l.pos + int64(n) + xRoom
+	if !free {
+		need += l.freeRoom()
+	}
 	if need <= l.resEnd {
 		return nil
 	}
@@ -841,7 +860,7 @@ func (l *dlog) room(n int) error {
 		// run has not started making the spare since the log turned:
 		// it is made here, before the segment appended to takes the
 		// room it needs.
-		if err := l.makeSpare(); err != nil {
+		if err := l.makeSpare(); err != nil && !free {
 			return sysError(err)
 		}
 	}
@@ -861,7 +880,10 @@ func (l *dlog) room(n int) error {
 			switch {
 			case err == nil:
 				l.nextRes = want
-			case l.nextRes < l.spareMin():
+			case l.nextRes < l.spareMin() && !free:
+				// A change that frees history goes on without:
+				// the segments it frees may go without a turn, and
+				// with them, room for the spare comes back.
 				return sysError(err)
 			}
 		}
@@ -1778,6 +1800,25 @@ func (l *dlog) deleteSegments() {
 // xRoom is room enough for an X record, kept free by room and carry.
 const xRoom = 64
 
+// freeRoom is the part of the room reserved in the segment appended to
+// that room keeps from changes but those that only free history
+// (roomToFree), with l.mu held: 64 KiB (a quarter of reserveChunk if
+// less, in tests), or spareMin if more. Such a change logs an R or C
+// record of some 20 to 60 bytes (room asks 32 or 64), so 64 KiB lets a
+// user whose disk filled up make about a thousand of them: remove
+// streams, clear, lower depth. It is reserved like the rest of the room
+// (fallocate, or zeros), so counted on disk, and comes out of the room
+// topUp reserves ahead anyway: at most 64 KiB more in the segment
+// appended to, well within the allowance of SPEC §11.4. When the log
+// turns, the room past the old segment's end is given back, this part
+// with it, and the next spare is made before more room is reserved in
+// the new segment (prepare): so on a full disk the spare gets at least
+// spareMin from it, and the log can still turn, carry messages forward
+// and delete the segments the freeing changes emptied. The next change
+// that does not free history reserves it again, and fails while the
+// disk has no room for it.
+func (l *dlog) freeRoom() int64 { return max(min(64<<10, reserveChunk/4), l.spareMin()) }
+
 // switchRoom says whether the spare has room reserved for the
 // checkpoint that starts it, with l.mu held: a full chunk, or, to
 // carry messages forward (over), at least spareMin. On a full disk the
@@ -2017,7 +2058,10 @@ func (l *dlog) prepare() {
 		}
 		l.mu.Unlock()
 	}
-	if top {
+	topUp := func() {
+		if !top {
+			return
+		}
 		err := l.reserveIn(f, off, off+grow)
 		l.mu.Lock()
 		// Else a full disk: room finds it when a change asks for more.
@@ -2027,6 +2071,13 @@ func (l *dlog) prepare() {
 			l.resEnd = max(l.resEnd, off+grow)
 		}
 		l.mu.Unlock()
+	}
+	// A spare to make comes first: on a full disk, the room the last
+	// segment gave back when the log turned is for it (see freeRoom).
+	if need {
+		defer topUp()
+	} else {
+		topUp()
 	}
 	if !need {
 		l.mu.Lock()

@@ -643,7 +643,7 @@ func TestFullDiskFreedZeros(t *testing.T) {
 			ok := false
 			for range 100 {
 				x.maintain(func() {})
-				if err := w.write("g/more", 0); err == nil {
+				if err := w.write("g/keep", 0); err == nil {
 					ok = true
 					break
 				}
@@ -656,4 +656,178 @@ func TestFullDiskFreedZeros(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SPEC §11.3, §11.4: on a full disk, a change that only frees history
+// (a stream or an empty group removed, a ctl write logged as its C
+// record alone: clear, a lower depth) succeeds on the room kept for
+// it, while any other change fails with the system's error and changes
+// nothing; the log then deletes the segments freed, and writes go on.
+// All that was acknowledged comes back after a restart.
+func TestFullDiskFreeing(t *testing.T) {
+	for _, knob := range []bool{false, true} {
+		t.Run(fmt.Sprintf("zeros %v", knob), func(t *testing.T) {
+			oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
+			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
+			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+			dir := t.TempDir()
+			var setCap func(int64)
+			if knob {
+				d := &noReserveDisk{dir: dir, cap: 1 << 40}
+				wrapLogFile = func(f logFile) logFile { return noReserveFile{f, d} }
+				setCap = d.setCap
+			} else {
+				d := &capDisk{dir: dir, cap: 1 << 40, reserved: map[string]int64{}}
+				wrapLogFile = func(f logFile) logFile { return capFile{f, d, filepath.Base(f.(osLogFile).Name())} }
+				setCap = d.setCap
+			}
+			defer func() { wrapLogFile = nil }()
+			x := openLogged(t, dir, false)
+			fs := x.dial()
+			for _, g := range []string{"g", "h", "off", "empty"} {
+				mkdir(t, fs, g)
+			}
+			ctlWrite(t, fs, "g", "replay all")
+			ctlWrite(t, fs, "h", "replay all")
+			ctlWrite(t, fs, "off", "replay off")
+			writeAll(t, fs, "g/keep", "one", "two", "three")
+			writeAll(t, fs, "h/s", "a", "b")
+			writeAll(t, fs, "off/s", "gone")
+			setCap(300 << 10)
+			// Filled up by writes, big ones then small ones: no room
+			// is left for any change but those of the reserve.
+			w := newNumberedWriter(t, fs, 995)
+			for _, pad := range []int{995, 100, 0} {
+				fill := newNumberedWriter(t, fs, pad)
+				full := false
+				for i := 0; i < 2000 && !full; i++ {
+					if err := fill.write("g/big", i); err != nil {
+						if err.Error() != "no space left on device" {
+							t.Fatal(err)
+						}
+						full = true
+					}
+					x.maintain(func() {})
+				}
+				if !full {
+					t.Fatalf("the disk never filled with writes of %d bytes", pad+5)
+				}
+			}
+
+			before := x.dump()
+			ctl := func(group, text string) error {
+				f, err := fs.Open(group+"/ctl", plan9.OWRITE)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				_, err = f.Write([]byte(text))
+				return err
+			}
+			ordinary := []struct {
+				what string
+				do   func() error
+			}{
+				{"write", func() error { return w.write("g/keep", 1) }},
+				{"create", func() error { _, err := fs.Create("g/t", plan9.OWRITE, 0664); return err }},
+				{"mkdir", func() error { _, err := fs.Create("n", plan9.OREAD, plan9.DMDIR|0775); return err }},
+				{"wstat", func() error {
+					d := plan9.Dir{}
+					d.Null()
+					d.Name = "renamed"
+					return fs.Wstat("h/s", &d)
+				}},
+				{"replay on", func() error { return ctl("off", "replay all") }},
+			}
+			var got []string
+			for _, try := range ordinary {
+				err := try.do()
+				got = append(got, fmt.Sprintf("%s: %v", try.what, err))
+			}
+			var want []string
+			for _, try := range ordinary {
+				want = append(want, try.what+": no space left on device")
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("changes that do not free history, on a full disk (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, x.dump()); diff != "" {
+				t.Errorf("the failed changes changed the tree (-before +after):\n%s", diff)
+			}
+
+			segs := logFiles(t, dir)
+			got = nil
+			for _, try := range []struct {
+				what string
+				do   func() error
+			}{
+				{"rm stream", func() error { return fs.Remove("g/big") }},
+				{"rm group", func() error { return fs.Remove("empty") }},
+				{"clear", func() error { return ctl("h", "clear") }},
+				{"depth", func() error { return ctl("g", "depth 2") }},
+				{"replay off", func() error { return ctl("off", "replay off") }},
+			} {
+				got = append(got, fmt.Sprintf("%s: %v", try.what, try.do()))
+			}
+			want = []string{"rm stream: <nil>", "rm group: <nil>", "clear: <nil>", "depth: <nil>", "replay off: <nil>"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("changes that free history, on a full disk (-want +got):\n%s", diff)
+			}
+
+			ok := false
+			for range 100 {
+				x.maintain(func() {})
+				if err := w.write("g/keep", 0); err == nil {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				l := x.tree.log
+				l.mu.Lock()
+				t.Errorf("writes still refused after the history was freed: %d segments, %d to delete, spare %v with %d bytes of room (%d at least), room %d, disk %d, live %d, tree %d",
+					len(l.segs), len(l.dels), l.next != nil, l.nextRes, l.spareMin(), l.resEnd-l.pos, l.disk, l.live, l.tree)
+				l.mu.Unlock()
+				t.FailNow()
+			}
+			gone := 0
+			now := map[string]bool{}
+			for _, s := range logFiles(t, dir) {
+				now[s] = true
+			}
+			for _, s := range segs {
+				if !now[s] {
+					gone++
+				}
+			}
+			if gone == 0 {
+				t.Errorf("no segment was deleted: before %v, after %v", segs, logFiles(t, dir))
+			}
+			for i := 1; i < 20; i++ {
+				must(t, w.write("g/more", i))
+			}
+			want1 := x.dump()
+			x.close()
+			wrapLogFile = nil
+			y := openLogged(t, dir, false)
+			defer y.close()
+			if diff := cmp.Diff(want1, y.dump()); diff != "" || y.warn.Len() > 0 {
+				t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
+			}
+		})
+	}
+}
+
+// logFiles lists the segment files in dir.
+func logFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	var names []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }

@@ -728,11 +728,16 @@ func (t *tree) ctl(g *node, text, uid string, mtime uint32) error {
 	if err != nil {
 		return err
 	}
+	// A ctl write logs its C record alone, and so may use the room kept
+	// for changes that free history (SPEC §11.3), unless it turns replay
+	// on: then the messages the group retained are logged too.
+	room := t.log.roomToFree
 	need := 64
 	if q := g.q; len(steps) > 0 && q.cfg.replay == replayOff && steps[len(steps)-1].cfg.replay != replayOff {
 		need += int(q.bytes) + 32*q.count // its messages are logged now
+		room = t.log.room
 	}
-	if err := t.log.room(need); err != nil {
+	if err := room(need); err != nil {
 		return err
 	}
 	for _, st := range steps {

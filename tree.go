@@ -271,7 +271,8 @@ func (t *tree) remove(n *node) error {
 	case n.kind == kGroup && len(n.children) > 0:
 		return errNotEmpty
 	}
-	if err := t.log.room(32); err != nil {
+	// It only frees history: it may use the room kept for that.
+	if err := t.log.roomToFree(32); err != nil {
 		return err
 	}
 	g := n.parent

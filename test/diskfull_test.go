@@ -67,22 +67,28 @@ func snapshot(t *testing.T, fs *client.Fsys, group string) string {
 	return b.String()
 }
 
-// SPEC §11.3: a real mq -r that reserves room by writing zeros (as on
-// Plan 9, or a Linux file system without fallocate), on a small file
-// system. Filled up, its writes fail with the system's error and
-// change nothing, and reads still work; once a stream is removed and
-// its segments go, writes go on; killed with SIGKILL and restarted, it
-// has lost nothing it acknowledged.
+// SPEC §11.3, §11.4: a real mq -r on a small file system, reserving
+// room with fallocate or, as on Plan 9 or a Linux file system without
+// it, by writing zeros. Filled up, its writes and creates fail with the
+// system's error and change nothing, and reads still work; removing a
+// stream still works, on the room kept for changes that free history,
+// and once its segments go, writes go on; killed with SIGKILL and
+// restarted, it has lost nothing it acknowledged.
 func TestDiskFullTmpfs(t *testing.T) {
+	for _, zeros := range []bool{true, false} {
+		t.Run(fmt.Sprintf("zeros %v", zeros), func(t *testing.T) {
+			diskFullTmpfs(t, zeros)
+		})
+	}
+}
+
+func diskFullTmpfs(t *testing.T, zeros bool) {
 	mnt := smallDisk(t, 4<<20)
 	d := newDurable(t)
 	d.dir = filepath.Join(mnt, "log")
-	d.env = []string{"MQ_TEST_ZERO_RESERVE=1", "MQ_TEST_COMPACT_SLACK=65536"}
-	// Room outside mq, in case the disk is too full even to log a
-	// remove.
-	ballast := filepath.Join(mnt, "ballast")
-	if err := os.WriteFile(ballast, make([]byte, 128<<10), 0600); err != nil {
-		t.Fatal(err)
+	d.env = []string{"MQ_TEST_COMPACT_SLACK=65536"}
+	if zeros {
+		d.env = append(d.env, "MQ_TEST_ZERO_RESERVE=1")
 	}
 	d.mustStart()
 	_, fs, err := d.dial()
@@ -105,7 +111,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 		}
 		return f
 	}
-	keep, big := open("g/keep"), open("g/big")
+	keep, big, more := open("g/keep"), open("g/big"), open("g/more")
 	pad := strings.Repeat("x", 4000)
 	var kept []string // acknowledged writes to g/keep
 	write := func(f *client.Fid, msg string) error {
@@ -120,7 +126,8 @@ func TestDiskFullTmpfs(t *testing.T) {
 		kept = append(kept, msg)
 	}
 
-	// Fill the disk.
+	// Fill the disk: with big writes, then small ones, until not even
+	// a small one fits.
 	acked := 0
 	for ; ; acked++ {
 		err := write(big, fmt.Sprintf("big %d %s", acked, pad))
@@ -135,10 +142,27 @@ func TestDiskFullTmpfs(t *testing.T) {
 	if acked == 0 || acked > 1100 {
 		t.Fatalf("%d writes of 4 KiB before the 4 MiB disk was full", acked)
 	}
+	small := 0
+	for ; small < 100000; small++ {
+		err := write(big, "x") // as small as any write below
+		if err == nil {
+			continue
+		}
+		if err.Error() != "no space left on device" {
+			t.Fatalf("small write %d to a full disk: %v, want no space left on device", small, err)
+		}
+		break
+	}
 	before := snapshot(t, fs, "g")
 	for i := range 5 {
 		if err := write(big, fmt.Sprintf("lost %d %s", i, pad)); err == nil || err.Error() != "no space left on device" {
 			t.Errorf("write to a full disk: %v, want no space left on device", err)
+		}
+		if err := write(keep, "x"); err == nil || err.Error() != "no space left on device" {
+			t.Errorf("small write to a full disk: %v, want no space left on device", err)
+		}
+		if _, err := fs.Create("g/new", plan9.OWRITE, 0664); err == nil || err.Error() != "no space left on device" {
+			t.Errorf("create on a full disk: %v, want no space left on device", err)
 		}
 	}
 	if diff := cmp.Diff(before, snapshot(t, fs, "g")); diff != "" {
@@ -148,21 +172,11 @@ func TestDiskFullTmpfs(t *testing.T) {
 		t.Errorf("read on a full disk: %q, %v", got, err)
 	}
 
-	// Free room: the big stream goes, and with it (once its segments
-	// are deleted) the room its messages took.
+	// Free room through mq: the big stream goes, and with it (once its
+	// segments are deleted) the room its messages took.
 	if err := fs.Remove("g/big"); err != nil {
-		if err.Error() != "no space left on device" {
-			t.Fatalf("remove on a full disk: %v", err)
-		}
-		t.Logf("the disk is too full to log a remove: freeing %s", ballast)
-		if err := os.Remove(ballast); err != nil {
-			t.Fatal(err)
-		}
-		if err := fs.Remove("g/big"); err != nil {
-			t.Fatalf("remove: %v", err)
-		}
+		t.Fatalf("remove on a full disk: %v", err)
 	}
-	more := open("g/more")
 	var moreKept []string
 	refused := 0
 	for i := 0; len(moreKept) < 200; i++ {
@@ -180,7 +194,7 @@ func TestDiskFullTmpfs(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	t.Logf("%d writes of 4 KiB filled the disk; after removing them, %d writes refused while their segments went, then 200 went on", acked, refused)
+	t.Logf("%d writes of 4 KiB and %d small ones filled the disk; after removing them, %d writes refused while their segments went, then 200 went on", acked, small, refused)
 
 	d.kill()
 	d.mustStart()
