@@ -139,6 +139,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -1262,6 +1263,12 @@ func (l *dlog) dropped(q *queue, m *message, quiet bool) {
 	l.num(m.seq)
 	l.finish(at, false)
 	l.mu.Unlock()
+}
+
+// dropSize bounds the size of the record that says one of q's
+// messages left its history (D; H for a run from the head).
+func dropSize(q *queue) int {
+	return 8 + 1 + (bits.Len64(q.path|1)+6)/7 + (bits.Len64(q.nextSeq|1)+6)/7
 }
 
 func (l *dlog) encodeTrim() {
