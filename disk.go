@@ -423,8 +423,15 @@ func segName(n uint64) string { return fmt.Sprintf("%016x.log", n) }
 // openLog takes dir for this server and reads it back into t
 // (SPEC §11.5). warn gets the notes about torn tails.
 func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) {
+	_, err := os.Stat(dir)
+	made := errors.Is(err, fs.ErrNotExist)
 	if err := os.MkdirAll(dir, 0700); err != nil {
 		return nil, err
+	}
+	if made && syncMode {
+		// With -S, its name is on stable storage before anything in
+		// it is acknowledged.
+		syncDir(filepath.Dir(filepath.Clean(dir)))
 	}
 	lk, err := lockDir(filepath.Join(dir, "lock"))
 	if err != nil {
@@ -793,6 +800,11 @@ func (l *dlog) newSegment(n uint64) error {
 	l.pos, l.resEnd = logHdrLen, logHdrLen
 	l.seed, l.mark = segSeed(segHeader(n)), true
 	l.nextSeg = n + 1
+	if l.sync {
+		// Records synced into it are on stable storage only once
+		// its name is.
+		syncDir(l.dir)
+	}
 	return nil
 }
 
@@ -2264,7 +2276,13 @@ func syncDir(dir string) {
 		syncFile(d)
 		d.Close()
 	}
+	if dirSynced != nil {
+		dirSynced(dir)
+	}
 }
+
+// dirSynced, when set, is told of every syncDir (tests).
+var dirSynced func(dir string)
 
 // dropSpare closes and removes the spare segment, with no lock held.
 func (l *dlog) dropSpare() {

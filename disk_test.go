@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -2645,5 +2646,30 @@ func TestStreamMuidRestart(t *testing.T) {
 				t.Errorf("after the restart (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// SPEC §11.2, §11.3: with -S, a dir mq makes, and its first segment,
+// have their names on stable storage before anything written in them
+// is acknowledged: else a power cut could lose the file whose records
+// were synced.
+func TestNewDirSynced(t *testing.T) {
+	var mu sync.Mutex
+	var synced []string
+	dirSynced = func(dir string) {
+		mu.Lock()
+		synced = append(synced, dir)
+		mu.Unlock()
+	}
+	defer func() { dirSynced = nil }()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "log")
+	x := openLogged(t, dir, true)
+	mu.Lock()
+	got := slices.Clone(synced[:min(2, len(synced))]) // then run's, for the spare
+	mu.Unlock()
+	x.close()
+	if diff := cmp.Diff([]string{parent, dir}, got); diff != "" {
+		t.Errorf("dirs synced before the log was ready (-want +got):\n%s", diff)
 	}
 }
