@@ -613,6 +613,11 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 		if err := os.Remove(filepath.Join(l.dir, segName(l.segs[0].num))); err != nil {
 			break
 		}
+		if l.sync {
+			// As deleteSegments: a power cut never brings back this
+			// one and not the next, a gap a restart would refuse.
+			syncDir(l.dir)
+		}
 		l.disk -= l.segs[0].size
 		l.segs = l.segs[1:]
 	}

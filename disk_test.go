@@ -2058,6 +2058,7 @@ func TestDeleteInOrder(t *testing.T) {
 	l.mu.Unlock()
 	want := x.dump()
 	killed := copyDir(t, dir)
+	synced := copyDir(t, killed)
 	if total := dirTotal(t, killed); total > disk+logHdrLen+int64(len(endMark)) {
 		t.Errorf("dir holds %d bytes, the log counts %d (%d not yet written)", total, disk, stable)
 	}
@@ -2071,6 +2072,40 @@ func TestDeleteInOrder(t *testing.T) {
 	y.close()
 	if segs := segFiles(t, killed); len(segs) == 0 || filepath.Base(segs[0]) <= segName(lastGone) {
 		t.Errorf("after restart, segments %v; want none up to %s, given up by an X record", segs, segName(lastGone))
+	}
+
+	// With -S, each of them goes with its name synced before the next
+	// goes: a power cut never leaves a gap, which a restart refuses.
+	given := func() int {
+		n := 0
+		for _, s := range segFiles(t, synced) {
+			if filepath.Base(s) <= segName(lastGone) {
+				n++
+			}
+		}
+		return n
+	}
+	var mu sync.Mutex
+	var left []int // segments given up still there at each sync of the dir
+	dirSynced = func(d string) {
+		if d == synced {
+			mu.Lock()
+			left = append(left, given())
+			mu.Unlock()
+		}
+	}
+	n := given()
+	s := openLogged(t, synced, true)
+	s.close()
+	dirSynced = nil
+	var wantLeft []int
+	for k := n - 1; k >= 0; k-- {
+		wantLeft = append(wantLeft, k)
+	}
+	if n < 2 {
+		t.Errorf("%d segments given up left by the kill; want 2 or more", n)
+	} else if diff := cmp.Diff(wantLeft, left[:min(len(left), len(wantLeft))]); diff != "" {
+		t.Errorf("with -S, segments given up left at each sync of the dir at restart (-want +got):\n%s", diff)
 	}
 
 	close(release)
