@@ -139,6 +139,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -422,8 +423,15 @@ func segName(n uint64) string { return fmt.Sprintf("%016x.log", n) }
 // openLog takes dir for this server and reads it back into t
 // (SPEC §11.5). warn gets the notes about torn tails.
 func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) {
+	_, err := os.Stat(dir)
+	made := errors.Is(err, fs.ErrNotExist)
 	if err := os.MkdirAll(dir, 0700); err != nil {
 		return nil, err
+	}
+	if made && syncMode {
+		// With -S, its name is on stable storage before anything in
+		// it is acknowledged.
+		syncDir(filepath.Dir(filepath.Clean(dir)))
 	}
 	lk, err := lockDir(filepath.Join(dir, "lock"))
 	if err != nil {
@@ -604,6 +612,11 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	for len(l.segs) > 1 && l.segs[0].num <= r.gone {
 		if err := os.Remove(filepath.Join(l.dir, segName(l.segs[0].num))); err != nil {
 			break
+		}
+		if l.sync {
+			// As deleteSegments: a power cut never brings back this
+			// one and not the next, a gap a restart would refuse.
+			syncDir(l.dir)
 		}
 		l.disk -= l.segs[0].size
 		l.segs = l.segs[1:]
@@ -792,6 +805,11 @@ func (l *dlog) newSegment(n uint64) error {
 	l.pos, l.resEnd = logHdrLen, logHdrLen
 	l.seed, l.mark = segSeed(segHeader(n)), true
 	l.nextSeg = n + 1
+	if l.sync {
+		// Records synced into it are on stable storage only once
+		// its name is.
+		syncDir(l.dir)
+	}
 	return nil
 }
 
@@ -1262,6 +1280,12 @@ func (l *dlog) dropped(q *queue, m *message, quiet bool) {
 	l.num(m.seq)
 	l.finish(at, false)
 	l.mu.Unlock()
+}
+
+// dropSize bounds the size of the record that says one of q's
+// messages left its history (D; H for a run from the head).
+func dropSize(q *queue) int {
+	return 8 + 1 + (bits.Len64(q.path|1)+6)/7 + (bits.Len64(q.nextSeq|1)+6)/7
 }
 
 func (l *dlog) encodeTrim() {
@@ -2257,7 +2281,13 @@ func syncDir(dir string) {
 		syncFile(d)
 		d.Close()
 	}
+	if dirSynced != nil {
+		dirSynced(dir)
+	}
 }
+
+// dirSynced, when set, is told of every syncDir (tests).
+var dirSynced func(dir string)
 
 // dropSpare closes and removes the spare segment, with no lock held.
 func (l *dlog) dropSpare() {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -2057,6 +2058,7 @@ func TestDeleteInOrder(t *testing.T) {
 	l.mu.Unlock()
 	want := x.dump()
 	killed := copyDir(t, dir)
+	synced := copyDir(t, killed)
 	if total := dirTotal(t, killed); total > disk+logHdrLen+int64(len(endMark)) {
 		t.Errorf("dir holds %d bytes, the log counts %d (%d not yet written)", total, disk, stable)
 	}
@@ -2070,6 +2072,40 @@ func TestDeleteInOrder(t *testing.T) {
 	y.close()
 	if segs := segFiles(t, killed); len(segs) == 0 || filepath.Base(segs[0]) <= segName(lastGone) {
 		t.Errorf("after restart, segments %v; want none up to %s, given up by an X record", segs, segName(lastGone))
+	}
+
+	// With -S, each of them goes with its name synced before the next
+	// goes: a power cut never leaves a gap, which a restart refuses.
+	given := func() int {
+		n := 0
+		for _, s := range segFiles(t, synced) {
+			if filepath.Base(s) <= segName(lastGone) {
+				n++
+			}
+		}
+		return n
+	}
+	var mu sync.Mutex
+	var left []int // segments given up still there at each sync of the dir
+	dirSynced = func(d string) {
+		if d == synced {
+			mu.Lock()
+			left = append(left, given())
+			mu.Unlock()
+		}
+	}
+	n := given()
+	s := openLogged(t, synced, true)
+	s.close()
+	dirSynced = nil
+	var wantLeft []int
+	for k := n - 1; k >= 0; k-- {
+		wantLeft = append(wantLeft, k)
+	}
+	if n < 2 {
+		t.Errorf("%d segments given up left by the kill; want 2 or more", n)
+	} else if diff := cmp.Diff(wantLeft, left[:min(len(left), len(wantLeft))]); diff != "" {
+		t.Errorf("with -S, segments given up left at each sync of the dir at restart (-want +got):\n%s", diff)
 	}
 
 	close(release)
@@ -2645,5 +2681,30 @@ func TestStreamMuidRestart(t *testing.T) {
 				t.Errorf("after the restart (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// SPEC §11.2, §11.3: with -S, a dir mq makes, and its first segment,
+// have their names on stable storage before anything written in them
+// is acknowledged: else a power cut could lose the file whose records
+// were synced.
+func TestNewDirSynced(t *testing.T) {
+	var mu sync.Mutex
+	var synced []string
+	dirSynced = func(dir string) {
+		mu.Lock()
+		synced = append(synced, dir)
+		mu.Unlock()
+	}
+	defer func() { dirSynced = nil }()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "log")
+	x := openLogged(t, dir, true)
+	mu.Lock()
+	got := slices.Clone(synced[:min(2, len(synced))]) // then run's, for the spare
+	mu.Unlock()
+	x.close()
+	if diff := cmp.Diff([]string{parent, dir}, got); diff != "" {
+		t.Errorf("dirs synced before the log was ready (-want +got):\n%s", diff)
 	}
 }

@@ -766,3 +766,90 @@ func logFiles(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// SPEC §11.3: a ctl write that makes a group drop messages from the
+// middle of its history (replay all to replay last, with the newest
+// message of a quiet stream at its head) logs a D record for each of them, not its C record
+// alone: room is asked for all of them before the change is made, so
+// that on a full disk it fails and changes nothing, or is written.
+func TestCtlDropsRoom(t *testing.T) {
+	for _, knob := range []bool{false, true} {
+		t.Run(fmt.Sprintf("zeros %v", knob), func(t *testing.T) {
+			oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
+			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
+			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+			dir := t.TempDir()
+			x := openLogged(t, dir, false)
+			defer x.close()
+			fs := x.dial()
+			mkdir(t, fs, "g")
+			ctlWrite(t, fs, "g", "replay all")
+			w := newNumberedWriter(t, fs, 0)
+			must(t, w.write("g/quiet", 0))
+			for i := range 3000 {
+				must(t, w.write([]string{"g/a", "g/b"}[i%2], i))
+			}
+			x.maintain(func() {})
+			tr, l := x.tree, x.tree.log
+			tr.mu.Lock()
+			g := tr.root.byName["g"]
+			err := tr.ctl(g, "replay last", "glenda", 1)
+			tr.log.commit()
+			l.mu.Lock()
+			pos, resEnd := l.pos, l.resEnd
+			l.mu.Unlock()
+			tr.mu.Unlock()
+			must(t, err)
+			if pos+xRoom > resEnd {
+				t.Errorf("the ctl write's records end at %d, past the room reserved (%d, %d kept for an X record)", pos, resEnd, xRoom)
+			}
+		})
+	}
+}
+
+// SPEC §11.3: the same on a full disk, through mq: the ctl write fails
+// with the system's error and changes nothing, and a remove, which
+// only frees history, still goes through. A ctl write let past its
+// room would have left its reply held and every later change failing.
+func TestCtlDropsFullDisk(t *testing.T) {
+	oldSeg, oldSlack, oldChunk := segMax, slack, reserveChunk
+	segMax, slack, reserveChunk = 16<<10, 16<<10, 16<<10
+	defer func() { segMax, slack, reserveChunk = oldSeg, oldSlack, oldChunk }()
+	dir := t.TempDir()
+	d := &capDisk{dir: dir, cap: 1 << 40, reserved: map[string]int64{}}
+	wrapLogFile = func(f logFile) logFile { return capFile{f, d, filepath.Base(f.(osLogFile).Name())} }
+	defer func() { wrapLogFile = nil }()
+	x := openLogged(t, dir, false)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	w := newNumberedWriter(t, fs, 0)
+	must(t, w.write("g/quiet", 0))
+	for i := range 3000 {
+		must(t, w.write([]string{"g/a", "g/b"}[i%2], i))
+	}
+	d.setCap(dirTotal(t, dir) + 8<<10)
+	for i := 0; ; i++ {
+		if i == 10000 {
+			t.Fatal("the disk never filled")
+		}
+		if err := w.write("g/a", i); err != nil {
+			break
+		}
+	}
+	before := x.dump()
+	f, err := fs.Open("g/ctl", plan9.OWRITE)
+	must(t, err)
+	_, err = f.Write([]byte("replay last"))
+	f.Close()
+	got := []string{fmt.Sprintf("ctl: %v", err)}
+	if diff := cmp.Diff(before, x.dump()); diff != "" {
+		t.Errorf("the failed ctl write changed the tree (-before +after):\n%s", diff)
+	}
+	got = append(got, fmt.Sprintf("remove: %v", fs.Remove("g/quiet")))
+	want := []string{"ctl: no space left on device", "remove: <nil>"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("on a full disk (-want +got):\n%s", diff)
+	}
+}

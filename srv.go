@@ -732,10 +732,20 @@ func (t *tree) ctl(g *node, text, uid string, mtime uint32) error {
 	// for changes that free history (SPEC §11.3), unless it turns replay
 	// on: then the messages the group retained are logged too.
 	room := t.log.roomToFree
-	need := 64
-	if q := g.q; len(steps) > 0 && q.cfg.replay == replayOff && steps[len(steps)-1].cfg.replay != replayOff {
+	need := 64 + len(uid)
+	q := g.q
+	if len(steps) > 0 && q.cfg.replay == replayOff && steps[len(steps)-1].cfg.replay != replayOff {
 		need += int(q.bytes) + 32*q.count // its messages are logged now
 		room = t.log.room
+	}
+	for _, st := range steps {
+		if st.verb == "" && st.cfg.replay != replayAll {
+			// Messages may leave from the middle of the history, a
+			// D record each (replay last keeps a quiet stream's
+			// newest at the head).
+			need += q.count * dropSize(q)
+			break
+		}
 	}
 	if err := room(need); err != nil {
 		return err
