@@ -760,30 +760,11 @@ func (f failing) WriteAt(b []byte, off int64) (int, error) {
 	return f.logFile.WriteAt(b, off)
 }
 
-// SPEC §11.3: a change that cannot be made durable fails with the
-// system's error and changes nothing; mq keeps serving, and reads work.
-func TestDiskFull(t *testing.T) {
-	reserveErr, writeErr := injectFailures(t)
-	old := reserveChunk
-	reserveChunk = 1
-	defer func() { reserveChunk = old }()
-
-	dir := t.TempDir()
-	x := openLogged(t, dir, false)
-	defer x.close()
-	fs := x.dial()
-	mkdir(t, fs, "g")
-	ctlWrite(t, fs, "g", "replay all")
-	writeAll(t, fs, "g/s", "kept")
-	before := x.dump()
-
-	f, err := fs.Open("g/s", plan9.OWRITE)
-	must(t, err)
-	reserveErr.set(syscall.ENOSPC)
-	l := x.tree.log
-	l.mu.Lock()
-	l.resEnd = l.pos // the room reserved so far is used up
-	l.mu.Unlock()
+// refuseEveryChange tries every kind of change on a full disk, through
+// fs and f (g/s open for writing): each must fail with the system's
+// error (SPEC §11.3).
+func refuseEveryChange(t *testing.T, fs *client.Fsys, f *client.Fid) {
+	t.Helper()
 	for _, try := range []struct {
 		what string
 		do   func() error
@@ -811,6 +792,33 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("%s on a full disk: got %v, want no space left on device", try.what, err)
 		}
 	}
+}
+
+// SPEC §11.3: a change that cannot be made durable fails with the
+// system's error and changes nothing; mq keeps serving, and reads work.
+func TestDiskFull(t *testing.T) {
+	reserveErr, writeErr := injectFailures(t)
+	old := reserveChunk
+	reserveChunk = 1
+	defer func() { reserveChunk = old }()
+
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	defer x.close()
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	writeAll(t, fs, "g/s", "kept")
+	before := x.dump()
+
+	f, err := fs.Open("g/s", plan9.OWRITE)
+	must(t, err)
+	reserveErr.set(syscall.ENOSPC)
+	l := x.tree.log
+	l.mu.Lock()
+	l.resEnd = l.pos // the room reserved so far is used up
+	l.mu.Unlock()
+	refuseEveryChange(t, fs, f)
 	if diff := cmp.Diff(before, x.dump()); diff != "" {
 		t.Errorf("a full disk changed the tree (-before +after):\n%s", diff)
 	}
