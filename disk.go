@@ -15,9 +15,11 @@ package main
 // length and crc are little-endian; crc is CRC-32C (Castagnoli) of
 // the header then body, so that a record is good only in the segment
 // that wrote it. The records end at the end of the file, or at 8 zero
-// bytes in place of a length and crc: a segment's file may be a dead
-// segment's, reused, and what follows is left from its older use (see
-// below). Segments of "mq log1" (an older mq) are read the same way,
+// bytes in place of a length and crc. A segment made of a dead
+// segment's file (see below) starts "mq logR\n" instead: what follows
+// its end mark is left from the file's older use. In an "mq log2"
+// segment, anything after the end mark but zeros (room) was added
+// since: in the last segment a torn tail, elsewhere damage. Segments of "mq log1" (an older mq) are read the same way,
 // but crc is of body alone, their records end only at the end of the
 // file or where zeros (room) run to it, and the last one, if so, is
 // appended to as it is.
@@ -156,6 +158,11 @@ import (
 const (
 	logMagic  = "mq log2\n"
 	logMagic1 = "mq log1\n" // an older mq's segments: read, and appended to
+	// logMagicR starts a segment made of a dead segment's file: bytes
+	// after its records' end mark are left from that older use. In an
+	// mq log2 segment, anything but zeros there was added after mq
+	// wrote it: a torn tail, or damage.
+	logMagicR = "mq logR\n"
 	logHdrLen = 16
 
 	// maxRecord bounds a record's length (a message is at most
@@ -295,19 +302,20 @@ type dlog struct {
 	closed  bool
 	// The next segment, made ahead by run with no lock held (file,
 	// header, reserved room): starting it only switches pointers.
-	next      logFile
-	nextNum   uint64
-	nextRes   int64    // room reserved in it after the header
-	preparing uint64   // the number of a spare being made, or 0
-	spent     bool     // the log turned to the spare; no other is made yet
-	topping   bool     // run is asked to reserve more room
-	carriedN  int64    // bytes carried forward, for tests and benchmarks
-	reusedN   int      // spares made of dead segments' files, for tests
-	maps      []segMap // segments read back by mapping them, still in use
-	t         *tree
-	cur       spans // of the segment being appended to
-	segStart  int64 // pos where the segment being appended to started
-	segMax    int64 // segMax when the log was opened
+	next       logFile
+	nextNum    uint64
+	nextRes    int64    // room reserved in it after the header
+	nextReused bool     // it is a dead segment's file (header logMagicR)
+	preparing  uint64   // the number of a spare being made, or 0
+	spent      bool     // the log turned to the spare; no other is made yet
+	topping    bool     // run is asked to reserve more room
+	carriedN   int64    // bytes carried forward, for tests and benchmarks
+	reusedN    int      // spares made of dead segments' files, for tests
+	maps       []segMap // segments read back by mapping them, still in use
+	t          *tree
+	cur        spans // of the segment being appended to
+	segStart   int64 // pos where the segment being appended to started
+	segMax     int64 // segMax when the log was opened
 
 	closeOnce sync.Once
 	// fileMu is held while prepare reserves room in a segment file,
@@ -727,9 +735,11 @@ func (l *dlog) wrap(f *os.File) logFile {
 	return lf
 }
 
-func segHeader(n uint64) []byte {
+func segHeader(n uint64) []byte { return header(logMagic, n) }
+
+func header(magic string, n uint64) []byte {
 	b := make([]byte, logHdrLen)
-	copy(b, logMagic)
+	copy(b, magic)
 	binary.LittleEndian.PutUint64(b[8:], n)
 	return b
 }
@@ -767,7 +777,7 @@ func (l *dlog) checkHeader(n uint64) error {
 		}
 		return l.errorf(name, "not an mq log")
 	}
-	if string(b[:8]) != logMagic && string(b[:8]) != logMagic1 {
+	if m := string(b[:8]); m != logMagic && m != logMagic1 && m != logMagicR {
 		if strings.HasPrefix(string(b[:8]), "mq log") {
 			return l.errorf(name, "unknown log format %q", strings.TrimSpace(string(b[:8])))
 		}
@@ -934,6 +944,7 @@ func (l *dlog) makeSpare() error {
 		syncDir(l.dir)
 	}
 	l.next, l.nextNum, l.nextRes, l.spent = sf, n, 0, false
+	l.nextReused = false
 	return nil
 }
 
@@ -2032,11 +2043,14 @@ func (l *dlog) startSegment(t *tree) bool {
 	if l.next == nil || l.nextNum != n {
 		return false // run makes one, and pokes
 	}
-	nf, res := l.next, l.nextRes
+	nf, res, magic := l.next, l.nextRes, logMagic
+	if l.nextReused {
+		magic = logMagicR
+	}
 	l.next, l.spent = nil, true
 	l.rotate = false
 	l.nextSeg = n + 1
-	l.switchTo(nf, n)
+	l.switchTo(nf, n, magic)
 	l.resEnd += res
 	l.checkpoint(t)
 	return true
@@ -2155,6 +2169,7 @@ func (l *dlog) prepare() {
 	l.preparing = 0
 	if l.next == nil && l.nextSeg == n && !l.closed {
 		l.next, l.nextNum, l.nextRes = sf, n, res
+		l.nextReused = have > 0
 		sf = nil
 	}
 	rotate := l.rotate || l.compact
@@ -2189,7 +2204,7 @@ func (l *dlog) reuseSegment(n uint64) (logFile, int64, error) {
 	if !drop {
 		f, err = os.OpenFile(from, os.O_WRONLY, 0)
 		if err == nil {
-			_, err = f.WriteAt(append(segHeader(n), endMark[:]...), 0)
+			_, err = f.WriteAt(append(header(logMagicR, n), endMark[:]...), 0)
 			if err == nil && l.sync {
 				// The new header is on disk before the name: else a
 				// power cut could leave the old one under it, which
@@ -2302,7 +2317,7 @@ func (l *dlog) dropSpare() {
 }
 
 // switchTo makes records from here on go to segment n, open as nf.
-func (l *dlog) switchTo(nf logFile, n uint64) {
+func (l *dlog) switchTo(nf logFile, n uint64, magic string) {
 	if l.trimQ != nil {
 		l.encodeTrim()
 	}
@@ -2313,7 +2328,7 @@ func (l *dlog) switchTo(nf logFile, n uint64) {
 	l.cur = nil
 	l.segs = append(l.segs, segInfo{num: n, size: logHdrLen})
 	l.pos, l.resEnd = logHdrLen, logHdrLen
-	l.seed, l.mark = segSeed(segHeader(n)), true
+	l.seed, l.mark = segSeed(header(magic, n)), true
 	l.disk += logHdrLen
 }
 
@@ -2472,6 +2487,7 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 	seed := segSeed(b)
 	r.seeds[n] = seed
 	v1 := string(b[:8]) == logMagic1
+	reused := string(b[:8]) == logMagicR
 	r.v1[n] = v1
 	for off < len(b) {
 		bad := ""
@@ -2489,6 +2505,14 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 				b = in.b[:in.have]
 				if r.wholeAfter(b, off, seed, v1) {
 					return 0, l.errorf(name, "damaged record at offset %d: %s", off, "zero length")
+				}
+				if after := off + len(endMark); !reused && zeroFrom(b, after) > after {
+					// Not a reused file: what follows the end mark
+					// but zeros (room) was added since.
+					if !last {
+						return 0, l.errorf(name, "damaged record at offset %d: %s", after, "data after the end of the records")
+					}
+					r.torn, r.tornAt, r.tornLen = path, int64(off), zeroFrom(b, after)-after
 				}
 				return int64(off), nil
 			case size < 1 || size > len(b)-off-8:

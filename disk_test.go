@@ -2716,3 +2716,55 @@ func TestNewDirSynced(t *testing.T) {
 		t.Errorf("dirs synced before the log was ready (-want +got):\n%s", diff)
 	}
 }
+
+// SPEC §11.5: in a segment that is not a reused file, bytes after the
+// records' end mark were added since mq wrote them: after a kill, in
+// the last segment they are a torn tail, cut and reported once; in an
+// older one they are damage, refused, and dir is left as it was.
+func TestBytesAfterEndMark(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	ctlWrite(t, fs, "g", "replay all")
+	writeAll(t, fs, "g/s", "one", "two")
+	x.turn(false)
+	writeAll(t, fs, "g/s", "three")
+	want := x.dump()
+	l := x.tree.log
+	l.mu.Lock()
+	first, last := l.segs[0].num, l.segs[len(l.segs)-1].num
+	l.mu.Unlock()
+	killed := x.copyQuiet()
+	x.close()
+
+	appendTo := func(path string) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		must(t, err)
+		_, err = f.Write([]byte("GARBAGEXYZ"))
+		must(t, err)
+		must(t, f.Close())
+	}
+	older := copyDir(t, killed)
+	appendTo(filepath.Join(killed, segName(last)))
+	y := openLogged(t, killed, false)
+	wantWarn := fmt.Sprintf("mq: %s: dropped 10 bytes of a torn record\n", filepath.Join(killed, segName(last)))
+	if diff := cmp.Diff(wantWarn, y.warn.String()); diff != "" {
+		t.Errorf("restart with bytes after the last segment's end mark said (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, y.dump()); diff != "" {
+		t.Errorf("after restart (-want +got):\n%s", diff)
+	}
+	y.close()
+	z := openLogged(t, killed, false)
+	if z.warn.Len() > 0 {
+		t.Errorf("second restart said %q", z.warn.String())
+	}
+	z.close()
+
+	appendTo(filepath.Join(older, segName(first)))
+	err := openDamaged(t, older)
+	if err == nil || !strings.Contains(err.Error(), segName(first)) {
+		t.Errorf("bytes after an older segment's end mark: got %v, want it refused naming %s", err, segName(first))
+	}
+}
