@@ -535,17 +535,7 @@ func TestFullDiskFreedZeros(t *testing.T) {
 			writeAll(t, fs, "g/keep", "one", "two", "three")
 			setCap(300 << 10)
 			w := newNumberedWriter(t, fs, 995)
-			full := false
-			for i := 0; i < 1000 && !full; i++ {
-				if err := w.write("g/big", i); err != nil {
-					if err.Error() != "no space left on device" {
-						t.Fatal(err)
-					}
-					full = true
-				}
-				x.maintain(func() {})
-			}
-			if !full {
+			if !x.fillUp(w, "g/big", 1000) {
 				t.Fatal("the disk never filled")
 			}
 			must(t, fs.Remove("g/big"))
@@ -607,18 +597,7 @@ func TestFullDiskFreeing(t *testing.T) {
 			// is left for any change but those of the reserve.
 			w := newNumberedWriter(t, fs, 995)
 			for _, pad := range []int{995, 100, 0} {
-				fill := newNumberedWriter(t, fs, pad)
-				full := false
-				for i := 0; i < 2000 && !full; i++ {
-					if err := fill.write("g/big", i); err != nil {
-						if err.Error() != "no space left on device" {
-							t.Fatal(err)
-						}
-						full = true
-					}
-					x.maintain(func() {})
-				}
-				if !full {
+				if !x.fillUp(newNumberedWriter(t, fs, pad), "g/big", 2000) {
 					t.Fatalf("the disk never filled with writes of %d bytes", pad+5)
 				}
 			}
@@ -826,4 +805,23 @@ func TestCtlDropsFullDisk(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("on a full disk (-want +got):\n%s", diff)
 	}
+}
+
+// fillUp writes numbered messages to stream through w, at most n, the
+// log maintained after each, until the disk is full: it says whether
+// one failed with "no space left on device". Any other error fails the
+// test.
+func (x *logged) fillUp(w *numberedWriter, stream string, n int) bool {
+	x.t.Helper()
+	for i := range n {
+		err := w.write(stream, i)
+		x.maintain(func() {})
+		if err != nil {
+			if err.Error() != "no space left on device" {
+				x.t.Fatal(err)
+			}
+			return true
+		}
+	}
+	return false
 }
