@@ -2539,8 +2539,13 @@ func (r *replay) segment(l *dlog, n uint64, last bool, warn io.Writer) (int64, e
 				return 0, l.errorf(name, "damaged record at offset %d: %s", off, bad)
 			}
 			// A torn tail: cut off once all else is known to be whole.
-			// Zeros after it were room, not part of the record.
+			// Zeros after it were room, not part of the record; in a
+			// reused file, so are bytes after the length it claims:
+			// they are left from the file's older use.
 			r.torn, r.tornAt, r.tornLen = path, int64(off), zeroFrom(b, off)-off
+			if reused && body != nil {
+				r.tornLen = min(r.tornLen, 8+len(body))
+			}
 			return int64(off), nil
 		}
 		if err := r.record(body); err != nil {

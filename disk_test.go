@@ -2535,7 +2535,7 @@ func TestReuseDeadSegment(t *testing.T) {
 		num, pos, reused := l.segs[len(l.segs)-1].num, l.pos, l.reusedN
 		l.mu.Unlock()
 		fi, err := os.Stat(filepath.Join(dir, segName(num)))
-		return reused > 0 && err == nil && fi.Size() > pos+int64(len(endMark))
+		return reused > 0 && err == nil && fi.Size() > pos+int64(len(endMark))+4096
 	}
 	i := 0
 	for ; !stale(); i++ {
@@ -2549,6 +2549,20 @@ func TestReuseDeadSegment(t *testing.T) {
 	}
 	want := x.dump()
 	killed := x.copyQuiet()
+	l.mu.Lock()
+	last, pos := l.segs[len(l.segs)-1].num, l.pos
+	l.mu.Unlock()
+	// A kill part way through a write leaves a record cut short with
+	// the older use's bytes after it: 100 bytes claimed, 20 written.
+	torn := copyDir(t, killed)
+	tornSeg := filepath.Join(torn, segName(last))
+	f, err := os.OpenFile(tornSeg, os.O_WRONLY, 0)
+	must(t, err)
+	rec := binary.LittleEndian.AppendUint32(nil, 100)
+	rec = binary.LittleEndian.AppendUint32(rec, 0xdeadbeef)
+	_, err = f.WriteAt(append(rec, bytes.Repeat([]byte{'x'}, 20)...), pos)
+	must(t, err)
+	must(t, f.Close())
 	for end := i + 50; i < end; i++ {
 		must(t, w.write("g/s", i))
 	}
@@ -2556,15 +2570,18 @@ func TestReuseDeadSegment(t *testing.T) {
 	x.close()
 
 	for _, tc := range []struct {
-		name, dir, want string
+		name, dir, want, warn string
 	}{
-		{"after a kill", killed, want},
-		{"after a clean stop", dir, wantClean},
+		{"after a kill", killed, want, ""},
+		// The record's 108 bytes are dropped, not the bytes after it.
+		{"after a kill part way through a write", torn, want,
+			fmt.Sprintf("mq: %s: dropped 108 bytes of a torn record\n", tornSeg)},
+		{"after a clean stop", dir, wantClean, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := openLogged(t, tc.dir, false)
-			if y.warn.Len() > 0 {
-				t.Errorf("restart said %q", y.warn.String())
+			if diff := cmp.Diff(tc.warn, y.warn.String()); diff != "" {
+				t.Errorf("restart said (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.want, y.dump()); diff != "" {
 				t.Errorf("after restart (-want +got):\n%s", diff)
