@@ -81,8 +81,8 @@ package main
 // a torn tail as ever. The next segment is made ahead (the spare): its
 // file, created with only its header, and room reserved for it; or the
 // file of the last segment deleted, kept for it as reuse.tmp (one at
-// most, and only while the segments stay under the size that makes the
-// log carry messages forward): its header is written over, with 8 zero
+// most, and only while the segments but it stay under the size that
+// makes the log carry messages forward): its header is written over, with 8 zero
 // bytes after it, before the file takes the spare's name, and its
 // blocks are its room. Writing over pages the system has cached, on
 // blocks already allocated, costs much less than writing a new file.
@@ -326,8 +326,9 @@ type dlog struct {
 	// pool is the size of reuseName, a dead segment's file kept to be
 	// the next spare; 0 if none, -1 while it is being made or taken.
 	// Guarded by mu. Like a spare's reserved room, it is not counted in
-	// disk: it is kept only while it fits under the size that makes
-	// the log carry messages forward, and goes once the log does.
+	// disk: it is kept only if the log without it is under the size
+	// that makes the log carry messages forward, and goes once the
+	// log carries.
 	pool    int64
 	dels    []pendingDel  // segments to delete, oldest first, guarded by mu
 	runDone chan struct{} // closed when run returns
@@ -1786,11 +1787,13 @@ func (l *dlog) deleteSegments() {
 			continue
 		}
 		// Its file is kept to be made the next spare, if none is kept
-		// and the log is well within the size that makes it carry
-		// messages forward: writing over pages the system has cached,
-		// on blocks already allocated, costs much less than writing a
-		// new file, and removing one costs too.
-		keep := l.pool == 0 && !l.compact && l.disk <= 2*l.live+slack
+		// and the log without it is within the size that makes it
+		// carry messages forward: writing over pages the system has
+		// cached, on blocks already allocated, costs much less than
+		// writing a new file, and removing one costs too. (Not the
+		// log with it: where little is live, the last segment alone
+		// comes near that size, and no file would ever be kept.)
+		keep := l.pool == 0 && l.disk-d.seg.size <= 2*l.live+slack
 		if keep {
 			l.pool = -1
 		}
@@ -1828,6 +1831,9 @@ func (l *dlog) deleteSegments() {
 			}
 		}
 		l.disk -= d.seg.size
+		// The log may be back under the size that makes it carry,
+		// and its pool stays (prepare drops it while the log carries).
+		l.compact = l.disk > 2*l.live+slack
 		l.mu.Unlock()
 	}
 }
