@@ -81,8 +81,8 @@ package main
 // a torn tail as ever. The next segment is made ahead (the spare): its
 // file, created with only its header, and room reserved for it; or the
 // file of the last segment deleted, kept for it as reuse.tmp (one at
-// most, and only while the segments stay under the size that makes the
-// log carry messages forward): its header is written over, with 8 zero
+// most, and only while the segments but it stay under the size that
+// makes the log carry messages forward): its header is written over, with 8 zero
 // bytes after it, before the file takes the spare's name, and its
 // blocks are its room. Writing over pages the system has cached, on
 // blocks already allocated, costs much less than writing a new file.
@@ -314,8 +314,12 @@ type dlog struct {
 	maps       []segMap // segments read back by mapping them, still in use
 	t          *tree
 	cur        spans // of the segment being appended to
-	segStart   int64 // pos where the segment being appended to started
-	segMax     int64 // segMax when the log was opened
+	// The run of cur that addCur extended last, and its group: the
+	// next message of the group, most often, extends it too.
+	curQ     *queue
+	curRun   *span
+	segStart int64 // pos where the segment being appended to started
+	segMax   int64 // segMax when the log was opened
 
 	closeOnce sync.Once
 	// fileMu is held while prepare reserves room in a segment file,
@@ -326,8 +330,9 @@ type dlog struct {
 	// pool is the size of reuseName, a dead segment's file kept to be
 	// the next spare; 0 if none, -1 while it is being made or taken.
 	// Guarded by mu. Like a spare's reserved room, it is not counted in
-	// disk: it is kept only while it fits under the size that makes
-	// the log carry messages forward, and goes once the log does.
+	// disk: it is kept only if the log without it is under the size
+	// that makes the log carry messages forward, and goes once the
+	// log carries.
 	pool    int64
 	dels    []pendingDel  // segments to delete, oldest first, guarded by mu
 	runDone chan struct{} // closed when run returns
@@ -399,6 +404,18 @@ func (s *spans) add(q *queue, seq uint64, after *message) {
 		sp.afterSeq = after.seq
 	}
 	(*s)[q] = append(r, sp)
+}
+
+// addCur is l.cur.add, with l.mu held, looking the group's last run up
+// only when it is not the one extended last.
+func (l *dlog) addCur(q *queue, seq uint64, after *message) {
+	if sp := l.curRun; sp != nil && l.curQ == q && seq > sp.hi {
+		sp.hi = seq
+		return
+	}
+	l.cur.add(q, seq, after)
+	r := l.cur[q]
+	l.curQ, l.curRun = q, &r[len(r)-1]
 }
 
 // carry notes that q's messages from lo to hi, which follow after in
@@ -631,6 +648,7 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	}
 	if len(l.segs) > 0 {
 		l.cur, l.segs[len(l.segs)-1].spans = l.segs[len(l.segs)-1].spans, nil
+		l.curQ, l.curRun = nil, nil
 	}
 	r.finish()
 	l.live, l.tree = r.live, r.tree
@@ -861,6 +879,11 @@ func (l *dlog) roomFor(n int, free bool) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.roomLocked(n, free)
+}
+
+// roomLocked is roomFor with l.mu held.
+func (l *dlog) roomLocked(n int, free bool) error {
 	if l.err != nil {
 		return l.err
 	}
@@ -1199,7 +1222,7 @@ func (l *dlog) configured(g *node) {
 // message logs a retained message as an M record.
 func (l *dlog) message(m *message, ack bool) {
 	s := m.from.s
-	l.cur.add(s.q, m.seq, m.gprev)
+	l.addCur(s.q, m.seq, m.gprev)
 	l.retained('M', m, ack)
 	m.logged = true
 	l.live += msgSize(len(m.data))
@@ -1240,9 +1263,26 @@ func (l *dlog) written(n *node, uid, data string, mtime uint32) bool {
 	if l == nil {
 		return false
 	}
-	q := n.parent.q
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.writtenLocked(n, uid, data, mtime)
+}
+
+// logWrite is room for a write by uid of data to stream n, then
+// written, under one hold of l.mu: the write path takes it once less
+// per message.
+func (l *dlog) logWrite(n *node, uid, data string, mtime uint32) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.roomLocked(len(data)+len(uid)+48, false); err != nil {
+		return false, err
+	}
+	return l.writtenLocked(n, uid, data, mtime), nil
+}
+
+// writtenLocked is written with l.mu held.
+func (l *dlog) writtenLocked(n *node, uid, data string, mtime uint32) bool {
+	q := n.parent.q
 	if uid != n.muid {
 		// Another writer: most streams have one, and pay nothing.
 		at := l.rec('U')
@@ -1257,7 +1297,7 @@ func (l *dlog) written(n *node, uid, data string, mtime uint32) bool {
 		l.finish(at, true) // the Rwrite waits: qid.vers never goes back (SPEC §11.2)
 		return false
 	}
-	l.cur.add(q, q.nextSeq, q.tail)
+	l.addCur(q, q.nextSeq, q.tail)
 	at := l.rec('W')
 	l.num(n.path)
 	l.num(q.nextSeq)
@@ -1786,11 +1826,13 @@ func (l *dlog) deleteSegments() {
 			continue
 		}
 		// Its file is kept to be made the next spare, if none is kept
-		// and the log is well within the size that makes it carry
-		// messages forward: writing over pages the system has cached,
-		// on blocks already allocated, costs much less than writing a
-		// new file, and removing one costs too.
-		keep := l.pool == 0 && !l.compact && l.disk <= 2*l.live+slack
+		// and the log without it is within the size that makes it
+		// carry messages forward: writing over pages the system has
+		// cached, on blocks already allocated, costs much less than
+		// writing a new file, and removing one costs too. (Not the
+		// log with it: where little is live, the last segment alone
+		// comes near that size, and no file would ever be kept.)
+		keep := l.pool == 0 && l.disk-d.seg.size <= 2*l.live+slack
 		if keep {
 			l.pool = -1
 		}
@@ -1828,6 +1870,9 @@ func (l *dlog) deleteSegments() {
 			}
 		}
 		l.disk -= d.seg.size
+		// The log may be back under the size that makes it carry,
+		// and its pool stays (prepare drops it while the log carries).
+		l.compact = l.disk > 2*l.live+slack
 		l.mu.Unlock()
 	}
 }
@@ -1942,6 +1987,7 @@ func (l *dlog) carry(room int64) bool {
 					l.num(last.seq)
 					l.finish(at, false)
 					l.cur.carry(q, first.seq, last.seq, first.gprev)
+					l.curQ, l.curRun = nil, nil // cur[q] may have moved
 				}
 				if m != nil && m.seq <= sp.hi {
 					// Out of room: the run goes on from m.
@@ -2325,7 +2371,7 @@ func (l *dlog) switchTo(nf logFile, n uint64, magic string) {
 	l.oldBase, l.oldMark = l.pos-int64(len(l.buf)), l.mark
 	last := &l.segs[len(l.segs)-1]
 	last.size, last.spans = l.pos, l.cur
-	l.cur = nil
+	l.cur, l.curQ, l.curRun = nil, nil, nil
 	l.segs = append(l.segs, segInfo{num: n, size: logHdrLen})
 	l.pos, l.resEnd = logHdrLen, logHdrLen
 	l.seed, l.mark = segSeed(header(magic, n)), true

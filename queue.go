@@ -333,6 +333,11 @@ func (q *queue) drop(m *message, forced bool) {
 		q.tail = m.gprev
 	}
 	s.unlink(m)
+	// Nothing follows a gone message's links (no reader is on it, and
+	// mq -r's hints check gone): cut, they would keep every message
+	// after it from being collected while anything still points to it,
+	// such as a hint of the log's, and the collector would walk them.
+	m.gprev, m.gnext, m.snext = nil, nil, nil
 	n := int64(len(m.data))
 	q.count--
 	q.bytes -= n

@@ -679,10 +679,11 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 		if !q.fits(int64(len(data))) {
 			return nil, errNoSpace
 		}
-		if err := l.room(len(data) + len(fd.uid) + 48); err != nil {
+		logged, err := l.logWrite(n, fd.uid, data, c.clock)
+		if err != nil {
 			return nil, err
 		}
-		q.logNext = l.written(n, fd.uid, data, c.clock)
+		q.logNext = logged
 	}
 	// Only a write that may wait needs a pending entry and a callback;
 	// with wait off (the default) it is answered here and now.

@@ -27,13 +27,42 @@ var (
 	flagRDir  = flag.String("rdir", "", "directory for mq -r's logs (R); default: in the temporary directory")
 	flagROnly = flag.String("ronly", "", "run only the R workloads whose first row names this")
 	flagRProf = flag.String("rprof", "", "write the CPU profile of each mq -r run of R to `prefix`.N.pprof")
+	flagRBoth = flag.Bool("rprofboth", false, "with -rprof, profile the run without -r before each too, to `prefix`.N.none.pprof")
+	flagRV    = flag.Bool("rv", false, "print each run of R A–D: rate, server CPU and system calls per message, without -r and with")
 )
+
+// sysCalls is how many reads and writes (read, pread, write, pwrite:
+// syscr and syscw of /proc/PID/io) the child has made so far.
+func (ch *child) sysCalls() (r, w int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", ch.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "syscr:":
+				r = n
+			case "syscw:":
+				w = n
+			}
+		}
+	}
+	return r, w
+}
 
 // spawnWith starts mq with extra arguments.
 func (b *bench) spawnWith(args ...string) (*child, net.Conn, error) {
+	return b.spawnKind("mq", args...)
+}
+
+// spawnKind starts mq, or with -mq0 the earlier mq (kind mq0), with
+// extra arguments.
+func (b *bench) spawnKind(kind string, args ...string) (*child, net.Conn, error) {
 	b.extra = args
 	defer func() { b.extra = nil }()
-	return b.spawn("mq", false)
+	return b.spawn(kind, false)
 }
 
 // logDir is a fresh directory for mq -r.
@@ -57,10 +86,11 @@ func (s *session) rootCtl(cmd string) error {
 	return s.clunk(fid)
 }
 
-// rRatio measures fn on mq without -r and with it, cfg written to
-// the root's ctl first in both, and returns the ratio of rates, with
-// -r over without, and of the server's CPU time per operation.
-func (b *bench) rRatio(cfg string, fn func(s *session) (float64, error)) (float64, float64, error) {
+// rRatio measures fn on mq (kind mq or mq0) without -r and with it,
+// cfg written to the root's ctl first in both, and returns the ratio
+// of rates, with -r over without, and of the server's CPU time per
+// operation.
+func (b *bench) rRatio(kind, cfg string, fn func(s *session) (float64, error)) (float64, float64, error) {
 	var rates, cpus [2]float64
 	for i := range rates {
 		var args []string
@@ -72,7 +102,7 @@ func (b *bench) rRatio(cfg string, fn func(s *session) (float64, error)) (float6
 			defer os.RemoveAll(dir)
 			args = []string{"-r", dir}
 		}
-		ch, c, err := b.spawnWith(args...)
+		ch, c, err := b.spawnKind(kind, args...)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -80,17 +110,35 @@ func (b *bench) rRatio(cfg string, fn func(s *session) (float64, error)) (float6
 		if err == nil && cfg != "" {
 			err = s.rootCtl(cfg)
 		}
-		prof := *flagRProf != "" && i == 1
+		prof := *flagRProf != "" && (i == 1 || *flagRBoth)
 		if prof {
-			b.nprof++
-			ch.ask(fmt.Sprintf("cpu start %s.%d.pprof", *flagRProf, b.nprof))
+			name := fmt.Sprintf("%s.%d.none.pprof", *flagRProf, b.nprof+1)
+			if i == 1 {
+				b.nprof++
+				name = fmt.Sprintf("%s.%d.pprof", *flagRProf, b.nprof)
+			}
+			ch.ask("cpu start " + name)
 		}
 		timed.cpu, timed.ops = ch.cpu, 0
+		var calls [2][2]int64 // at the start of the timed part and at its end
+		if *flagRV {
+			k := 0
+			timed.cpu = func() time.Duration {
+				calls[k][0], calls[k][1] = ch.sysCalls()
+				k = 1
+				return ch.cpu()
+			}
+		}
 		if err == nil {
 			rates[i], err = fn(s)
 		}
 		timed.cpu = nil
 		cpus[i] = float64(timed.c1-timed.c0) / float64(max(timed.ops, 1))
+		if *flagRV && err == nil {
+			ops := float64(max(timed.ops, 1))
+			fmt.Fprintf(os.Stderr, "bench: R %s %q %v: %.0f msgs/s, server %.0f ns/msg, %.3f reads/msg, %.3f writes/msg\n",
+				kind, strings.ReplaceAll(cfg, "\n", "; "), args, rates[i], cpus[i], float64(calls[1][0]-calls[0][0])/ops, float64(calls[1][1]-calls[0][1])/ops)
+		}
 		if prof {
 			ch.ask("cpu stop")
 		}
@@ -107,6 +155,7 @@ func (b *bench) durableWorkloads() []*workload {
 	t, warm := *flagT, *flagWarm
 	var ws []*workload
 	mq := []string{"mq"}
+	mqs := []string{"mq", "mq0"} // A–D: -mq0 measures the earlier mq's ratios too
 	const all = "replay all\ndepth 1000"
 	ping := func(lanes, size int) func(s *session) (float64, error) {
 		return func(s *session) (float64, error) {
@@ -136,13 +185,13 @@ func (b *bench) durableWorkloads() []*workload {
 		onc := newRow("R … replay all, CPU/msg: -r/none", "×", "")
 		off.verdict = func() bool { return off.get("mq") >= 0.8 }
 		on.verdict = func() bool { return on.get("mq") >= 0.8 }
-		ws = append(ws, &workload{id: "R", kinds: mq, rows: []*row{off, offc, on, onc},
+		ws = append(ws, &workload{id: "R", kinds: mqs, rows: []*row{off, offc, on, onc},
 			fn: func(ch *child, c net.Conn, kind string) ([]float64, error) {
-				x, xc, err := b.rRatio("", w.fn)
+				x, xc, err := b.rRatio(kind, "", w.fn)
 				if err != nil {
 					return nil, err
 				}
-				y, yc, err := b.rRatio(all, w.fn)
+				y, yc, err := b.rRatio(kind, all, w.fn)
 				return []float64{x, xc, y, yc}, err
 			}})
 	}
