@@ -936,3 +936,42 @@ func wstatString(d plan9.Dir) string {
 	}
 	return strings.Join(f, " ")
 }
+
+// TestWstatSameValues checks that a wstat setting fields to the values
+// they have changes nothing and so needs no permission, as on Plan 9's
+// file servers: anyone may write back the stat it read, while a value
+// that differs still needs the owner (SPEC §3.6).
+func TestWstatSameValues(t *testing.T) {
+	tr := newTestTree()
+	glenda := session(t, tr, "glenda")
+	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0777))
+	mustOK(t, "touch g/s", glenda.create("g/s", plan9.DMEXCL|0664))
+	bob := session(t, tr, "bob")
+	for _, path := range []string{"", "ctl", "order", "g", "g/ctl", "g/order", "g/s"} {
+		before := glenda.statAt(path)
+		type change struct {
+			what string
+			set  func(d *plan9.Dir)
+			want string
+		}
+		for _, c := range []change{
+			{"its stat", func(d *plan9.Dir) {}, ""},
+			{"its mode", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode }, ""},
+			{"its permission bits", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode &^ plan9.DMAPPEND }, ""},
+			{"its mtime", func(d *plan9.Dir) { d.Null(); d.Mtime = before.Mtime }, ""},
+			{"its atime", func(d *plan9.Dir) { d.Null(); d.Atime = before.Atime }, ""},
+			{"another mode", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode ^ 0001 }, "not owner"},
+			{"another mtime", func(d *plan9.Dir) { d.Null(); d.Mtime = before.Mtime - 1 }, "not owner"},
+			{"DMDIR flipped", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode ^ plan9.DMDIR }, "not owner"},
+		} {
+			d := *before
+			c.set(&d)
+			if got := bob.wstatAt(path, d); got != c.want {
+				t.Errorf("bob: wstat /%s with %s: %q, want %q", path, c.what, got, c.want)
+			}
+		}
+		if diff := cmp.Diff(before, glenda.statAt(path)); diff != "" {
+			t.Errorf("/%s changed (-before +after):\n%s", path, diff)
+		}
+	}
+}
