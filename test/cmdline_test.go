@@ -71,6 +71,10 @@ func TestUsage(t *testing.T) {
 		{"-Ss", "x"},
 		{"-r"},
 		{"-s", "x", "-r"},
+		{"-s", ""}, // not the one-session mode on standard input
+		{"-D", "-m", ""},
+		{"-a", ""},
+		{"-u", ""},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			stdout, stderr, code := runMQ(t, args...)
