@@ -300,7 +300,7 @@ func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
 // when the connection must close (SPEC §8.9).
 func (c *conn) dispatch(f *plan9.Fcall) bool {
 	if c.s.trace != nil {
-		c.s.trace.printf("<-%d- %v\n", c.in, f)
+		c.s.trace.printf("<-%d- %s\n", c.in, fcallString(f))
 	}
 	// A Tflush on a tag in use is refused too, and flushes nothing
 	// (SPEC §8.7).
