@@ -801,7 +801,7 @@ func (c *conn) release(fd *fid) {
 		fd.open = false
 	}
 	if fd.rclose {
-		c.t.remove(fd.n)
+		c.t.remove(fd.n, fd.uid)
 	}
 }
 
@@ -818,7 +818,7 @@ func (c *conn) remove(f *plan9.Fcall) (*plan9.Fcall, error) {
 	if n.parent != nil && !c.t.hasPerm(n.parent, fd.uid, plan9.DMWRITE) {
 		err = errPerm
 	} else {
-		err = c.t.remove(n)
+		err = c.t.remove(n, fd.uid)
 	}
 	if err != nil {
 		return nil, err

@@ -260,9 +260,11 @@ func (t *tree) create(g *node, uid, name string, perm plan9.Perm) (*node, error)
 	return n, nil
 }
 
-// remove takes n out of the tree (SPEC §3.5). Permission is checked by
-// the caller, which may have checked it at open (ORCLOSE).
-func (t *tree) remove(n *node) error {
+// remove takes n out of the tree for uid (SPEC §3.5), who is then its
+// group's last writer, as on Plan 9's file servers (SPEC §3.4).
+// Permission is checked by the caller, which may have checked it at
+// open (ORCLOSE).
+func (t *tree) remove(n *node, uid string) error {
 	switch {
 	case n.removed:
 		return errNotExist
@@ -272,12 +274,13 @@ func (t *tree) remove(n *node) error {
 		return errNotEmpty
 	}
 	// It only frees history: it may use the room kept for that.
-	if err := t.log.roomToFree(32); err != nil {
+	if err := t.log.roomToFree(32 + len(uid)); err != nil {
 		return err
 	}
 	g := n.parent
 	t.unlink(g, n)
-	t.log.removed(n, g.mtime)
+	g.muid = uid
+	t.log.removed(n, g.mtime, uid)
 	n.removed = true
 	if n.kind == kStream {
 		g.q.removeStream(n.sq)

@@ -975,3 +975,42 @@ func TestWstatSameValues(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveMuid checks that whoever removes a file from a group, by
+// Tremove or ORCLOSE, is its last writer, as the group's mtime says
+// it was changed then, as on Plan 9's file servers (SPEC §3.4, §3.5).
+func TestRemoveMuid(t *testing.T) {
+	tr := newTestTree()
+	glenda := session(t, tr, "glenda")
+	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0777))
+	d := nulldir()
+	d.Mode = plan9.DMDIR | 0777
+	mustOK(t, "chmod g", glenda.wstatAt("g", d))
+	bob := session(t, tr, "bob")
+	mustOK(t, "bob: touch g/s", bob.create("g/s", 0666))
+	mustOK(t, "bob: touch g/t", bob.create("g/t", 0666))
+	mustOK(t, "bob: mkdir g/h", bob.create("g/h", plan9.DMDIR|0777))
+	if got := glenda.statAt("g").Muid; got != "bob" {
+		t.Fatalf("g's muid after bob's creates: %q, want bob", got)
+	}
+	carol := session(t, tr, "carol")
+	mustOK(t, "carol: rm g/s", carol.remove("g/s"))
+	if got := glenda.statAt("g").Muid; got != "carol" {
+		t.Errorf("g's muid after carol's remove: %q, want carol", got)
+	}
+	mustOK(t, "carol: rm g/h", carol.remove("g/h"))
+	dave := session(t, tr, "dave")
+	mustOK(t, "dave: open g/t ORCLOSE", dave.openAt(10, "g/t", plan9.OREAD|plan9.ORCLOSE))
+	dave.clunk(10)
+	if got := glenda.statAt("g").Muid; got != "dave" {
+		t.Errorf("g's muid after dave's ORCLOSE: %q, want dave", got)
+	}
+	// A remove that fails changes nothing.
+	mustOK(t, "bob: touch g/u", bob.create("g/u", 0666))
+	if got := carol.remove(""); got != "permission denied" {
+		t.Errorf("carol: rm /: %q, want permission denied", got)
+	}
+	if got := glenda.statAt("").Muid; got != "glenda" {
+		t.Errorf("/'s muid after a failed remove: %q, want glenda", got)
+	}
+}
