@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"9fans.net/go/plan9"
@@ -12,29 +13,30 @@ import (
 // nwname and numbered names, fids that %F prints signed as signed
 // (NOFID is -1), perm in octal as 9front does, and up to 64 bytes of
 // data quoted, or in hex when not printable. One change keeps each
-// message one line: data holding a newline is shown in hex too.
+// message one line: data holding a newline is shown in hex too, and a
+// name or string holding a control character is Go-quoted.
 func fcallString(f *plan9.Fcall) string {
 	var b strings.Builder
 	sfid := int32(f.Fid) // where %F prints the fid with %d
 	switch f.Type {
 	case plan9.Tversion, plan9.Rversion:
-		fmt.Fprintf(&b, "%s tag %d msize %d version '%s'", typeName(f.Type), f.Tag, f.Msize, f.Version)
+		fmt.Fprintf(&b, "%s tag %d msize %d version '%s'", typeName(f.Type), f.Tag, f.Msize, line(f.Version))
 	case plan9.Tauth:
-		fmt.Fprintf(&b, "Tauth tag %d afid %d uname %s aname %s", f.Tag, int32(f.Afid), f.Uname, f.Aname)
+		fmt.Fprintf(&b, "Tauth tag %d afid %d uname %s aname %s", f.Tag, int32(f.Afid), line(f.Uname), line(f.Aname))
 	case plan9.Rauth:
 		fmt.Fprintf(&b, "Rauth tag %d qid %s", f.Tag, qidString(f.Aqid))
 	case plan9.Tattach:
-		fmt.Fprintf(&b, "Tattach tag %d fid %d afid %d uname %s aname %s", f.Tag, sfid, int32(f.Afid), f.Uname, f.Aname)
+		fmt.Fprintf(&b, "Tattach tag %d fid %d afid %d uname %s aname %s", f.Tag, sfid, int32(f.Afid), line(f.Uname), line(f.Aname))
 	case plan9.Rattach:
 		fmt.Fprintf(&b, "Rattach tag %d qid %s", f.Tag, qidString(f.Qid))
 	case plan9.Rerror:
-		fmt.Fprintf(&b, "Rerror tag %d ename %s", f.Tag, f.Ename)
+		fmt.Fprintf(&b, "Rerror tag %d ename %s", f.Tag, line(f.Ename))
 	case plan9.Tflush:
 		fmt.Fprintf(&b, "Tflush tag %d oldtag %d", f.Tag, f.Oldtag)
 	case plan9.Twalk:
 		fmt.Fprintf(&b, "Twalk tag %d fid %d newfid %d nwname %d ", f.Tag, sfid, int32(f.Newfid), len(f.Wname))
 		for i, name := range f.Wname {
-			fmt.Fprintf(&b, "%d:%s ", i, name)
+			fmt.Fprintf(&b, "%d:%s ", i, line(name))
 		}
 	case plan9.Rwalk:
 		fmt.Fprintf(&b, "Rwalk tag %d nwqid %d ", f.Tag, len(f.Wqid))
@@ -46,7 +48,7 @@ func fcallString(f *plan9.Fcall) string {
 	case plan9.Ropen, plan9.Rcreate:
 		fmt.Fprintf(&b, "%s tag %d qid %s iounit %d ", typeName(f.Type), f.Tag, qidString(f.Qid), f.Iounit)
 	case plan9.Tcreate:
-		fmt.Fprintf(&b, "Tcreate tag %d fid %d name %s perm 0%o mode %d", f.Tag, f.Fid, f.Name, uint32(f.Perm), f.Mode)
+		fmt.Fprintf(&b, "Tcreate tag %d fid %d name %s perm 0%o mode %d", f.Tag, f.Fid, line(f.Name), uint32(f.Perm), f.Mode)
 	case plan9.Tread:
 		fmt.Fprintf(&b, "Tread tag %d fid %d offset %d count %d", f.Tag, sfid, int64(f.Offset), f.Count)
 	case plan9.Rread:
@@ -68,6 +70,15 @@ func fcallString(f *plan9.Fcall) string {
 		fmt.Fprintf(&b, "unknown type %d", f.Type)
 	}
 	return b.String()
+}
+
+// line is s as is, or Go-quoted if it holds a control character, which
+// a client could send to break the trace's lines.
+func line(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func typeName(t uint8) string {
@@ -121,7 +132,7 @@ func statString(stat []byte) string {
 		return fmt.Sprintf("stat(%d bytes)", len(stat))
 	}
 	return fmt.Sprintf("stat '%s' '%s' '%s' '%s' q %s m %#o at %d mt %d l %d t %d d %d",
-		d.Name, d.Uid, d.Gid, d.Muid, qidString(d.Qid), uint32(d.Mode),
+		line(d.Name), line(d.Uid), line(d.Gid), line(d.Muid), qidString(d.Qid), uint32(d.Mode),
 		int32(d.Atime), int32(d.Mtime), int64(d.Length), d.Type, int32(d.Dev))
 }
 

@@ -94,6 +94,15 @@ func TestFcallString(t *testing.T) {
 			"Twstat tag 12 fid 2 stat '' '' '' '' q (ffffffffffffffff 4294967295 dalA) m 037777777777 at -1 mt 5 l -1 t 65535 d -1"},
 		{plan9.Fcall{Type: plan9.Rwstat, Tag: 12},
 			"Rwstat tag 12"},
+		// Control characters a client sends cannot break a line.
+		{plan9.Fcall{Type: plan9.Tattach, Tag: 1, Fid: 0, Afid: plan9.NOFID, Uname: "x\n<-3- Tfake", Aname: "a\tb"},
+			`Tattach tag 1 fid 0 afid -1 uname "x\n<-3- Tfake" aname "a\tb"`},
+		{plan9.Fcall{Type: plan9.Twalk, Tag: 4, Fid: 0, Newfid: 1, Wname: []string{"a\rb"}},
+			`Twalk tag 4 fid 0 newfid 1 nwname 1 0:"a\rb" `},
+		{plan9.Fcall{Type: plan9.Tcreate, Tag: 6, Fid: 1, Name: "n\x7f", Perm: 0664, Mode: plan9.OWRITE},
+			`Tcreate tag 6 fid 1 name "n\x7f" perm 0664 mode 1`},
+		{plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000\n"},
+			`Tversion tag 65535 msize 8216 version '"9P2000\n"'`},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, fcallString(&tt.f)); diff != "" {

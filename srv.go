@@ -221,7 +221,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			c.own = c.direct != nil && !c.slow
 		}
 		if !c.dispatch(f) {
-			why = errors.New("unexpected " + f.String())
+			why = errors.New("unexpected " + fcallString(f))
 			break
 		}
 	}
