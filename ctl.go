@@ -142,8 +142,9 @@ func setEnum[T ~int](p *T, names []string, s string) bool {
 
 // parseDepth parses "100" (messages) or "100b", "64K", "1M", "2G" (bytes).
 func parseDepth(s string) (depth, bool) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return depth{n: n}, n >= 0
+	if digits(s) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return depth{n: n}, err == nil
 	}
 	n, ok := parseSize(s, true)
 	if n == 0 {
@@ -172,11 +173,19 @@ func parseSize(s string, needSuffix bool) (int64, bool) {
 	if !found && needSuffix {
 		return 0, false
 	}
+	if !digits(num) {
+		return 0, false
+	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult || num == "" || num[0] == '+' {
+	if err != nil || n > (1<<62)/mult {
 		return 0, false
 	}
 	return n * mult, true
+}
+
+// digits says whether s is a decimal number with no sign.
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // formatSize is the shortest exact form of n bytes.

@@ -163,6 +163,12 @@ func TestCtlErrors(t *testing.T) {
 		{"depth 99999999999999999999", depthUsage},
 		{"depth 99999999999G", depthUsage},
 		{"depth 5 6", depthUsage},
+		// A count or size has no sign.
+		{"depth +5", depthUsage},
+		{"depth -0", depthUsage},
+		{"depth +5K", depthUsage},
+		{"depth -0K", depthUsage},
+		{"depth -0b", depthUsage},
 		{"wait", waitUsage},
 		{"wait some", waitUsage},
 		{"clear now", "usage: clear"},

@@ -52,7 +52,9 @@ package main
 //	F group lo hi                   the group's messages from seq lo to
 //	                               hi still in its history were carried
 //	                               into this segment (A records before)
-//	R path mtime                    a file removed, with its messages
+//	R path mtime muid               a file removed, with its messages,
+//	                               by muid (older records end at
+//	                               mtime)
 //	T path name mode mtime gid      a file's stat changed
 //	C group data replay depth depthbytes wait mtime muid
 //	                               a group's configuration, written to
@@ -1149,7 +1151,7 @@ func (l *dlog) node(n *node) {
 }
 
 // removed logs n's removal; its messages leave with it.
-func (l *dlog) removed(n *node, mtime uint32) {
+func (l *dlog) removed(n *node, mtime uint32, muid string) {
 	if l == nil {
 		return
 	}
@@ -1157,6 +1159,7 @@ func (l *dlog) removed(n *node, mtime uint32) {
 	at := l.rec('R')
 	l.num(n.path)
 	l.num(uint64(mtime))
+	l.str(muid)
 	l.finish(at, true)
 	l.live -= int64(nodeSize(n))
 	l.tree -= int64(nodeSize(n))
@@ -2978,6 +2981,10 @@ func (r *replay) record(body []byte) error {
 		q.nextSeq++
 	case 'R':
 		path, mtime := d.num(), d.u32()
+		muid, kept := "", len(d.b) > 0 // who removed it
+		if kept {
+			muid = d.str()
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -2990,10 +2997,14 @@ func (r *replay) record(body []byte) error {
 				r.live -= msgSize(len(m.data))
 			}
 		}
-		if err := t.remove(n); err != nil {
+		g := n.parent
+		if !kept {
+			muid = g.muid
+		}
+		if err := t.remove(n, muid); err != nil {
 			return err
 		}
-		n.parent.mtime = mtime
+		g.mtime = mtime
 		delete(r.nodes, path)
 		r.last = nil
 		r.live -= int64(nodeSize(n))

@@ -2495,6 +2495,105 @@ func TestGroupMuidRestart(t *testing.T) {
 	y.close()
 }
 
+// SPEC §3.4, §11.2: whoever removed a file from a group last is its
+// muid, after a restart as before.
+func TestGroupMuidRemoveRestart(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	d := plan9.Dir{}
+	d.Null()
+	d.Mode = plan9.DMDIR | 0777
+	must(t, fs.Wstat("g", &d))
+	f, err := fs.Create("g/s", plan9.OWRITE, 0666)
+	must(t, err)
+	f.Close()
+	cli, end := net.Pipe()
+	go x.srv.serve(end, 3)
+	c, err := client.NewConn(cli)
+	must(t, err)
+	defer c.Close()
+	carol, err := c.Attach(nil, "carol", "")
+	must(t, err)
+	must(t, carol.Remove("g/s"))
+	want, err := fs.Stat("g")
+	must(t, err)
+	x.close()
+	y := openLogged(t, dir, false)
+	got, err := y.dial().Stat("g")
+	must(t, err)
+	if want.Muid != "carol" || got.Muid != want.Muid || got.Mtime != want.Mtime {
+		t.Errorf("g: muid %q mtime %d before the restart, muid %q mtime %d after; want muid carol",
+			want.Muid, want.Mtime, got.Muid, got.Mtime)
+	}
+	y.close()
+}
+
+// SPEC §11.5: an R record an older mq wrote, with no muid, is read
+// back: the file is removed, the group keeps its mtime from the record
+// and its muid from before.
+func TestReadRemoveWithoutMuid(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	f, err := fs.Create("g/s", plan9.OWRITE, 0666)
+	must(t, err)
+	f.Close()
+	must(t, fs.Remove("g/s"))
+	want, err := fs.Stat("g")
+	must(t, err)
+	x.close()
+	// Cut the muid off the R record, as an older mq wrote it.
+	cut := 0
+	for _, path := range segFiles(t, dir) {
+		b, err := os.ReadFile(path)
+		must(t, err)
+		seed := segSeed(b)
+		out := append([]byte(nil), b[:logHdrLen]...)
+		off := logHdrLen
+		for off+8 <= len(b) {
+			size := int(binary.LittleEndian.Uint32(b[off:]))
+			if size == 0 {
+				break // room, not a record
+			}
+			body := append([]byte(nil), b[off+8:off+8+size]...)
+			off += 8 + size
+			if body[0] == 'R' {
+				n := 1
+				for range 2 { // path, mtime
+					_, k := binary.Uvarint(body[n:])
+					n += k
+				}
+				body = body[:n]
+				cut++
+			}
+			var h [8]byte
+			binary.LittleEndian.PutUint32(h[:], uint32(len(body)))
+			binary.LittleEndian.PutUint32(h[4:], crc32.Update(seed, castagnoli, body))
+			out = append(append(out, h[:]...), body...)
+		}
+		must(t, os.WriteFile(path, out, 0600))
+	}
+	if cut != 1 {
+		t.Fatalf("found %d R records, want 1", cut)
+	}
+	y := openLogged(t, dir, false)
+	defer y.close()
+	if y.warn.Len() > 0 {
+		t.Errorf("restart said %q", y.warn.String())
+	}
+	got, err := y.dial().Stat("g")
+	must(t, err)
+	if got.Muid != "glenda" || got.Mtime != want.Mtime || got.Qid.Vers != want.Qid.Vers {
+		t.Errorf("g after the restart: muid %q mtime %d vers %d; want glenda, %d, %d", got.Muid, got.Mtime, got.Qid.Vers, want.Mtime, want.Qid.Vers)
+	}
+	if _, err := y.dial().Stat("g/s"); err == nil {
+		t.Errorf("g/s is back")
+	}
+}
+
 // copyQuiet is copyDir taken while the log writes nothing and changes
 // no file: what a kill at that moment leaves.
 func (x *logged) copyQuiet() string {

@@ -51,15 +51,17 @@ func parseOptions(args []string) (*options, error) {
 	}
 	o := &options{capBytes: 256 << 20}
 	for _, f := range flags {
+		// An empty name, mount point, address, dir or users file is a
+		// bad argument: mq -s '' would otherwise serve standard input.
+		if f.Letter != 'D' && f.Letter != 'S' && f.Value == "" {
+			return nil, fmt.Errorf("empty argument to -%c", f.Letter)
+		}
 		switch f.Letter {
 		case 'D':
 			o.debug = true
 		case 'S':
 			o.sync = true
 		case 'r':
-			if f.Value == "" {
-				return nil, fmt.Errorf("empty dir")
-			}
 			o.dir = f.Value
 		case 'a':
 			o.addr = f.Value

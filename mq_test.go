@@ -54,6 +54,13 @@ func TestParseOptions(t *testing.T) {
 		{[]string{"-M", "10k"}, nil},
 		{[]string{"-M", "lots"}, nil},
 		{[]string{"-M", "99999999999G"}, nil},
+		// An empty argument is a bad one.
+		{[]string{"-s", ""}, nil},
+		{[]string{"-m", ""}, nil},
+		{[]string{"-a", ""}, nil},
+		{[]string{"-u", ""}, nil},
+		{[]string{"-r", ""}, nil},
+		{[]string{"-M", ""}, nil},
 	}
 	for _, tt := range tests {
 		name := strings.Join(tt.args, " ")

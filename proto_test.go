@@ -1036,39 +1036,53 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestTrace checks that -D traces each message in lib9p's form: <-N-
-// before T-messages, -N-> before replies (SPEC §2).
+// before T-messages, -N-> before replies, and the message as Plan 9's
+// %F prints it (SPEC §2).
 func TestTrace(t *testing.T) {
 	var trace lockedBuffer
 	cli, srv := net.Pipe()
 	defer cli.Close()
-	s := newServer(newTestTree(), &trace)
+	tr := newTestTree()
+	s := newServer(tr, &trace)
 	done := make(chan struct{})
 	go func() {
 		s.serve(srv, 5)
 		close(done)
 	}()
 	br := bufio.NewReader(cli)
-	var want []string
 	for _, line := range []string{
 		"Tversion tag 65535 msize 8216 version 9P2000",
 		"Tattach tag 1 fid 0 afid NOFID uname glenda aname ''",
 		"Twalk tag 2 fid 0 newfid 1 wname nosuch",
-		"Tstat tag 3 fid 0",
+		"Twalk tag 3 fid 0 newfid 1 wname [ctl]",
+		"Topen tag 4 fid 1 mode OREAD",
+		"Tread tag 5 fid 1 offset 0 count 13",
 	} {
-		f := parse(t, line)
-		if err := plan9.WriteFcall(cli, f); err != nil {
+		if err := plan9.WriteFcall(cli, parse(t, line)); err != nil {
 			t.Fatal(err)
 		}
-		r, err := plan9.ReadFcall(br)
-		if err != nil {
+		if _, err := plan9.ReadFcall(br); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, "<-5- "+f.String(), "-5-> "+r.String())
 	}
 	cli.Close()
 	<-done
 	s.trace.flush(0)
-	want = append(want, "mq: connection 5 closed: client hung up")
+	want := []string{
+		"<-5- Tversion tag 65535 msize 8216 version '9P2000'",
+		"-5-> Rversion tag 65535 msize 8216 version '9P2000'",
+		"<-5- Tattach tag 1 fid 0 afid -1 uname glenda aname ",
+		"-5-> Rattach tag 1 qid (a000000000000000 0 d)",
+		"<-5- Twalk tag 2 fid 0 newfid 1 nwname 1 0:nosuch ",
+		"-5-> Rerror tag 2 ename file does not exist",
+		"<-5- Twalk tag 3 fid 0 newfid 1 nwname 1 0:ctl ",
+		"-5-> Rwalk tag 3 nwqid 1 0:(0000000000000002 0 ) ",
+		"<-5- Topen tag 4 fid 1 mode 0",
+		"-5-> Ropen tag 4 qid (0000000000000002 0 ) iounit 8192 ",
+		"<-5- Tread tag 5 fid 1 offset 0 count 13",
+		"-5-> Rread tag 5 count 13 '64617461 206d6573 73616765 0a'",
+		"mq: connection 5 closed: client hung up",
+	}
 	got := strings.Split(strings.TrimSuffix(trace.String(), "\n"), "\n")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("trace (-want +got):\n%s", diff)

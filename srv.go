@@ -221,7 +221,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 			c.own = c.direct != nil && !c.slow
 		}
 		if !c.dispatch(f) {
-			why = errors.New("unexpected " + f.String())
+			why = errors.New("unexpected " + fcallString(f))
 			break
 		}
 	}
@@ -300,7 +300,7 @@ func (s *server) newConn(rwc io.ReadWriteCloser, id int) *conn {
 // when the connection must close (SPEC §8.9).
 func (c *conn) dispatch(f *plan9.Fcall) bool {
 	if c.s.trace != nil {
-		c.s.trace.printf("<-%d- %v\n", c.in, f)
+		c.s.trace.printf("<-%d- %s\n", c.in, fcallString(f))
 	}
 	// A Tflush on a tag in use is refused too, and flushes nothing
 	// (SPEC §8.7).
@@ -802,7 +802,7 @@ func (c *conn) release(fd *fid) {
 		fd.open = false
 	}
 	if fd.rclose {
-		c.t.remove(fd.n)
+		c.t.remove(fd.n, fd.uid)
 	}
 }
 
@@ -819,7 +819,7 @@ func (c *conn) remove(f *plan9.Fcall) (*plan9.Fcall, error) {
 	if n.parent != nil && !c.t.hasPerm(n.parent, fd.uid, plan9.DMWRITE) {
 		err = errPerm
 	} else {
-		err = c.t.remove(n)
+		err = c.t.remove(n, fd.uid)
 	}
 	if err != nil {
 		return nil, err

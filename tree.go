@@ -260,9 +260,11 @@ func (t *tree) create(g *node, uid, name string, perm plan9.Perm) (*node, error)
 	return n, nil
 }
 
-// remove takes n out of the tree (SPEC §3.5). Permission is checked by
-// the caller, which may have checked it at open (ORCLOSE).
-func (t *tree) remove(n *node) error {
+// remove takes n out of the tree for uid (SPEC §3.5), who is then its
+// group's last writer, as on Plan 9's file servers (SPEC §3.4).
+// Permission is checked by the caller, which may have checked it at
+// open (ORCLOSE).
+func (t *tree) remove(n *node, uid string) error {
 	switch {
 	case n.removed:
 		return errNotExist
@@ -272,12 +274,13 @@ func (t *tree) remove(n *node) error {
 		return errNotEmpty
 	}
 	// It only frees history: it may use the room kept for that.
-	if err := t.log.roomToFree(32); err != nil {
+	if err := t.log.roomToFree(32 + len(uid)); err != nil {
 		return err
 	}
 	g := n.parent
 	t.unlink(g, n)
-	t.log.removed(n, g.mtime)
+	g.muid = uid
+	t.log.removed(n, g.mtime, uid)
 	n.removed = true
 	if n.kind == kStream {
 		g.q.removeStream(n.sq)
@@ -337,9 +340,12 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 			return errExist
 		}
 	}
-	setMode := d.Mode != null.Mode
-	setMtime := d.Mtime != null.Mtime
-	setAtime := d.Atime != null.Atime
+	// A field set to the value it has is no change, and needs no
+	// permission, as with Plan 9's file servers: a wstat of what stat
+	// returned succeeds for anyone (SPEC §3.6).
+	setMode := d.Mode != null.Mode && (n.newMode(d.Mode) != n.mode || (d.Mode&plan9.DMDIR != 0) != n.isDir())
+	setMtime := d.Mtime != null.Mtime && d.Mtime != n.mtime
+	setAtime := d.Atime != null.Atime && d.Atime != n.atime
 	setGid := d.Gid != "" && d.Gid != n.gid
 	if (setMode || setMtime || setAtime || setGid) && !t.isOwner(n, uid) {
 		return errNotOwner
@@ -379,14 +385,7 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 		g.vers++
 	}
 	if setMode {
-		keep := plan9.Perm(plan9.DMDIR | plan9.DMAPPEND)
-		if n.kind != kStream {
-			keep = plan9.DMDIR
-		}
-		n.mode = n.mode&keep | d.Mode&(0777|plan9.DMEXCL)
-		if n.kind == kGroup {
-			n.mode &^= plan9.DMEXCL
-		}
+		n.mode = n.newMode(d.Mode)
 	}
 	if setMtime {
 		n.mtime = d.Mtime
@@ -401,6 +400,19 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 		}
 	}
 	return nil
+}
+
+// newMode is n's mode after a wstat asks for mode: its permission
+// bits and DMEXCL (streams only) change; DMDIR and DMAPPEND stay.
+func (n *node) newMode(mode plan9.Perm) plan9.Perm {
+	keep := plan9.Perm(plan9.DMDIR | plan9.DMAPPEND)
+	set := plan9.Perm(0777)
+	if n.kind == kStream {
+		set |= plan9.DMEXCL
+	} else {
+		keep = plan9.DMDIR
+	}
+	return n.mode&keep | mode&set
 }
 
 // walkTo resolves an attach name, a path of groups below the root.

@@ -936,3 +936,81 @@ func wstatString(d plan9.Dir) string {
 	}
 	return strings.Join(f, " ")
 }
+
+// TestWstatSameValues checks that a wstat setting fields to the values
+// they have changes nothing and so needs no permission, as on Plan 9's
+// file servers: anyone may write back the stat it read, while a value
+// that differs still needs the owner (SPEC §3.6).
+func TestWstatSameValues(t *testing.T) {
+	tr := newTestTree()
+	glenda := session(t, tr, "glenda")
+	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0777))
+	mustOK(t, "touch g/s", glenda.create("g/s", plan9.DMEXCL|0664))
+	bob := session(t, tr, "bob")
+	for _, path := range []string{"", "ctl", "order", "g", "g/ctl", "g/order", "g/s"} {
+		before := glenda.statAt(path)
+		type change struct {
+			what string
+			set  func(d *plan9.Dir)
+			want string
+		}
+		for _, c := range []change{
+			{"its stat", func(d *plan9.Dir) {}, ""},
+			{"its mode", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode }, ""},
+			{"its permission bits", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode &^ plan9.DMAPPEND }, ""},
+			{"its mtime", func(d *plan9.Dir) { d.Null(); d.Mtime = before.Mtime }, ""},
+			{"its atime", func(d *plan9.Dir) { d.Null(); d.Atime = before.Atime }, ""},
+			{"another mode", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode ^ 0001 }, "not owner"},
+			{"another mtime", func(d *plan9.Dir) { d.Null(); d.Mtime = before.Mtime - 1 }, "not owner"},
+			{"DMDIR flipped", func(d *plan9.Dir) { d.Null(); d.Mode = before.Mode ^ plan9.DMDIR }, "not owner"},
+		} {
+			d := *before
+			c.set(&d)
+			if got := bob.wstatAt(path, d); got != c.want {
+				t.Errorf("bob: wstat /%s with %s: %q, want %q", path, c.what, got, c.want)
+			}
+		}
+		if diff := cmp.Diff(before, glenda.statAt(path)); diff != "" {
+			t.Errorf("/%s changed (-before +after):\n%s", path, diff)
+		}
+	}
+}
+
+// TestRemoveMuid checks that whoever removes a file from a group, by
+// Tremove or ORCLOSE, is its last writer, as the group's mtime says
+// it was changed then, as on Plan 9's file servers (SPEC §3.4, §3.5).
+func TestRemoveMuid(t *testing.T) {
+	tr := newTestTree()
+	glenda := session(t, tr, "glenda")
+	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0777))
+	d := nulldir()
+	d.Mode = plan9.DMDIR | 0777
+	mustOK(t, "chmod g", glenda.wstatAt("g", d))
+	bob := session(t, tr, "bob")
+	mustOK(t, "bob: touch g/s", bob.create("g/s", 0666))
+	mustOK(t, "bob: touch g/t", bob.create("g/t", 0666))
+	mustOK(t, "bob: mkdir g/h", bob.create("g/h", plan9.DMDIR|0777))
+	if got := glenda.statAt("g").Muid; got != "bob" {
+		t.Fatalf("g's muid after bob's creates: %q, want bob", got)
+	}
+	carol := session(t, tr, "carol")
+	mustOK(t, "carol: rm g/s", carol.remove("g/s"))
+	if got := glenda.statAt("g").Muid; got != "carol" {
+		t.Errorf("g's muid after carol's remove: %q, want carol", got)
+	}
+	mustOK(t, "carol: rm g/h", carol.remove("g/h"))
+	dave := session(t, tr, "dave")
+	mustOK(t, "dave: open g/t ORCLOSE", dave.openAt(10, "g/t", plan9.OREAD|plan9.ORCLOSE))
+	dave.clunk(10)
+	if got := glenda.statAt("g").Muid; got != "dave" {
+		t.Errorf("g's muid after dave's ORCLOSE: %q, want dave", got)
+	}
+	// A remove that fails changes nothing.
+	mustOK(t, "bob: touch g/u", bob.create("g/u", 0666))
+	if got := carol.remove(""); got != "permission denied" {
+		t.Errorf("carol: rm /: %q, want permission denied", got)
+	}
+	if got := glenda.statAt("").Muid; got != "glenda" {
+		t.Errorf("/'s muid after a failed remove: %q, want glenda", got)
+	}
+}

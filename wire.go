@@ -435,7 +435,7 @@ func (c *conn) sendPend(l *dlog) {
 // send queues a reply. It and respond are where replies are written.
 func (c *conn) send(rx *plan9.Fcall) {
 	if c.s.trace != nil {
-		c.s.trace.printf("-%d-> %v\n", c.out, rx)
+		c.s.trace.printf("-%d-> %s\n", c.out, fcallString(rx))
 	}
 	b, err := rx.Bytes()
 	if err != nil {
@@ -463,7 +463,7 @@ func (c *conn) respond(tag uint16, rx *plan9.Fcall, err error) {
 // sendRead answers a read with data.
 func (c *conn) sendRead(tag uint16, data string) {
 	if c.s.trace != nil {
-		c.s.trace.printf("-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: []byte(data)})
+		c.s.trace.printf("-%d-> %s\n", c.out, fcallString(&plan9.Fcall{Type: plan9.Rread, Tag: tag, Data: []byte(data)}))
 	}
 	var h [ioHdrSize]byte
 	putIOHdr(&h, plan9.Rread, tag, uint32(len(data)))
@@ -473,7 +473,7 @@ func (c *conn) sendRead(tag uint16, data string) {
 // sendWrite answers a write with count, encoded here as sendRead does.
 func (c *conn) sendWrite(tag uint16, count uint32) {
 	if c.s.trace != nil {
-		c.s.trace.printf("-%d-> %v\n", c.out, &plan9.Fcall{Type: plan9.Rwrite, Tag: tag, Count: count})
+		c.s.trace.printf("-%d-> %s\n", c.out, fcallString(&plan9.Fcall{Type: plan9.Rwrite, Tag: tag, Count: count}))
 	}
 	var h [ioHdrSize]byte
 	putIOHdr(&h, plan9.Rwrite, tag, count)

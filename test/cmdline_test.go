@@ -71,6 +71,10 @@ func TestUsage(t *testing.T) {
 		{"-Ss", "x"},
 		{"-r"},
 		{"-s", "x", "-r"},
+		{"-s", ""}, // not the one-session mode on standard input
+		{"-D", "-m", ""},
+		{"-a", ""},
+		{"-u", ""},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			stdout, stderr, code := runMQ(t, args...)
@@ -105,7 +109,7 @@ func TestStdioTrace(t *testing.T) {
 	defer timer.Stop()
 
 	br := bufio.NewReader(stdout)
-	var want []string
+	var root *plan9.Dir
 	for _, f := range []*plan9.Fcall{
 		{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: 8216, Version: "9P2000"},
 		{Type: plan9.Tattach, Tag: 1, Fid: 0, Afid: plan9.NOFID, Uname: "glenda"},
@@ -122,7 +126,27 @@ func TestStdioTrace(t *testing.T) {
 		if r.Tag != f.Tag || r.Type != f.Type+1 && r.Type != plan9.Rerror {
 			t.Errorf("%v: got %v", f, r)
 		}
-		want = append(want, "<-0- "+f.String(), "-1-> "+r.String())
+		if r.Type == plan9.Rstat {
+			if root, err = plan9.UnmarshalDir(r.Stat); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if root == nil {
+		t.Fatal("no Rstat")
+	}
+	// Each message as Plan 9's %F prints it.
+	u := owner(t)
+	want := []string{
+		"<-0- Tversion tag 65535 msize 8216 version '9P2000'",
+		"-1-> Rversion tag 65535 msize 8216 version '9P2000'",
+		"<-0- Tattach tag 1 fid 0 afid -1 uname glenda aname ",
+		"-1-> Rattach tag 1 qid (a000000000000000 0 d)",
+		"<-0- Twalk tag 2 fid 0 newfid 1 nwname 1 0:nosuch ",
+		"-1-> Rerror tag 2 ename file does not exist",
+		"<-0- Tstat tag 3 fid 0",
+		fmt.Sprintf("-1-> Rstat tag 3  stat '/' '%s' '%s' '%s' q (a000000000000000 0 d) m 020000000775 at %d mt %d l 0 t 0 d 0",
+			u, u, u, root.Atime, root.Mtime),
 	}
 	stdin.Close()
 	rest, _ := io.ReadAll(br)
