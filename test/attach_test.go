@@ -337,6 +337,40 @@ func TestAttachErrors(t *testing.T) {
 	}
 }
 
+// Flags combine and come in any order, the Plan 9 way, as the usage
+// lines read: -c, -k and -w are flags like -t, and id is the first
+// argument, so -ct id is -c -t id, and -c -s srv id makes session id
+// (SPEC §10).
+func TestAttachFlagOrder(t *testing.T) {
+	s := startMQ(t)
+	run := func(args ...string) string {
+		t.Helper()
+		out, code := runProc(t, s.ns, "", bin("attach"), args...)
+		if code != 0 {
+			t.Fatalf("attach %q: exit %d, output %q", args, code, out)
+		}
+		return out
+	}
+	run("-ct", "-s", s.name, "a", "cat")
+	run("-tcs", s.name, "b", "cat")
+	run("-c", "-s", s.name, "c", "cat")
+	run("-w", "-s", s.name, "c", "hello")
+	want := "a\trunning\tterminal\nb\trunning\tterminal\nc\trunning\n"
+	if diff := cmp.Diff(want, run("-ls", s.name)); diff != "" {
+		t.Errorf("attach -ls srv (-want +got):\n%s", diff)
+	}
+	a := startProc(t, s.ns, bin("attach"), "-rs", s.name, "c")
+	a.waitFor(t, "hello\n")
+	a.stdin.Close()
+	a.wait(t)
+	run("-k", "-s", s.name, "a")
+	run("-ks", s.name, "b")
+	run("-s", s.name, "-k", "c")
+	if got := run("-l", "-s", s.name); got != "" {
+		t.Errorf("attach -l -s srv after -k = %q, want nothing", got)
+	}
+}
+
 // Without a posted service attach starts `mq -r dir -s attach-$user`
 // itself, and says so clearly when it cannot (SPEC §10, §11.6).
 func TestAttachStartsService(t *testing.T) {
