@@ -49,7 +49,10 @@ func main() {
 		lingerMain()
 		return
 	}
-	flags, rest, err := arg.Parse(os.Args[1:], "c:k:lrtw:s:")
+	// -c, -k and -w are flags like -t and -r, and id is the first
+	// argument, as the usage lines read: so flags combine and come in
+	// any order, as in -ct id or -c -s srv id (SPEC §10).
+	flags, rest, err := arg.Parse(os.Args[1:], "cklrtws:")
 	if err != nil {
 		usage()
 	}
@@ -66,26 +69,30 @@ func main() {
 		case 'r':
 			readOnly = true
 		default:
-			if op != 0 {
+			if op != 0 && op != f.Letter {
 				usage()
 			}
-			op, id = f.Letter, f.Value
+			op = f.Letter
 		}
 	}
-	if op == 'c' && id == "-t" && !terminal && len(rest) > 0 {
-		// -c -t id: -c takes the next word as its id.
-		terminal, id, rest = true, rest[0], rest[1:]
-	}
 	switch op {
-	case 0:
+	case 'l':
+		if len(rest) != 0 {
+			usage()
+		}
+	case 0, 'k':
 		if len(rest) != 1 {
 			usage()
 		}
 		id, rest = rest[0], nil
-	case 'k', 'l':
-		if len(rest) != 0 {
+	case 'c', 'w':
+		if len(rest) == 0 {
 			usage()
 		}
+		id, rest = rest[0], rest[1:]
+	}
+	if op == 'c' && len(rest) > 0 && strings.HasPrefix(rest[0], "-") {
+		usage() // a flag after the id, not a command
 	}
 	if terminal && op != 'c' || readOnly && op != 0 {
 		usage()

@@ -156,6 +156,9 @@ func attach(fs mqclient.FS, id string, readOnly bool) {
 			}
 			fatal("%s: session removed", id)
 		}
+		if err == mqclient.ErrHungup {
+			fatal("%s: %v", id, err) // as the watch on Lost says it
+		}
 		if err != nil {
 			fatal("%v", err)
 		}

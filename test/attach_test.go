@@ -272,7 +272,7 @@ func TestAttachCat(t *testing.T) {
 	attachOK(t, s, "-c", "c", "cat")
 	a := startAttach(t, s, "c")
 	io.WriteString(a.stdin, "hello\n")
-	a.waitFor(t, "hello\n")
+	a.waitFor(t, "hello\n-n is text\n")
 	attachOK(t, s, "-w", "c", "two", "words")
 	a.waitFor(t, "two words\n")
 	if out, code := runProc(t, s.ns, "from stdin\n", bin("attach"), "-s", s.name, "-w", "c"); code != 0 {
@@ -334,6 +334,41 @@ func TestAttachErrors(t *testing.T) {
 	// A failed -c leaves no session behind.
 	if got := attachOK(t, s, "-l"); got != "x\trunning\n" {
 		t.Errorf("attach -l = %q, want %q", got, "x\trunning\n")
+	}
+}
+
+// Flags combine and come in any order, the Plan 9 way, as the usage
+// lines read: -c, -k and -w are flags like -t, and id is the first
+// argument, so -ct id is -c -t id, -c -s srv id makes session id, and
+// the words after -w id are text, whatever they look like (SPEC §10).
+func TestAttachFlagOrder(t *testing.T) {
+	s := startMQ(t)
+	run := func(args ...string) string {
+		t.Helper()
+		out, code := runProc(t, s.ns, "", bin("attach"), args...)
+		if code != 0 {
+			t.Fatalf("attach %q: exit %d, output %q", args, code, out)
+		}
+		return out
+	}
+	run("-ct", "-s", s.name, "a", "cat")
+	run("-tcs", s.name, "b", "cat")
+	run("-c", "-s", s.name, "c", "cat")
+	run("-w", "-s", s.name, "c", "hello")
+	run("-ws", s.name, "c", "-n", "is", "text") // after id, words are text
+	want := "a\trunning\tterminal\nb\trunning\tterminal\nc\trunning\n"
+	if diff := cmp.Diff(want, run("-ls", s.name)); diff != "" {
+		t.Errorf("attach -ls srv (-want +got):\n%s", diff)
+	}
+	a := startProc(t, s.ns, bin("attach"), "-rs", s.name, "c")
+	a.waitFor(t, "hello\n-n is text\n")
+	a.stdin.Close()
+	a.wait(t)
+	run("-k", "-s", s.name, "a")
+	run("-ks", s.name, "b")
+	run("-s", s.name, "-k", "c")
+	if got := run("-l", "-s", s.name); got != "" {
+		t.Errorf("attach -l -s srv after -k = %q, want nothing", got)
 	}
 }
 

@@ -4,7 +4,9 @@ package test
 
 import (
 	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"9fans.net/go/plan9"
@@ -233,5 +235,28 @@ func TestMQCatErrors(t *testing.T) {
 		if code == 0 || out != tt.want {
 			t.Errorf("mq-cat %q: exit %d, output %q; want non-zero and %q", tt.args, code, out, tt.want)
 		}
+	}
+}
+
+// When the service goes away under it, whether it exits or is killed,
+// mq-cat says so and exits non-zero: only the group's removal is a
+// normal end (SPEC §9).
+func TestMQCatServiceGone(t *testing.T) {
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := startMQ(t)
+			fs := s.attach(t, owner(t), "")
+			fids := makeGroup(t, fs, "g", "a")
+			if _, err := fids["a"].Write([]byte("first\n")); err != nil {
+				t.Fatal(err)
+			}
+			p := startProc(t, s.ns, bin("mq-cat"), "-s", s.name, "g")
+			p.waitFor(t, "first\n") // following the group
+			s.cmd.Process.Signal(sig)
+			out, code := p.wait(t)
+			if want := "first\nmq-cat: g: i/o on hungup channel\n"; code == 0 || out != want {
+				t.Errorf("mq-cat when mq gets %v: exit %d, output %q; want non-zero, %q", sig, code, out, want)
+			}
+		})
 	}
 }

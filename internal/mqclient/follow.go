@@ -71,10 +71,27 @@ func Follow(fs FS, group string, names []string) (*Follower, error) {
 	return f, nil
 }
 
+// ErrHungup is what Next returns once the connection to the server
+// has failed, in Plan 9's words: the end of file or error a read gets
+// then does not mean the group was removed.
+var ErrHungup = errors.New("i/o on hungup channel")
+
 // Next returns the next message of a followed stream and the stream's
 // name. Its data is valid until the next call. When the group is
-// removed it returns io.EOF.
+// removed it returns io.EOF; when the connection fails, ErrHungup.
 func (f *Follower) Next() (name string, data []byte, err error) {
+	name, data, err = f.next()
+	if err != nil {
+		select {
+		case <-Lost(f.fs):
+			err = ErrHungup
+		default:
+		}
+	}
+	return name, data, err
+}
+
+func (f *Follower) next() (name string, data []byte, err error) {
 	for {
 		line, err := f.entry()
 		if err != nil {
