@@ -31,7 +31,8 @@ package main
 //	G path parent ctlpath orderpath name uid gid muid mode mtime
 //	  data replay depth depthbytes wait nextseq ordervers vers
 //	  ctlmtime ctlmuid ordermtime ordermuid
-//	                               a group made (the root: set); a
+//	                               a group made (the root: set; a
+//	                               new log's first record); a
 //	                               record without the last four, from
 //	                               an older mq, gives ctl and order
 //	                               the group's
@@ -484,6 +485,15 @@ func openLog(dir string, syncMode bool, t *tree, warn io.Writer) (*dlog, error) 
 	if l.zero = zeroReserve; !l.zero {
 		l.zero = errors.Is(l.f.Reserve(l.pos, 1), errNoReserve)
 	}
+	if l.stable > 0 {
+		l.mu.Lock()
+		l.writeOut(nil)
+		if l.err != nil {
+			l.f.Close()
+			lk.Close()
+			return nil, fmt.Errorf("%s: cannot write: %v", dir, l.err)
+		}
+	}
 	t.log = l
 	var walk func(g *node)
 	walk = func(g *node) {
@@ -657,7 +667,17 @@ func (l *dlog) recover(t *tree, warn io.Writer) error {
 	l.restoreSteps = r.h.steps
 	l.maps = r.maps
 	if len(nums) == 0 {
-		return l.newSegment(1)
+		if err := l.newSegment(1); err != nil {
+			return err
+		}
+		// The root is the first record, so that its mtime and its
+		// ctl's and order's come back though nothing is made in it
+		// (SPEC §11.2); openLog writes it before mq serves.
+		l.node(t.root)
+		l.live += int64(nodeSize(t.root))
+		l.tree += int64(nodeSize(t.root))
+		l.stable = len(l.buf)
+		return nil
 	}
 	last := nums[len(nums)-1]
 	l.nextSeg = last + 1

@@ -2884,3 +2884,31 @@ func TestBytesAfterEndMark(t *testing.T) {
 		t.Errorf("bytes after an older segment's end mark: got %v, want it refused naming %s", err, segName(first))
 	}
 }
+
+// SPEC §11.2: the root is a group like the others: its mtime, and its
+// ctl's and order's, come back after a restart even when nothing was
+// ever made in it, after a kill as after a clean stop.
+func TestRootRestart(t *testing.T) {
+	dir := t.TempDir()
+	tr := newTree("glenda", nil, 64<<20)
+	r := tr.root
+	// Times no restart can take for its own clock.
+	r.mtime, r.atime, r.ctl.mtime, r.order.mtime = 1000, 1000, 1001, 1002
+	l, err := openLog(dir, false, tr, io.Discard)
+	must(t, err)
+	x := &logged{t: t, dir: dir, tree: tr}
+	stat := func(tr *tree) []uint32 {
+		r := tr.root
+		return []uint32{r.mtime, r.ctl.mtime, r.order.mtime}
+	}
+	want := stat(tr)
+	killed := x.copyQuiet()
+	l.close()
+	for _, d := range []string{killed, dir} {
+		y := openLogged(t, d, false)
+		if diff := cmp.Diff(want, stat(y.tree)); diff != "" || y.warn.Len() > 0 {
+			t.Errorf("%s: root, ctl and order mtime after restart (said %q; -want +got):\n%s", d, y.warn.String(), diff)
+		}
+		y.close()
+	}
+}
