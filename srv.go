@@ -851,7 +851,7 @@ func (c *conn) wstat(f *plan9.Fcall) (*plan9.Fcall, error) {
 	}
 	d, err := plan9.UnmarshalDir(f.Stat)
 	if err != nil {
-		return nil, err
+		return nil, errBadStat // Plan 9's words, not the library's
 	}
 	if err := c.t.wstat(fd.n, fd.uid, d); err != nil {
 		return nil, err

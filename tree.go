@@ -38,6 +38,7 @@ const (
 	errTagInUse    fsError = "tag in use"
 	errCountSmall  fsError = "read count too small"
 	errStatBig     fsError = "stat buffer too small"
+	errBadStat     fsError = "malformed stat buffer"
 	errMsizeSmall  fsError = "msize too small"
 	errNoAuth      fsError = "mq: authentication not required"
 	errBadName     fsError = "bad file name"
