@@ -1017,6 +1017,33 @@ Rerror tag 0 ename 'fid in use'
 `)
 }
 
+// A Twstat whose stat cannot be decoded gets Plan 9's error for it,
+// not a library's words (SPEC §8.10), and changes nothing.
+func TestWstatMalformed(t *testing.T) {
+	tc := dialTest(t, newTestTree())
+	tc.run(setup)
+	before := tc.stat(0)
+	good, err := (&plan9.Dir{Name: "x", Mode: 0777 | plan9.DMDIR}).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stat := range [][]byte{
+		{1, 2, 3, 4, 5},
+		good[:len(good)-1],
+		append(good[:len(good):len(good)], 0),
+		{0, 0},
+	} {
+		r := tc.rpc(&plan9.Fcall{Type: plan9.Twstat, Tag: 1, Fid: 0, Stat: stat})
+		if want := "malformed stat buffer"; r.Type != plan9.Rerror || r.Ename != want {
+			t.Errorf("Twstat of %d bytes %x: %v; want Rerror %q", len(stat), stat, r, want)
+		}
+	}
+	if diff := cmp.Diff(before, tc.stat(0)); diff != "" {
+		t.Errorf("root changed (-before +after):\n%s", diff)
+	}
+	tc.sync()
+}
+
 // lockedBuffer collects a -D trace written while the test reads it.
 type lockedBuffer struct {
 	mu sync.Mutex

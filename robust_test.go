@@ -286,6 +286,40 @@ Rwalk
 	tc.sync()
 }
 
+// A stat that would make a reply longer than the msize the client asked
+// for is refused, not sent past it (SPEC §8.1): a name fits a stat at
+// msize 8216, not at the smallest msize.
+func TestStatFitsMsize(t *testing.T) {
+	tr := newTestTree()
+	long := strings.Repeat("n", 200)
+	tc := dialTest(t, tr)
+	tc.run(fmt.Sprintf(`
+Tversion tag 65535 msize 8216 version 9P2000
+Rversion tag 65535 msize 8216 version 9P2000
+Tattach fid 0 afid NOFID uname glenda aname ''
+Rattach ...
+Twalk fid 0 newfid 1
+Rwalk
+Tcreate fid 1 name %s perm --rw-rw-rw- mode OWRITE
+Rcreate ...
+Tstat tag 1 fid 1
+Rstat tag 1 ...
+`, long))
+	small := dialTest(t, tr)
+	small.run(fmt.Sprintf(`
+Tversion tag 65535 msize 256 version 9P2000
+Rversion tag 65535 msize 256 version 9P2000
+Tattach fid 0 afid NOFID uname glenda aname ''
+Rattach ...
+Twalk fid 0 newfid 1 wname %s
+Rwalk ...
+Tstat tag 1 fid 1
+Rerror tag 1 ename 'stat buffer too small'
+Tstat tag 1 fid 0
+Rstat tag 1 ...
+`, long))
+}
+
 // A reader of order partway through an entry whose stream is removed is
 // told it lost the entry, rather than reading a line cut short
 // (SPEC §6.3, §7.3).

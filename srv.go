@@ -836,6 +836,12 @@ func (c *conn) stat(f *plan9.Fcall) (*plan9.Fcall, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Rstat is size[4] type[1] tag[2] n[2] stat[n]: it must fit the
+	// msize the client asked for (SPEC §8.1), which long names need
+	// not at the smallest.
+	if 9+len(b) > int(c.msize) {
+		return nil, errStatBig
+	}
 	return &plan9.Fcall{Type: plan9.Rstat, Stat: b}, nil
 }
 
@@ -846,7 +852,7 @@ func (c *conn) wstat(f *plan9.Fcall) (*plan9.Fcall, error) {
 	}
 	d, err := plan9.UnmarshalDir(f.Stat)
 	if err != nil {
-		return nil, err
+		return nil, errBadStat // Plan 9's words, not the library's
 	}
 	if err := c.t.wstat(fd.n, fd.uid, d); err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ const (
 	errLength      fsError = "cannot change length"
 	errTagInUse    fsError = "tag in use"
 	errCountSmall  fsError = "read count too small"
+	errStatBig     fsError = "stat buffer too small"
+	errBadStat     fsError = "malformed stat buffer"
 	errMsizeSmall  fsError = "msize too small"
 	errNoAuth      fsError = "mq: authentication not required"
 	errBadName     fsError = "bad file name"

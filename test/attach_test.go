@@ -272,7 +272,7 @@ func TestAttachCat(t *testing.T) {
 	attachOK(t, s, "-c", "c", "cat")
 	a := startAttach(t, s, "c")
 	io.WriteString(a.stdin, "hello\n")
-	a.waitFor(t, "hello\n-n is text\n")
+	a.waitFor(t, "hello\n")
 	attachOK(t, s, "-w", "c", "two", "words")
 	a.waitFor(t, "two words\n")
 	if out, code := runProc(t, s.ns, "from stdin\n", bin("attach"), "-s", s.name, "-w", "c"); code != 0 {
