@@ -217,7 +217,8 @@ func (r *replay) lost() {
 
 // handleSignals sets what the attacher does on signals: interrupt is
 // passed to the program, or detaches a read-only attacher; on a raw
-// terminal, the terminal is restored before a signal ends attach; and
+// terminal, the terminal is restored before a signal ends attach, and
+// on any other ctl-\ (quit) detaches, as it does on a raw one; and
 // a change of window size is passed on to winsize, if open, as is the
 // size now.
 func handleSignals(id string, raw, readOnly bool, note, winsize mqclient.File) {
@@ -226,6 +227,8 @@ func handleSignals(id string, raw, readOnly bool, note, winsize mqclient.File) {
 			restoreTerminal()
 			os.Exit(128 + signalNumber(sig))
 		})
+	} else {
+		onSignals(quitSignals, func(os.Signal) { detach(id, false) })
 	}
 	if winsize != nil {
 		sendSize := func() {

@@ -20,6 +20,6 @@ func restoreTerminal() {}
 
 func terminalSize() (rows, cols int, ok bool) { return 0, 0, false }
 
-var terminationSignals, resizeSignals []os.Signal
+var terminationSignals, resizeSignals, quitSignals []os.Signal
 
 func signalNumber(os.Signal) int { return 0 }

@@ -77,6 +77,11 @@ var terminationSignals = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SI
 // resizeSignals tell the attacher its terminal changed size.
 var resizeSignals = []os.Signal{syscall.SIGWINCH}
 
+// quitSignals detach an attacher that is not on a raw terminal:
+// ctl-\ on a cooked terminal is SIGQUIT, the key that detaches a
+// raw one.
+var quitSignals = []os.Signal{syscall.SIGQUIT}
+
 func signalNumber(sig os.Signal) int {
 	if s, ok := sig.(syscall.Signal); ok {
 		return int(s)

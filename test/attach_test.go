@@ -209,6 +209,19 @@ func TestAttachShell(t *testing.T) {
 		t.Errorf("attach -l after detaching = %q, want %q", got, "sh\trunning\n")
 	}
 
+	// ctl-\ (SIGQUIT) detaches too, as on a terminal session.
+	q := startAttach(t, s, "sh")
+	q.waitFor(t, "before-2")
+	if err := q.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := q.wait(t); code != 0 || strings.Contains(out, "goroutine") {
+		t.Errorf("attacher exit %d on SIGQUIT, want 0 and no dump; output:\n%s", code, out)
+	}
+	if got := attachOK(t, s, "-l"); got != "sh\trunning\n" {
+		t.Errorf("attach -l after SIGQUIT = %q, want %q", got, "sh\trunning\n")
+	}
+
 	a, b := startAttach(t, s, "sh"), startAttach(t, s, "sh")
 	io.WriteString(a.stdin, "echo from-'a'\n")
 	a.waitFor(t, "from-a")
