@@ -1043,6 +1043,20 @@ func (l *dlog) topUp(off int64) int64 {
 	return min(reserveChunk, max(turn-off, reserveChunk/16))
 }
 
+// wantRoom says whether run is to reserve more room in the segment
+// being appended to, with l.mu held: under half a chunk is left, and
+// the room does not yet reach a little past where the segment turns at
+// the latest (room turns it there). Past that, room reserves what a
+// change needs itself, in the rare case that the log cannot turn (a
+// full disk); reserving more ahead only to give it back when the
+// segment turns cost a fallocate(2) every 256 KiB of the last MiB.
+func (l *dlog) wantRoom() bool {
+	if l.resEnd-l.pos >= reserveChunk/2 {
+		return false
+	}
+	return l.segMax <= 0 || l.resEnd < l.segStart+max(l.segMax, 4*l.tree)+reserveChunk/4+reserveChunk/16
+}
+
 // errNoReserve says the file system cannot reserve room.
 var errNoReserve = errors.New("cannot reserve")
 
@@ -1088,7 +1102,7 @@ func (l *dlog) finish(at int, ack bool) {
 		l.rotate = true
 		l.poke()
 	}
-	if !l.topping && l.resEnd-l.pos < reserveChunk/2 {
+	if !l.topping && l.wantRoom() {
 		l.topping = true
 		l.poke()
 	}
