@@ -63,6 +63,9 @@ func main() {
 	for _, f := range flags {
 		switch f.Letter {
 		case 's':
+			if f.Value == "" {
+				usage() // no service has an empty name; mq -s '' is refused too
+			}
 			srv = f.Value
 		case 't':
 			terminal = true

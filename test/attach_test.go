@@ -331,6 +331,9 @@ func TestAttachErrors(t *testing.T) {
 		{[]string{"-r", "-k", "x"}, usage},
 		{[]string{"-r", "-c", "x"}, usage},
 		{[]string{"-t", "-w", "x"}, usage},
+		// An empty service name is a bad argument, as it is to mq -s.
+		{[]string{"-s", "", "-l"}, usage},
+		{[]string{"-s", "", "x"}, usage},
 		{[]string{"-s", s.name, "nosuch"}, "attach: nosuch: no such session\n"},
 		{[]string{"-s", s.name, "-w", "nosuch", "x"}, "attach: nosuch: no such session\n"},
 		{[]string{"-s", s.name, "-k", "nosuch"}, "attach: nosuch: no such session\n"},
