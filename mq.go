@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mq/internal/arg"
+	"mq/internal/exits"
 )
 
 const usageLine = "usage: mq [-DS] [-a addr] [-m mtpt] [-M size] [-r dir] [-s name] [-u users]"
@@ -32,7 +33,7 @@ func main() {
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "mq: %v\n", err)
-		os.Exit(1)
+		exits.Exit(err.Error()) // as sysfatal(2) does on Plan 9; 1 on Unix
 	}
 }
 

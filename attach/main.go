@@ -32,8 +32,9 @@ func usage() {
 // fatal ends attach with a message in the Plan 9 form.
 func fatal(format string, a ...any) {
 	restoreTerminal()
-	fmt.Fprintf(os.Stderr, "attach: "+format+"\n", a...)
-	os.Exit(1)
+	msg := fmt.Sprintf(format, a...)
+	fmt.Fprintf(os.Stderr, "attach: %s\n", msg)
+	exits.Exit(msg) // as sysfatal(2) does on Plan 9; 1 on Unix
 }
 
 func main() {

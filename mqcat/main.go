@@ -36,7 +36,7 @@ func main() {
 	}
 	if err := run(srv, rest[0], rest[1:], prefix, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "mq-cat: %v\n", err)
-		os.Exit(1)
+		exits.Exit(err.Error()) // as sysfatal(2) does on Plan 9; 1 on Unix
 	}
 }
 
