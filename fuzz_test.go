@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -60,6 +61,31 @@ Rversion tag 65535 msize 8216 version 9P2000
 Tattach fid 0 afid NOFID uname glenda aname ''
 Rattach ...
 `)
+	})
+}
+
+// FuzzTrace formats arbitrary messages as -D traces them (SPEC §2,
+// §8.9): whatever a client sends, the trace is one line and formatting
+// it never panics.
+func FuzzTrace(f *testing.F) {
+	for _, s := range connSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for len(in) >= 4 {
+			n := int(binary.LittleEndian.Uint32(in))
+			if n < 7 || n > len(in) {
+				return
+			}
+			fc, err := plan9.UnmarshalFcall(in[:n])
+			in = in[n:]
+			if err != nil {
+				continue
+			}
+			if line := fcallString(fc); strings.ContainsAny(line, "\n\r") {
+				t.Fatalf("%v traced on more than one line: %q", fc, line)
+			}
+		}
 	})
 }
 
