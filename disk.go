@@ -1293,18 +1293,6 @@ const diskOverhead = 24
 // MiB: see the top of the file.
 func diskAllowance() int64 { return 2*slack + 2*segMax }
 
-// writing logs a write about to be made to stream n: its data when
-// the group keeps history, else only that one was made. It says
-// whether the message is logged.
-func (l *dlog) written(n *node, uid, data string, mtime uint32) bool {
-	if l == nil {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.writtenLocked(n, uid, data, mtime)
-}
-
 // logWrite is room for a write by uid of data to stream n, then
 // written, under one hold of l.mu: the write path takes it once less
 // per message.
@@ -1314,11 +1302,13 @@ func (l *dlog) logWrite(n *node, uid, data string, mtime uint32) (bool, error) {
 	if err := l.roomLocked(len(data)+len(uid)+48, false); err != nil {
 		return false, err
 	}
-	return l.writtenLocked(n, uid, data, mtime), nil
+	return l.written(n, uid, data, mtime), nil
 }
 
-// writtenLocked is written with l.mu held.
-func (l *dlog) writtenLocked(n *node, uid, data string, mtime uint32) bool {
+// written logs a write by uid about to be made to stream n, with l.mu
+// held: its data when the group keeps history, else only that one was
+// made. It says whether the message is logged.
+func (l *dlog) written(n *node, uid, data string, mtime uint32) bool {
 	q := n.parent.q
 	if uid != n.muid {
 		// Another writer: most streams have one, and pay nothing.
@@ -2717,23 +2707,17 @@ func (r *replay) wholeAfter(b []byte, off int, seed uint32, v1 bool) bool {
 	if len(b)-off < 8 {
 		return false
 	}
+	// The length itself may be damaged: look for any whole record
+	// further on; in an mq log1 segment, after a whole-length record
+	// with a bad checksum. Zeros (room) or a record cut short are the
+	// rest of a torn tail (SPEC §11.5: the last records a crash cut
+	// short, a checksum that does not match).
+	from := off + 1
 	size := int(binary.LittleEndian.Uint32(b[off:]))
-	next := off + 8 + size
-	if !v1 || size < 1 || next > len(b) {
-		// The length itself may be damaged: look for any whole record
-		// further on.
-		for p := off + 1; p+9 <= len(b); p++ {
-			if okRecord(b, p, seed, v1) {
-				return true
-			}
-		}
-		return false
+	if next := off + 8 + size; v1 && size >= 1 && next <= len(b) {
+		from = next
 	}
-	// A whole record after a whole-length record with a bad checksum;
-	// zeros (room) or a record cut short are the rest of a torn tail
-	// (SPEC §11.5: the last records a crash cut short, a checksum that
-	// does not match).
-	for p := next; p+9 <= len(b); p++ {
+	for p := from; p+9 <= len(b); p++ {
 		if okRecord(b, p, seed, v1) {
 			return true
 		}

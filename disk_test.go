@@ -916,8 +916,7 @@ func BenchmarkStartup(b *testing.B) {
 		total = 1 << 30
 	}
 	for range total / 4096 {
-		tr.log.room(len(data) + 32)
-		g.q.logNext = tr.log.written(s, "glenda", data, 1)
+		g.q.logNext, _ = tr.log.logWrite(s, "glenda", data, 1)
 		g.q.write(s.sq, "s", data, nil)
 		if len(tr.log.buf) > 1<<20 {
 			tr.log.commit()
