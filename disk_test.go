@@ -44,7 +44,10 @@ func openLogged(t *testing.T, dir string, sync bool) *logged {
 }
 
 // dial starts a session as glenda.
-func (x *logged) dial() *client.Fsys {
+func (x *logged) dial() *client.Fsys { return x.dialAs("glenda") }
+
+// dialAs starts a session as uid.
+func (x *logged) dialAs(uid string) *client.Fsys {
 	cli, end := net.Pipe()
 	go x.srv.serve(end, 3)
 	c, err := client.NewConn(cli)
@@ -52,7 +55,7 @@ func (x *logged) dial() *client.Fsys {
 		x.t.Fatal(err)
 	}
 	x.t.Cleanup(func() { c.Close() })
-	fs, err := c.Attach(nil, "glenda", "")
+	fs, err := c.Attach(nil, uid, "")
 	if err != nil {
 		x.t.Fatal(err)
 	}
@@ -60,6 +63,18 @@ func (x *logged) dial() *client.Fsys {
 }
 
 func (x *logged) close() { x.tree.log.close() }
+
+// reopen starts a log on dir again and checks that it comes back as
+// want, saying nothing (SPEC §11.2, §11.5); what names the restart in
+// the error. The caller closes it.
+func reopen(t *testing.T, dir, want, what string) *logged {
+	t.Helper()
+	y := openLogged(t, dir, false)
+	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
+		t.Errorf("%s (said %q; -want +got):\n%s", what, y.warn.String(), diff)
+	}
+	return y
+}
 
 // dump is everything SPEC §11.2 says comes back, as text: the tree,
 // each group's configuration and its history with order.
@@ -103,11 +118,18 @@ func mkdir(t *testing.T, fs *client.Fsys, name string) {
 
 func ctlWrite(t *testing.T, fs *client.Fsys, group, text string) {
 	t.Helper()
+	must(t, writeCtl(fs, group, text))
+}
+
+// writeCtl writes text to group's ctl, and says how that went.
+func writeCtl(fs *client.Fsys, group, text string) error {
 	f, err := fs.Open(group+"/ctl", plan9.OWRITE)
-	must(t, err)
+	if err != nil {
+		return err
+	}
 	defer f.Close()
 	_, err = f.Write([]byte(text))
-	must(t, err)
+	return err
 }
 
 // writeAll writes each message to stream name, creating it if need be.
@@ -1618,20 +1640,11 @@ func TestSpareAfterKill(t *testing.T) {
 				t.Fatalf("the spare %s: %d bytes, %v", spare, len(b), err)
 			}
 			must(t, os.WriteFile(filepath.Join(killed, spare), b[:tt.keep], 0600))
-			y := openLogged(t, killed, false)
-			if y.warn.Len() > 0 {
-				t.Errorf("restart said %q", y.warn.String())
-			}
-			if diff := cmp.Diff(want, y.dump()); diff != "" {
-				t.Errorf("after restart (-want +got):\n%s", diff)
-			}
+			y := reopen(t, killed, want, "after restart")
 			writeAll(t, y.dial(), "g/s", "four")
 			want = y.dump()
 			y.close()
-			z := openLogged(t, killed, false)
-			if diff := cmp.Diff(want, z.dump()); diff != "" || z.warn.Len() > 0 {
-				t.Errorf("after a second restart (said %q; -want +got):\n%s", z.warn.String(), diff)
-			}
+			z := reopen(t, killed, want, "after a second restart")
 			z.close()
 		})
 	}
@@ -1714,10 +1727,7 @@ func TestNewSegmentOutsideLock(t *testing.T) {
 	writeAll(t, fs, "g/s", "after")
 	want := x.dump()
 	x.close()
-	y := openLogged(t, dir, false)
-	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
-		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
-	}
+	y := reopen(t, dir, want, "after restart")
 	y.close()
 }
 
@@ -1816,10 +1826,7 @@ func TestDiskFullAtNewSegment(t *testing.T) {
 	kept = append(kept, "after")
 	want := x.dump()
 	x.close()
-	y := openLogged(t, dir, false)
-	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
-		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
-	}
+	y := reopen(t, dir, want, "after restart")
 	y.tree.mu.Lock()
 	var got []string
 	for m := y.tree.root.byName["g"].q.head; m != nil; m = m.gnext {
@@ -2278,28 +2285,18 @@ func (f capFile) Truncate(size int64) error {
 // system and by writing zeros.
 func TestCarryOnFullDisk(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		disk func(dir string) (wrap func(logFile) logFile, setCap func(int64))
+		name  string
+		zeros bool
 	}{
-		{"reserved", func(dir string) (func(logFile) logFile, func(int64)) {
-			d := &capDisk{dir: dir, cap: 150 << 10, reserved: map[string]int64{}}
-			return func(f logFile) logFile {
-				return capFile{f, d, filepath.Base(f.(osLogFile).Name())}
-			}, d.setCap
-		}},
-		{"zeros", func(dir string) (func(logFile) logFile, func(int64)) {
-			d := &noReserveDisk{dir: dir, cap: 150 << 10}
-			return func(f logFile) logFile { return noReserveFile{f, d} }, d.setCap
-		}},
+		{"reserved", false},
+		{"zeros", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			oldSeg, oldSlack, oldChunk := segMax, slack, reserveChunk
 			segMax, slack, reserveChunk = 16<<10, 32<<10, 16<<10
 			defer func() { segMax, slack, reserveChunk = oldSeg, oldSlack, oldChunk }()
 			dir := t.TempDir()
-			wrap, setCap := tc.disk(dir)
-			wrapLogFile = wrap
-			defer func() { wrapLogFile = nil }()
+			setCap := cappedDisk(t, dir, tc.zeros, 150<<10)
 			x := openLogged(t, dir, false)
 			fs := x.dial()
 			mkdir(t, fs, "pin")
@@ -2346,11 +2343,8 @@ func TestCarryOnFullDisk(t *testing.T) {
 			want := x.dump()
 			x.close()
 			wrapLogFile = nil
-			y := openLogged(t, dir, false)
+			y := reopen(t, dir, want, "after restart")
 			defer y.close()
-			if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
-				t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
-			}
 		})
 	}
 }
@@ -2469,13 +2463,7 @@ func TestGroupMuidRestart(t *testing.T) {
 	d.Null()
 	d.Mode = plan9.DMDIR | 0777
 	must(t, fs.Wstat("g", &d))
-	cli, end := net.Pipe()
-	go x.srv.serve(end, 3)
-	c, err := client.NewConn(cli)
-	must(t, err)
-	defer c.Close()
-	bob, err := c.Attach(nil, "bob", "")
-	must(t, err)
+	bob := x.dialAs("bob")
 	f, err := bob.Create("g/s", plan9.OWRITE, 0664)
 	must(t, err)
 	f.Close()
@@ -2508,13 +2496,7 @@ func TestGroupMuidRemoveRestart(t *testing.T) {
 	f, err := fs.Create("g/s", plan9.OWRITE, 0666)
 	must(t, err)
 	f.Close()
-	cli, end := net.Pipe()
-	go x.srv.serve(end, 3)
-	c, err := client.NewConn(cli)
-	must(t, err)
-	defer c.Close()
-	carol, err := c.Attach(nil, "carol", "")
-	must(t, err)
+	carol := x.dialAs("carol")
 	must(t, carol.Remove("g/s"))
 	want, err := fs.Stat("g")
 	must(t, err)
@@ -2568,10 +2550,7 @@ func TestReadRemoveWithoutMuid(t *testing.T) {
 				body = body[:n]
 				cut++
 			}
-			var h [8]byte
-			binary.LittleEndian.PutUint32(h[:], uint32(len(body)))
-			binary.LittleEndian.PutUint32(h[4:], crc32.Update(seed, castagnoli, body))
-			out = append(append(out, h[:]...), body...)
+			out = append(out, frame(seed, body...)...)
 		}
 		must(t, os.WriteFile(path, out, 0600))
 	}
@@ -2687,10 +2666,7 @@ func TestReuseDeadSegment(t *testing.T) {
 			writeAll(t, y.dial(), "g/s", "more")
 			want := y.dump()
 			y.close()
-			z := openLogged(t, tc.dir, false)
-			if diff := cmp.Diff(want, z.dump()); diff != "" || z.warn.Len() > 0 {
-				t.Errorf("after a second restart (said %q; -want +got):\n%s", z.warn.String(), diff)
-			}
+			z := reopen(t, tc.dir, want, "after a second restart")
 			z.close()
 		})
 	}
@@ -2713,13 +2689,7 @@ func TestReadLog1(t *testing.T) {
 		}
 		must(t, os.WriteFile(path, b, 0600))
 	}
-	x := openLogged(t, dir, false)
-	if x.warn.Len() > 0 {
-		t.Errorf("restart said %q", x.warn.String())
-	}
-	if diff := cmp.Diff(want, x.dump()); diff != "" {
-		t.Errorf("read back (-want +got):\n%s", diff)
-	}
+	x := reopen(t, dir, want, "read back")
 	fs := x.dial()
 	writeAll(t, fs, "g/s", "six")
 	wantKilled := x.dump()
@@ -2773,13 +2743,7 @@ func TestStreamMuidRestart(t *testing.T) {
 				must(t, err)
 				f.Close()
 			}
-			cli, end := net.Pipe()
-			go x.srv.serve(end, 3)
-			c, err := client.NewConn(cli)
-			must(t, err)
-			defer c.Close()
-			bob, err := c.Attach(nil, "bob", "")
-			must(t, err)
+			bob := x.dialAs("bob")
 			writeAll(t, bob, "g/s", "by bob")
 			writeAll(t, bob, "g/t", "by bob")
 			writeAll(t, fs, "g/t", "by glenda again")

@@ -48,6 +48,37 @@ func (d *noReserveDisk) setCap(n int64) { d.mu.Lock(); d.cap = n; d.mu.Unlock() 
 // fill makes the disk full: what the files take now.
 func (d *noReserveDisk) fill() { d.mu.Lock(); d.cap = d.used(); d.mu.Unlock() }
 
+// cappedDisk makes the log's files in dir a disk of limit bytes until
+// the test ends: one whose file system reserves room (capDisk), or,
+// with zeros, one where the log writes zeros for room (noReserveDisk).
+// setCap moves the limit.
+func cappedDisk(t *testing.T, dir string, zeros bool, limit int64) (setCap func(int64)) {
+	if zeros {
+		d := &noReserveDisk{dir: dir, cap: limit}
+		wrapLogFile = func(f logFile) logFile { return noReserveFile{f, d} }
+		setCap = d.setCap
+	} else {
+		d := &capDisk{dir: dir, cap: limit, reserved: map[string]int64{}}
+		wrapLogFile = func(f logFile) logFile { return capFile{f, d, filepath.Base(f.(osLogFile).Name())} }
+		setCap = d.setCap
+	}
+	t.Cleanup(func() { wrapLogFile = nil })
+	return setCap
+}
+
+// writesResume says whether a write to stream succeeds again within
+// 100 steps of the log's upkeep, once history was freed on a full
+// disk.
+func (x *logged) writesResume(w *numberedWriter, stream string) bool {
+	for range 100 {
+		x.maintain(func() {})
+		if w.write(stream, 0) == nil {
+			return true
+		}
+	}
+	return false
+}
+
 type noReserveFile struct {
 	logFile
 	d *noReserveDisk
@@ -253,13 +284,7 @@ func TestZeroTailRestart(t *testing.T) {
 
 	for _, tt := range []struct{ name, dir string }{{"closed", dir}, {"killed", killed}} {
 		t.Run(tt.name, func(t *testing.T) {
-			y := openLogged(t, tt.dir, false)
-			if y.warn.Len() > 0 {
-				t.Errorf("restart said %q", y.warn.String())
-			}
-			if diff := cmp.Diff(want, y.dump()); diff != "" {
-				t.Errorf("after restart (-want +got):\n%s", diff)
-			}
+			y := reopen(t, tt.dir, want, "after restart")
 			if first != cur && zeroTail(t, filepath.Join(tt.dir, first)) > 0 {
 				t.Errorf("%s still ends in zeros", first)
 			}
@@ -267,14 +292,8 @@ func TestZeroTailRestart(t *testing.T) {
 			writeAll(t, y.dial(), "all/s", "after the restart")
 			again := y.dump()
 			y.close()
-			z := openLogged(t, tt.dir, false)
+			z := reopen(t, tt.dir, again, "after a second restart")
 			defer z.close()
-			if z.warn.Len() > 0 {
-				t.Errorf("second restart said %q", z.warn.String())
-			}
-			if diff := cmp.Diff(again, z.dump()); diff != "" {
-				t.Errorf("after a second restart (-want +got):\n%s", diff)
-			}
 		})
 	}
 }
@@ -417,11 +436,8 @@ func TestDiskBoundZeros(t *testing.T) {
 	want := x.dump()
 	x.close()
 	beforeRemove = nil
-	y := openLogged(t, dir, false)
+	y := reopen(t, dir, want, "after restart")
 	defer y.close()
-	if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
-		t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
-	}
 }
 
 // halfWrite fails the next write of records once armed: half of it is
@@ -493,11 +509,8 @@ func TestPartialWriteRetried(t *testing.T) {
 			want := x.dump()
 			x.close()
 			wrapLogFile = nil
-			y := openLogged(t, dir, false)
+			y := reopen(t, dir, want, "after restart")
 			defer y.close()
-			if diff := cmp.Diff(want, y.dump()); diff != "" || y.warn.Len() > 0 {
-				t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
-			}
 		})
 	}
 }
@@ -514,19 +527,7 @@ func TestFullDiskFreedZeros(t *testing.T) {
 			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
 			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
 			dir := t.TempDir()
-			var wrap func(logFile) logFile
-			var setCap func(int64)
-			if knob {
-				d := &noReserveDisk{dir: dir, cap: 1 << 40}
-				wrap = func(f logFile) logFile { return noReserveFile{f, d} }
-				setCap = d.setCap
-			} else {
-				d := &capDisk{dir: dir, cap: 1 << 40, reserved: map[string]int64{}}
-				wrap = func(f logFile) logFile { return capFile{f, d, filepath.Base(f.(osLogFile).Name())} }
-				setCap = d.setCap
-			}
-			wrapLogFile = wrap
-			defer func() { wrapLogFile = nil }()
+			setCap := cappedDisk(t, dir, knob, 1<<40)
 			x := openLogged(t, dir, false)
 			defer x.close()
 			fs := x.dial()
@@ -539,15 +540,7 @@ func TestFullDiskFreedZeros(t *testing.T) {
 				t.Fatal("the disk never filled")
 			}
 			must(t, fs.Remove("g/big"))
-			ok := false
-			for range 100 {
-				x.maintain(func() {})
-				if err := w.write("g/keep", 0); err == nil {
-					ok = true
-					break
-				}
-			}
-			if !ok {
+			if !x.writesResume(w, "g/keep") {
 				l := x.tree.log
 				l.mu.Lock()
 				t.Errorf("writes still refused after g/big went: %d segments, spare %v with %d bytes of room", len(l.segs), l.next != nil, l.nextRes)
@@ -570,17 +563,7 @@ func TestFullDiskFreeing(t *testing.T) {
 			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
 			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
 			dir := t.TempDir()
-			var setCap func(int64)
-			if knob {
-				d := &noReserveDisk{dir: dir, cap: 1 << 40}
-				wrapLogFile = func(f logFile) logFile { return noReserveFile{f, d} }
-				setCap = d.setCap
-			} else {
-				d := &capDisk{dir: dir, cap: 1 << 40, reserved: map[string]int64{}}
-				wrapLogFile = func(f logFile) logFile { return capFile{f, d, filepath.Base(f.(osLogFile).Name())} }
-				setCap = d.setCap
-			}
-			defer func() { wrapLogFile = nil }()
+			setCap := cappedDisk(t, dir, knob, 1<<40)
 			x := openLogged(t, dir, false)
 			fs := x.dial()
 			for _, g := range []string{"g", "h", "off", "empty"} {
@@ -603,15 +586,7 @@ func TestFullDiskFreeing(t *testing.T) {
 			}
 
 			before := x.dump()
-			ctl := func(group, text string) error {
-				f, err := fs.Open(group+"/ctl", plan9.OWRITE)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				_, err = f.Write([]byte(text))
-				return err
-			}
+			ctl := func(group, text string) error { return writeCtl(fs, group, text) }
 			ordinary := []struct {
 				what string
 				do   func() error
@@ -662,15 +637,7 @@ func TestFullDiskFreeing(t *testing.T) {
 				t.Errorf("changes that free history, on a full disk (-want +got):\n%s", diff)
 			}
 
-			ok := false
-			for range 100 {
-				x.maintain(func() {})
-				if err := w.write("g/keep", 0); err == nil {
-					ok = true
-					break
-				}
-			}
-			if !ok {
+			if !x.writesResume(w, "g/keep") {
 				l := x.tree.log
 				l.mu.Lock()
 				t.Errorf("writes still refused after the history was freed: %d segments, %d to delete, spare %v with %d bytes of room (%d at least), room %d, disk %d, live %d, tree %d",
@@ -697,11 +664,8 @@ func TestFullDiskFreeing(t *testing.T) {
 			want1 := x.dump()
 			x.close()
 			wrapLogFile = nil
-			y := openLogged(t, dir, false)
+			y := reopen(t, dir, want1, "after restart")
 			defer y.close()
-			if diff := cmp.Diff(want1, y.dump()); diff != "" || y.warn.Len() > 0 {
-				t.Errorf("after restart (said %q; -want +got):\n%s", y.warn.String(), diff)
-			}
 		})
 	}
 }
