@@ -102,6 +102,13 @@ func (x *logged) dump() string {
 	return b.String()
 }
 
+// setFor sets *p to v until the test ends.
+func setFor[T any](t *testing.T, p *T, v T) {
+	old := *p
+	*p = v
+	t.Cleanup(func() { *p = old })
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -1337,9 +1344,8 @@ func TestRestartSmallerCap(t *testing.T) {
 // carried records and the segments they replace are both there). The
 // history comes back the same after a restart.
 func TestDiskBoundPinned(t *testing.T) {
-	oldSeg, oldSlack := segMax, slack
-	segMax, slack = 16<<10, 32<<10
-	defer func() { segMax, slack = oldSeg, oldSlack }()
+	setFor(t, &segMax, 16<<10)
+	setFor(t, &slack, 32<<10)
 	msg := strings.Repeat("m", 995)
 	tests := []struct {
 		name  string
@@ -1668,9 +1674,8 @@ func (f slowNew) Reserve(off, n int64) error {
 // While the making of a new segment is stuck, requests go on (the
 // segment being written grows past segMax meanwhile).
 func TestNewSegmentOutsideLock(t *testing.T) {
-	oldSeg, oldChunk := segMax, reserveChunk
-	segMax, reserveChunk = 4096, 1<<16
-	defer func() { segMax, reserveChunk = oldSeg, oldChunk }()
+	setFor(t, &segMax, 4096)
+	setFor(t, &reserveChunk, 1<<16)
 	gate := make(chan struct{})
 	var mu sync.Mutex
 	made := 0
@@ -1773,9 +1778,8 @@ func TestRestartDropDeep(t *testing.T) {
 // fail with the system's error, changing nothing.
 func TestDiskFullAtNewSegment(t *testing.T) {
 	reserveErr, _ := injectFailures(t)
-	oldSeg, oldChunk := segMax, reserveChunk
-	segMax, reserveChunk = 4096, 64<<10
-	defer func() { segMax, reserveChunk = oldSeg, oldChunk }()
+	setFor(t, &segMax, 4096)
+	setFor(t, &reserveChunk, 64<<10)
 	dir := t.TempDir()
 	x := openLogged(t, dir, false)
 	fs := x.dial()
@@ -1957,9 +1961,8 @@ func TestFlushAfterLoggedReply(t *testing.T) {
 // group and of the stream: the links followed stay linear in the
 // messages read back, and the history is the same.
 func TestRestoreCarriedLinear(t *testing.T) {
-	oldSeg, oldSlack := segMax, slack
-	segMax, slack = 16<<10, 32<<10
-	defer func() { segMax, slack = oldSeg, oldSlack }()
+	setFor(t, &segMax, 16<<10)
+	setFor(t, &slack, 32<<10)
 	dir := t.TempDir()
 	x := openLogged(t, dir, false)
 	fs := x.dial()
@@ -2015,9 +2018,8 @@ func TestRestoreCarriedLinear(t *testing.T) {
 // and the restart removes, without a word, the segments an X record
 // gave up.
 func TestDeleteInOrder(t *testing.T) {
-	oldSeg, oldSlack := segMax, slack
-	segMax, slack = 4096, 8192
-	defer func() { segMax, slack = oldSeg, oldSlack }()
+	setFor(t, &segMax, 4096)
+	setFor(t, &slack, 8192)
 	held, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	beforeRemove = func() {
@@ -2150,9 +2152,7 @@ func TestTornCheckpoint(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			oldSeg := segMax
-			segMax = 4096
-			defer func() { segMax = oldSeg }()
+			setFor(t, &segMax, 4096)
 			dir := t.TempDir()
 			x := openLogged(t, dir, false)
 			fs := x.dial()
@@ -2177,9 +2177,7 @@ func TestTornCheckpoint(t *testing.T) {
 			cut := tt.cut(b)
 			must(t, os.Truncate(last, cut))
 
-			oldSlack := slack
-			slack = 1024 // the log outweighs its live state
-			defer func() { slack = oldSlack }()
+			setFor(t, &slack, 1024) // the log outweighs its live state
 			y := openLogged(t, dir, false)
 			if got := y.warn.String(); !strings.HasPrefix(got, "mq: "+last+": dropped ") || strings.Count(got, "\n") != 1 {
 				t.Errorf("restart said %q, want one note of the torn record in %s", got, last)
@@ -2292,9 +2290,9 @@ func TestCarryOnFullDisk(t *testing.T) {
 		{"zeros", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			oldSeg, oldSlack, oldChunk := segMax, slack, reserveChunk
-			segMax, slack, reserveChunk = 16<<10, 32<<10, 16<<10
-			defer func() { segMax, slack, reserveChunk = oldSeg, oldSlack, oldChunk }()
+			setFor(t, &segMax, 16<<10)
+			setFor(t, &slack, 32<<10)
+			setFor(t, &reserveChunk, 16<<10)
 			dir := t.TempDir()
 			setCap := cappedDisk(t, dir, tc.zeros, 150<<10)
 			x := openLogged(t, dir, false)
@@ -2595,9 +2593,8 @@ func (x *logged) copyQuiet() string {
 // a kill says nothing and loses nothing, nor does one after a clean
 // stop.
 func TestReuseDeadSegment(t *testing.T) {
-	oldSeg, oldSlack := segMax, slack
-	segMax, slack = 8192, 64<<10
-	defer func() { segMax, slack = oldSeg, oldSlack }()
+	setFor(t, &segMax, 8192)
+	setFor(t, &slack, 64<<10)
 	dir := t.TempDir()
 	x := openLogged(t, dir, false)
 	fs := x.dial()

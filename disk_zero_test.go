@@ -159,9 +159,8 @@ func TestDiskFullZeros(t *testing.T) {
 		{"zeros forced", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			oldChunk, oldKnob := reserveChunk, zeroReserve
-			reserveChunk, zeroReserve = 1, tt.knob
-			defer func() { reserveChunk, zeroReserve = oldChunk, oldKnob }()
+			setFor(t, &reserveChunk, 1)
+			setFor(t, &zeroReserve, tt.knob)
 			dir := t.TempDir()
 			d := &noReserveDisk{dir: dir, cap: 1 << 40}
 			wrapLogFile = func(f logFile) logFile { return noReserveFile{f, d} }
@@ -395,9 +394,10 @@ func TestTornBeforeZeros(t *testing.T) {
 // each write, and before segments are removed. As at the defaults,
 // the log reserves segMax at a time.
 func TestDiskBoundZeros(t *testing.T) {
-	oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
-	segMax, slack, reserveChunk, zeroReserve = 16<<10, 32<<10, 16<<10, true
-	defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+	setFor(t, &segMax, 16<<10)
+	setFor(t, &slack, 32<<10)
+	setFor(t, &reserveChunk, 16<<10)
+	setFor(t, &zeroReserve, true)
 	dir := t.TempDir()
 	var x *logged
 	var mu sync.Mutex
@@ -523,9 +523,10 @@ func TestPartialWriteRetried(t *testing.T) {
 func TestFullDiskFreedZeros(t *testing.T) {
 	for _, knob := range []bool{false, true} {
 		t.Run(fmt.Sprintf("zeros %v", knob), func(t *testing.T) {
-			oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
-			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
-			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+			setFor(t, &segMax, 16<<10)
+			setFor(t, &slack, 16<<10)
+			setFor(t, &reserveChunk, 16<<10)
+			setFor(t, &zeroReserve, knob)
 			dir := t.TempDir()
 			setCap := cappedDisk(t, dir, knob, 1<<40)
 			x := openLogged(t, dir, false)
@@ -559,9 +560,10 @@ func TestFullDiskFreedZeros(t *testing.T) {
 func TestFullDiskFreeing(t *testing.T) {
 	for _, knob := range []bool{false, true} {
 		t.Run(fmt.Sprintf("zeros %v", knob), func(t *testing.T) {
-			oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
-			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
-			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+			setFor(t, &segMax, 16<<10)
+			setFor(t, &slack, 16<<10)
+			setFor(t, &reserveChunk, 16<<10)
+			setFor(t, &zeroReserve, knob)
 			dir := t.TempDir()
 			setCap := cappedDisk(t, dir, knob, 1<<40)
 			x := openLogged(t, dir, false)
@@ -692,9 +694,10 @@ func logFiles(t *testing.T, dir string) []string {
 func TestCtlDropsRoom(t *testing.T) {
 	for _, knob := range []bool{false, true} {
 		t.Run(fmt.Sprintf("zeros %v", knob), func(t *testing.T) {
-			oldSeg, oldSlack, oldChunk, oldKnob := segMax, slack, reserveChunk, zeroReserve
-			segMax, slack, reserveChunk, zeroReserve = 16<<10, 16<<10, 16<<10, knob
-			defer func() { segMax, slack, reserveChunk, zeroReserve = oldSeg, oldSlack, oldChunk, oldKnob }()
+			setFor(t, &segMax, 16<<10)
+			setFor(t, &slack, 16<<10)
+			setFor(t, &reserveChunk, 16<<10)
+			setFor(t, &zeroReserve, knob)
 			dir := t.TempDir()
 			x := openLogged(t, dir, false)
 			defer x.close()
@@ -729,9 +732,9 @@ func TestCtlDropsRoom(t *testing.T) {
 // only frees history, still goes through. A ctl write let past its
 // room would have left its reply held and every later change failing.
 func TestCtlDropsFullDisk(t *testing.T) {
-	oldSeg, oldSlack, oldChunk := segMax, slack, reserveChunk
-	segMax, slack, reserveChunk = 16<<10, 16<<10, 16<<10
-	defer func() { segMax, slack, reserveChunk = oldSeg, oldSlack, oldChunk }()
+	setFor(t, &segMax, 16<<10)
+	setFor(t, &slack, 16<<10)
+	setFor(t, &reserveChunk, 16<<10)
 	dir := t.TempDir()
 	d := &capDisk{dir: dir, cap: 1 << 40, reserved: map[string]int64{}}
 	wrapLogFile = func(f logFile) logFile { return capFile{f, d, filepath.Base(f.(osLogFile).Name())} }
