@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"time"
@@ -571,17 +572,8 @@ func (l *dlog) settle() {
 // in sg take.
 func (l *dlog) liveIn(sg *segInfo) int64 {
 	var n int64
-	for q, r := range sg.spans {
-		if q.removed {
-			continue
-		}
-		for _, sp := range r {
-			for m := seek(q, sp); m != nil && m.seq <= sp.hi; m = m.gnext {
-				if m.logged {
-					n += msgSize(len(m.data))
-				}
-			}
-		}
+	for m := range sg.live() {
+		n += msgSize(len(m.data))
 	}
 	return n
 }
@@ -589,19 +581,29 @@ func (l *dlog) liveIn(sg *segInfo) int64 {
 // dead says whether every message whose newest record is in sg has
 // left its group.
 func (l *dlog) dead(sg segInfo) bool {
-	for q, r := range sg.spans {
-		if q.removed {
-			continue
-		}
-		for _, sp := range r {
-			for m := seek(q, sp); m != nil && m.seq <= sp.hi; m = m.gnext {
-				if m.logged {
-					return false
+	for range sg.live() {
+		return false
+	}
+	return true
+}
+
+// live yields the messages whose newest record is in sg and that are
+// still in their group's history.
+func (sg *segInfo) live() iter.Seq[*message] {
+	return func(yield func(*message) bool) {
+		for q, r := range sg.spans {
+			if q.removed {
+				continue
+			}
+			for _, sp := range r {
+				for m := seek(q, sp); m != nil && m.seq <= sp.hi; m = m.gnext {
+					if m.logged && !yield(m) {
+						return
+					}
 				}
 			}
 		}
 	}
-	return true
 }
 
 // startSegment starts a new segment, with l.mu and tree.mu held:
