@@ -80,8 +80,9 @@ type ctlStep struct {
 }
 
 // parseCtl parses a whole ctl write, starting from cfg. It returns the
-// steps in order, or the error of the first bad line, so that a write
-// is all or nothing (SPEC §4.2).
+// steps in order, or the error of the first line that does not parse
+// with the steps before it, so that a write is all or nothing and the
+// caller can tell whether a line before it was bad too (SPEC §4.2).
 func parseCtl(text string, cfg config) ([]ctlStep, error) {
 	var steps []ctlStep
 	for _, line := range strings.Split(text, "\n") {
@@ -110,10 +111,10 @@ func parseCtl(text string, cfg config) ([]ctlStep, error) {
 				step.stream = f[1]
 			}
 		default:
-			return nil, fsError(fmt.Sprintf("unknown control message %q", strings.TrimSpace(line)))
+			return steps, fsError(fmt.Sprintf("unknown control message %q", strings.TrimSpace(line)))
 		}
 		if !ok {
-			return nil, fsError(ctlUsage[f[0]])
+			return steps, fsError(ctlUsage[f[0]])
 		}
 		step.cfg = cfg
 		steps = append(steps, step)
