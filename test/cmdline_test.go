@@ -221,6 +221,27 @@ func TestAnnounceUnix(t *testing.T) {
 	}
 }
 
+// TestAnnounceUnixFailedStart checks that an mq that announced on
+// unix!path and then cannot post its service removes path as it exits,
+// as it removes its sockets on every other way out (SPEC §2).
+func TestAnnounceUnixFailedStart(t *testing.T) {
+	s := startMQ(t)
+	for _, name := range []string{s.name, "a/b"} {
+		sock := filepath.Join(t.TempDir(), "mq.sock")
+		cmd := exec.Command(bin("mq"), "-s", name, "-a", "unix!"+sock)
+		cmd.Env = env(s.ns)
+		timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+		out, err := cmd.CombinedOutput()
+		timer.Stop()
+		if err == nil {
+			t.Errorf("mq -s %s started; output %q", name, out)
+		}
+		if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("mq -s %s -a unix!%s failed with %q and left the socket: %v", name, sock, out, err)
+		}
+	}
+}
+
 // TestAnnounceBad checks that a bad -a address is an error (SPEC §2).
 func TestAnnounceBad(t *testing.T) {
 	for _, addr := range []string{"foo", "tcp!x", "udp!*!564", "unix!"} {
