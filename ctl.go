@@ -79,10 +79,11 @@ type ctlStep struct {
 	stream string // eof's stream; "" for all
 }
 
-// parseCtl parses a whole ctl write, starting from cfg. It returns the
-// steps in order, or the error of the first line that does not parse
-// with the steps before it, so that a write is all or nothing and the
-// caller can tell whether a line before it was bad too (SPEC §4.2).
+// parseCtl parses a whole ctl write, starting from cfg, and returns
+// its steps in order. At the first line that does not parse it stops
+// with that line's error and the steps before it, whose eof lines the
+// caller checks: the first bad line names the error, and a write is
+// all or nothing (SPEC §4.2).
 func parseCtl(text string, cfg config) ([]ctlStep, error) {
 	var steps []ctlStep
 	for _, line := range strings.Split(text, "\n") {
