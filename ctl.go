@@ -79,9 +79,11 @@ type ctlStep struct {
 	stream string // eof's stream; "" for all
 }
 
-// parseCtl parses a whole ctl write, starting from cfg. It returns the
-// steps in order, or the error of the first bad line, so that a write
-// is all or nothing (SPEC §4.2).
+// parseCtl parses a whole ctl write, starting from cfg, and returns
+// its steps in order. At the first line that does not parse it stops
+// with that line's error and the steps before it, whose eof lines the
+// caller checks: the first bad line names the error, and a write is
+// all or nothing (SPEC §4.2).
 func parseCtl(text string, cfg config) ([]ctlStep, error) {
 	var steps []ctlStep
 	for _, line := range strings.Split(text, "\n") {
@@ -110,10 +112,10 @@ func parseCtl(text string, cfg config) ([]ctlStep, error) {
 				step.stream = f[1]
 			}
 		default:
-			return nil, fsError(fmt.Sprintf("unknown control message %q", strings.TrimSpace(line)))
+			return steps, fsError(fmt.Sprintf("unknown control message %q", strings.TrimSpace(line)))
 		}
 		if !ok {
-			return nil, fsError(ctlUsage[f[0]])
+			return steps, fsError(ctlUsage[f[0]])
 		}
 		step.cfg = cfg
 		steps = append(steps, step)

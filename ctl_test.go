@@ -183,6 +183,11 @@ func TestCtlErrors(t *testing.T) {
 		{"replay all\nclear\nwait sometimes", waitUsage},
 		{"data coalesce\neof nosuch", "file does not exist"},
 		{"depth 1\nfrob\ndepth 2", `unknown control message "frob"`},
+		// The error names the first bad line.
+		{"eof nosuch\nfrob", "file does not exist"},
+		{"eof nosuch\ndepth x", "file does not exist"},
+		{"frob\neof nosuch", `unknown control message "frob"`},
+		{"depth x\neof nosuch", depthUsage},
 	}
 	tc := ctlSession(t)
 	mustOK(t, "mkdir g/h", tc.create("g/h", plan9.DMDIR|0775))

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // connIDs numbers network connections for -D traces.
@@ -59,16 +61,24 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// acceptLoop serves every connection ln accepts, each on its own.
+// acceptLoop serves every connection ln accepts, each on its own,
+// until ln is closed. An accept that fails otherwise, as when clients
+// hold every file descriptor mq may have, is tried again after a pause
+// of up to a second, so that mq serves again once some have gone
+// (SPEC §8.8, §8.9).
 func (s *server) acceptLoop(ln net.Listener) {
+	var pause time.Duration
 	for {
 		c, err := ln.Accept()
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
+		if errors.Is(err, net.ErrClosed) {
 			return
 		}
+		if err != nil {
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
 		go s.serve(c, int(connIDs.Add(1))+2)
 	}
 }

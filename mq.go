@@ -127,7 +127,9 @@ func run(o *options) error {
 	}
 	switch {
 	case o.srvname != "" || o.mtpt != "":
-		return serveService(s, o)
+		err := serveService(s, o)
+		s.exit() // -a's socket too, should posting fail
+		return err
 	case o.addr != "":
 		select {} // serve the announced address until killed
 	default:

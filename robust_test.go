@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"9fans.net/go/plan9"
 	"github.com/google/go-cmp/cmp"
@@ -235,14 +236,18 @@ Rcreate ...
 
 // An error string naming a huge bad ctl line is cut to Plan 9's
 // ERRMAX: it neither crashes the server nor outgrows msize (SPEC §4.2,
-// §8.1, §8.9).
+// §8.1, §8.9), and is cut between runes, as 9P strings are UTF-8: a
+// line with "é" across the cut was sent with half of it.
 func TestLongErrorStrings(t *testing.T) {
+	prefix := len(`unknown control message "`)
 	for _, tt := range []struct {
 		msize uint32
 		data  string
 	}{
 		{131072, strings.Repeat("x", 70000)},
 		{256, strings.Repeat("\x01", 200)},
+		{8216, strings.Repeat("x", errmax-2-prefix) + "é"},
+		{8216, strings.Repeat("x", errmax-3-prefix) + "世界"},
 	} {
 		tc := dialTest(t, newTestTree())
 		tc.run(fmt.Sprintf(`
@@ -257,7 +262,7 @@ Ropen ...
 `, tt.msize, tt.msize))
 		r := tc.rpc(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: []byte(tt.data)})
 		b, _ := r.Bytes()
-		if r.Type != plan9.Rerror || len(b) > int(tt.msize) || len(r.Ename) >= errmax {
+		if r.Type != plan9.Rerror || len(b) > int(tt.msize) || len(r.Ename) >= errmax || !utf8.ValidString(r.Ename) {
 			t.Errorf("msize %d: bad ctl line of %d bytes: %d-byte reply %.80v", tt.msize, len(tt.data), len(b), r)
 		}
 	}

@@ -725,7 +725,16 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 // ctl applies a write by uid at mtime to group g's ctl file, all or
 // nothing (SPEC §4).
 func (t *tree) ctl(g *node, text, uid string, mtime uint32) error {
+	// The error is the first bad line's: an eof naming no stream may
+	// come before a line that does not parse.
 	steps, err := parseCtl(text, g.q.cfg)
+	for _, st := range steps {
+		if st.verb == "eof" && st.stream != "" {
+			if s := g.byName[st.stream]; s == nil || s.kind != kStream {
+				return errNotExist
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -750,13 +759,6 @@ func (t *tree) ctl(g *node, text, uid string, mtime uint32) error {
 	}
 	if err := room(need); err != nil {
 		return err
-	}
-	for _, st := range steps {
-		if st.verb == "eof" && st.stream != "" {
-			if s := g.byName[st.stream]; s == nil || s.kind != kStream {
-				return errNotExist
-			}
-		}
 	}
 	for _, st := range steps {
 		var s *streamq

@@ -48,6 +48,7 @@ const (
 	errWalkOpen    fsError = "cannot walk an open fid"
 	errBadWstat    fsError = "wstat cannot change that"
 	errDirMode     fsError = "cannot change a directory's mode to a file's"
+	errFileMode    fsError = "cannot change a file's mode to a directory's"
 	errExiting     fsError = "mq: exiting"
 )
 
@@ -359,7 +360,10 @@ func (t *tree) wstat(n *node, uid string, d *plan9.Dir) error {
 		return errNotOwner
 	}
 	if setMode && (d.Mode&plan9.DMDIR != 0) != n.isDir() {
-		return errDirMode
+		if n.isDir() {
+			return errDirMode
+		}
+		return errFileMode
 	}
 	if n.kind == kCtl || n.kind == kOrder {
 		if setMode || setGid {

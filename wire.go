@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"9fans.net/go/plan9"
 )
@@ -452,7 +453,13 @@ func (c *conn) respond(tag uint16, rx *plan9.Fcall, err error) {
 	if err != nil {
 		e := err.Error()
 		if len(e) >= errmax {
-			e = e[:errmax-1] // fits any msize from 256 up
+			// It fits any msize from 256 up, cut between runes, as
+			// Plan 9 cuts one: a 9P string is UTF-8.
+			n := errmax - 1
+			for n > 0 && !utf8.RuneStart(e[n]) {
+				n--
+			}
+			e = e[:n]
 		}
 		rx = &plan9.Fcall{Type: plan9.Rerror, Ename: e}
 	}

@@ -14,7 +14,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -219,6 +221,27 @@ func TestAnnounceUnix(t *testing.T) {
 	}
 }
 
+// TestAnnounceUnixFailedStart checks that an mq that announced on
+// unix!path and then cannot post its service removes path as it exits,
+// as it removes its sockets on every other way out (SPEC §2).
+func TestAnnounceUnixFailedStart(t *testing.T) {
+	s := startMQ(t)
+	for _, name := range []string{s.name, "a/b"} {
+		sock := filepath.Join(t.TempDir(), "mq.sock")
+		cmd := exec.Command(bin("mq"), "-s", name, "-a", "unix!"+sock)
+		cmd.Env = env(s.ns)
+		timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+		out, err := cmd.CombinedOutput()
+		timer.Stop()
+		if err == nil {
+			t.Errorf("mq -s %s started; output %q", name, out)
+		}
+		if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("mq -s %s -a unix!%s failed with %q and left the socket: %v", name, sock, out, err)
+		}
+	}
+}
+
 // TestAnnounceBad checks that a bad -a address is an error (SPEC §2).
 func TestAnnounceBad(t *testing.T) {
 	for _, addr := range []string{"foo", "tcp!x", "udp!*!564", "unix!"} {
@@ -242,6 +265,64 @@ func TestRootOwner(t *testing.T) {
 	d.Atime, d.Mtime = 0, 0
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("root (-want +got):\n%s", diff)
+	}
+}
+
+// TestRootOwnerSetuid checks that the root belongs to the effective
+// user, not the real one: a copy of mq set-uid to nobody, run by root,
+// serves a root owned by nobody (SPEC §3.1). It needs root to make it.
+func TestRootOwnerSetuid(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making a set-uid mq needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	dir, err := os.MkdirTemp("", "setuid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ns := filepath.Join(dir, "ns")
+	mq := filepath.Join(dir, "mq")
+	b, err := os.ReadFile(bin("mq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nobody must reach the binary and post in ns; chown clears the
+	// set-uid bit, so it is set after.
+	for _, err := range []error{os.Chmod(dir, 0755), os.Mkdir(ns, 0700), os.Chmod(ns, 0777),
+		os.WriteFile(mq, b, 0755), os.Chown(mq, uid, -1), os.Chmod(mq, 0755|os.ModeSetuid)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(mq, "-s", "mq")
+	cmd.Env = env(ns)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	s := &mqServer{ns: ns, name: "mq", cmd: cmd, stderr: &stderr}
+	waitDial(t, s.socket())
+	if fi, err := os.Stat(s.socket()); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
+		t.Skipf("the set-uid bit is not honoured here (a nosuid mount?): %v", err)
+	}
+	d, err := s.attach(t, "glenda", "").Stat("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{d.Uid, d.Gid, d.Muid}
+	want := []string{nobody.Username, nobody.Username, nobody.Username}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("root's uid, gid, muid run set-uid to nobody by %s (-want +got):\n%s", owner(t), diff)
 	}
 }
 

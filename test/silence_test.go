@@ -4,16 +4,21 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"9fans.net/go/plan9"
+	"9fans.net/go/plan9/client"
 )
 
 // hostile are malformed messages, each sent after a Tversion on a
@@ -76,6 +81,65 @@ func TestHostileSilent(t *testing.T) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.cmd.Wait()
 	if got := s.stderr.String(); got != "" {
+		t.Errorf("standard error of mq without -D:\n%s", got)
+	}
+}
+
+// A client that opens connections until mq runs out of file
+// descriptors stops it accepting only while they stay open: once they
+// close, it serves new clients again, and says nothing (SPEC §8.8,
+// §8.9). It stopped accepting for good at the first failed accept.
+func TestOutOfDescriptors(t *testing.T) {
+	ns := t.TempDir()
+	cmd := exec.Command("/bin/sh", "-c", `ulimit -n 64 && exec "$0" -s mq`, bin("mq"))
+	cmd.Env = env(ns)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	sock := filepath.Join(ns, "mq")
+	waitDial(t, sock)
+	var cs []net.Conn
+	for range 200 {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			break
+		}
+		cs = append(cs, c)
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+	served := make(chan error, 1)
+	go func() {
+		c, err := client.Dial("unix", sock)
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		fs, err := c.Attach(nil, owner(t), "")
+		if err == nil {
+			_, err = fs.Stat("/")
+		}
+		served <- err
+	}()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("a client after %d connections came and went: %v", len(cs), err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("after %d connections came and went under ulimit -n 64, mq serves no new client", len(cs))
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if got := stderr.String(); got != "" {
 		t.Errorf("standard error of mq without -D:\n%s", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -19,7 +20,9 @@ import (
 // User is the name the commands attach as and put in service names:
 // the effective user's login name, else $USER, as mq does (SPEC §3.1).
 func User() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
+	// Not user.Current, which names the real user: a set-uid mq runs
+	// as, and owns its root as, the user it is set to.
+	if u, err := user.LookupId(strconv.Itoa(os.Geteuid())); err == nil && u.Username != "" {
 		return u.Username
 	}
 	if u := os.Getenv("USER"); u != "" {
