@@ -534,7 +534,8 @@ func (q *queue) wake(r *reader) {
 
 // take cuts the next read of up to count bytes from r's view. ok is
 // false when there is nothing to return yet. No data and no error is
-// end of file. Data from one message is not copied.
+// end of file, but for a count of 0. Data from one message is not
+// copied.
 func (q *queue) take(r *reader, count int) (data string, err error, ok bool) {
 	if r.lost > 0 {
 		err = fellBehind(r.lost)
@@ -548,11 +549,13 @@ func (q *queue) take(r *reader, count int) (data string, err error, ok bool) {
 		r.eofs = r.eofs[1:]
 		return "", nil, true
 	}
-	if count == 0 {
-		return "", nil, true
-	}
 	if r.next == nil {
 		return "", nil, false
+	}
+	if count == 0 {
+		// The smaller of count and the message, which stays: a read
+		// of nothing waits as any read does, and is no end of file.
+		return "", nil, true
 	}
 	data = r.cut(count)
 	if q.cfg.data == dataMessage || len(data) == count || r.next == nil || r.eofDue() {

@@ -123,6 +123,36 @@ func TestDataModes(t *testing.T) {
 	}
 }
 
+// SPEC §6.2: a read of count 0 returns the smaller of 0 and the
+// message, which stays to be read: with nothing to return it waits
+// for a message as any read does, rather than reading as end of file;
+// a static read never waits.
+func TestReadCountZero(t *testing.T) {
+	tests := []struct {
+		data string
+		want []answer // the 0-count read, answered when the write comes, then a read of 100
+	}{
+		{"message", []answer{"parked", "", "hello"}},
+		{"coalesce", []answer{"parked", "", "hello"}},
+		{"static", []answer{"", "hello"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "replay all\ndata "+tt.data, 1<<20, "s")
+		r := x.open("s")
+		var got []answer
+		if parked := readAt(x.q, r, 0, 0, func(data string, err error) {
+			got = append(got, answer(data))
+		}); parked {
+			got = append(got, "parked")
+		}
+		x.write("s", "hello")
+		got = append(got, x.read(r, 100))
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("data %s (-want +got):\n%s", tt.data, diff)
+		}
+	}
+}
+
 // SPEC §6.2: static reads the retained messages as a file, by offset,
 // never blocking and moving no cursor.
 func TestStatic(t *testing.T) {
