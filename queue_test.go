@@ -425,6 +425,48 @@ func TestWait(t *testing.T) {
 	}
 }
 
+// SPEC §5.3: a waiting write is answered once its readers have
+// received the message: after the Rread that gives it, never before,
+// whether the readers were waiting for it or read it later.
+func TestWaitAnsweredAfterRead(t *testing.T) {
+	tests := []struct {
+		wait   string
+		parked bool // the readers' reads wait for the write
+		want   []string
+	}{
+		{"one", true, []string{"read 0: m", "write answered", "read 1: m", "write returns"}},
+		{"all", true, []string{"read 0: m", "read 1: m", "write answered", "write returns"}},
+		{"one", false, []string{"write returns", "read 0: m", "write answered", "read 1: m"}},
+		{"all", false, []string{"write returns", "read 0: m", "read 1: m", "write answered"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "wait "+tt.wait, 1<<20, "s")
+		var got []string
+		rs := []*reader{x.open("s"), x.open("s")}
+		read := func(i int) {
+			readAt(x.q, rs[i], 0, 100, func(data string, err error) {
+				got = append(got, fmt.Sprintf("read %d: %s", i, data))
+			})
+		}
+		if tt.parked {
+			read(0)
+			read(1)
+		}
+		_, err := x.q.write(x.s["s"], "s", "m", func(error) { got = append(got, "write answered") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, "write returns")
+		if !tt.parked {
+			read(0)
+			read(1)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("wait %s, reads parked %v (-want +got):\n%s", tt.wait, tt.parked, diff)
+		}
+	}
+}
+
 // SPEC §5.3: a waiting write whose message leaves the history first
 // fails; a reader going away counts as having got it under wait all.
 func TestWaitDroppedOrGone(t *testing.T) {
