@@ -53,6 +53,11 @@ type stream struct {
 func Follow(fs FS, group string, names []string) (*Follower, error) {
 	f := &Follower{fs: fs, group: group, streams: make(map[string]*stream)}
 	for _, name := range names {
+		if f.streams[name] != nil {
+			// Named twice: a second reader would never be read,
+			// and would hold the group's history back.
+			continue
+		}
 		sf, err := fs.Open(path.Join(group, name), plan9.OREAD)
 		if err != nil {
 			f.Close()
