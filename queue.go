@@ -552,13 +552,14 @@ func (q *queue) received(r *reader) {
 // end of file, but for a count of 0. Data from one message is not
 // copied.
 func (q *queue) take(r *reader, count int) (data string, err error, ok bool) {
+	if r.s != nil && r.s.removed || r.s == nil && q.removed {
+		// Every read ends the file, whatever the reader had lost.
+		return "", nil, true
+	}
 	if r.lost > 0 {
 		err = fellBehind(r.lost)
 		r.lost = 0
 		return "", err, true
-	}
-	if r.s != nil && r.s.removed || r.s == nil && q.removed {
-		return "", nil, true
 	}
 	if r.eofDue() {
 		r.eofs = r.eofs[1:]

@@ -597,6 +597,43 @@ func TestRemoveStream(t *testing.T) {
 	}
 }
 
+// SPEC §3.5: once its stream is removed, every read of a reader gets
+// end of file, whatever it had not yet read: half a message, messages
+// dropped before it read them, or messages still to come.
+func TestRemoveStreamEndsReaders(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   string
+		setup func(x *qtest, r *reader)
+	}{
+		{"half a message read", "replay all", func(x *qtest, r *reader) {
+			x.write("s", "hello")
+			x.read(r, 2)
+		}},
+		{"messages unread", "replay all", func(x *qtest, r *reader) {
+			x.write("s", "one", "two")
+		}},
+		{"fell behind", "replay all\ndepth 1", func(x *qtest, r *reader) {
+			x.write("s", "one", "two")
+		}},
+		{"half read, then fell behind", "replay all\ndepth 1", func(x *qtest, r *reader) {
+			x.write("s", "hello")
+			x.read(r, 2)
+			x.write("s", "two")
+		}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, tt.cfg, 1<<20, "s")
+		r := x.open("s")
+		tt.setup(x, r)
+		x.q.removeStream(x.s["s"])
+		want := []answer{"EOF", "EOF"}
+		if diff := cmp.Diff(want, []answer{x.read(r, 100), x.read(r, 100)}); diff != "" {
+			t.Errorf("%s: reads after remove (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
 // SPEC §5.1, §6.3, §7.1: order lists exactly the writes, in order, and
 // every reader with replay all sees the same window.
 func TestOrderMatchesWrites(t *testing.T) {
