@@ -52,10 +52,11 @@ type queue struct {
 	waits      map[*message]*writeWait
 	spare      *message // a message written and gone at once, to reuse
 	removed    bool
-	log        *dlog  // with -r: drops are logged
-	path       uint64 // the group's qid.path, which names it in the log
-	quiet      bool   // drops are implied by a logged change
-	logNext    bool   // the message write makes next is logged
+	got        []*message // waited on and just read whole, to tell after the read's answer
+	log        *dlog      // with -r: drops are logged
+	path       uint64     // the group's qid.path, which names it in the log
+	quiet      bool       // drops are implied by a logged change
+	logNext    bool       // the message write makes next is logged
 }
 
 // streamq is a stream's view of its group's history.
@@ -529,30 +530,48 @@ func (q *queue) wake(r *reader) {
 			r.parked = r.parked[1:]
 		}
 		p.done.readDone(data, err)
+		q.received(r)
 	}
+}
+
+// received tells the writes waiting on the messages r has just read
+// whole, once the read that gave them is answered: a reader has
+// received a message when its Rread is on its way, and the Rwrite
+// must not overtake it (SPEC §5.3).
+func (q *queue) received(r *reader) {
+	for i, m := range q.got {
+		q.got[i] = nil
+		r.passedWait(m)
+		q.maybeDrop(m)
+	}
+	q.got = q.got[:0]
 }
 
 // take cuts the next read of up to count bytes from r's view. ok is
 // false when there is nothing to return yet. No data and no error is
-// end of file. Data from one message is not copied.
+// end of file, but for a count of 0. Data from one message is not
+// copied.
 func (q *queue) take(r *reader, count int) (data string, err error, ok bool) {
+	if r.s != nil && r.s.removed || r.s == nil && q.removed {
+		// Every read ends the file, whatever the reader had lost.
+		return "", nil, true
+	}
 	if r.lost > 0 {
 		err = fellBehind(r.lost)
 		r.lost = 0
 		return "", err, true
 	}
-	if r.s != nil && r.s.removed || r.s == nil && q.removed {
-		return "", nil, true
-	}
 	if r.eofDue() {
 		r.eofs = r.eofs[1:]
 		return "", nil, true
 	}
-	if count == 0 {
-		return "", nil, true
-	}
 	if r.next == nil {
 		return "", nil, false
+	}
+	if count == 0 {
+		// The smaller of count and the message, which stays: a read
+		// of nothing waits as any read does, and is no end of file.
+		return "", nil, true
 	}
 	data = r.cut(count)
 	if q.cfg.data == dataMessage || len(data) == count || r.next == nil || r.eofDue() {
@@ -579,8 +598,11 @@ func (r *reader) cut(n int) string {
 		r.next = r.after(m)
 		r.off = 0
 		m.unread--
-		r.passedWait(m)
-		r.q.maybeDrop(m)
+		if m.waited && r.s != nil {
+			r.q.got = append(r.q.got, m) // told by wake, after the read's answer
+		} else {
+			r.q.maybeDrop(m)
+		}
 	}
 	return rest
 }

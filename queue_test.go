@@ -123,6 +123,36 @@ func TestDataModes(t *testing.T) {
 	}
 }
 
+// SPEC §6.2: a read of count 0 returns the smaller of 0 and the
+// message, which stays to be read: with nothing to return it waits
+// for a message as any read does, rather than reading as end of file;
+// a static read never waits.
+func TestReadCountZero(t *testing.T) {
+	tests := []struct {
+		data string
+		want []answer // the 0-count read, answered when the write comes, then a read of 100
+	}{
+		{"message", []answer{"parked", "", "hello"}},
+		{"coalesce", []answer{"parked", "", "hello"}},
+		{"static", []answer{"", "hello"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "replay all\ndata "+tt.data, 1<<20, "s")
+		r := x.open("s")
+		var got []answer
+		if parked := readAt(x.q, r, 0, 0, func(data string, err error) {
+			got = append(got, answer(data))
+		}); parked {
+			got = append(got, "parked")
+		}
+		x.write("s", "hello")
+		got = append(got, x.read(r, 100))
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("data %s (-want +got):\n%s", tt.data, diff)
+		}
+	}
+}
+
 // SPEC §6.2: static reads the retained messages as a file, by offset,
 // never blocking and moving no cursor.
 func TestStatic(t *testing.T) {
@@ -395,6 +425,48 @@ func TestWait(t *testing.T) {
 	}
 }
 
+// SPEC §5.3: a waiting write is answered once its readers have
+// received the message: after the Rread that gives it, never before,
+// whether the readers were waiting for it or read it later.
+func TestWaitAnsweredAfterRead(t *testing.T) {
+	tests := []struct {
+		wait   string
+		parked bool // the readers' reads wait for the write
+		want   []string
+	}{
+		{"one", true, []string{"read 0: m", "write answered", "read 1: m", "write returns"}},
+		{"all", true, []string{"read 0: m", "read 1: m", "write answered", "write returns"}},
+		{"one", false, []string{"write returns", "read 0: m", "write answered", "read 1: m"}},
+		{"all", false, []string{"write returns", "read 0: m", "read 1: m", "write answered"}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, "wait "+tt.wait, 1<<20, "s")
+		var got []string
+		rs := []*reader{x.open("s"), x.open("s")}
+		read := func(i int) {
+			readAt(x.q, rs[i], 0, 100, func(data string, err error) {
+				got = append(got, fmt.Sprintf("read %d: %s", i, data))
+			})
+		}
+		if tt.parked {
+			read(0)
+			read(1)
+		}
+		_, err := x.q.write(x.s["s"], "s", "m", func(error) { got = append(got, "write answered") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, "write returns")
+		if !tt.parked {
+			read(0)
+			read(1)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("wait %s, reads parked %v (-want +got):\n%s", tt.wait, tt.parked, diff)
+		}
+	}
+}
+
 // SPEC §5.3: a waiting write whose message leaves the history first
 // fails; a reader going away counts as having got it under wait all.
 func TestWaitDroppedOrGone(t *testing.T) {
@@ -522,6 +594,43 @@ func TestRemoveStream(t *testing.T) {
 	}
 	if diff := cmp.Diff([]answer{"t\n"}, x.readAll(o, 100)); diff != "" {
 		t.Errorf("order after remove (-want +got):\n%s", diff)
+	}
+}
+
+// SPEC §3.5: once its stream is removed, every read of a reader gets
+// end of file, whatever it had not yet read: half a message, messages
+// dropped before it read them, or messages still to come.
+func TestRemoveStreamEndsReaders(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   string
+		setup func(x *qtest, r *reader)
+	}{
+		{"half a message read", "replay all", func(x *qtest, r *reader) {
+			x.write("s", "hello")
+			x.read(r, 2)
+		}},
+		{"messages unread", "replay all", func(x *qtest, r *reader) {
+			x.write("s", "one", "two")
+		}},
+		{"fell behind", "replay all\ndepth 1", func(x *qtest, r *reader) {
+			x.write("s", "one", "two")
+		}},
+		{"half read, then fell behind", "replay all\ndepth 1", func(x *qtest, r *reader) {
+			x.write("s", "hello")
+			x.read(r, 2)
+			x.write("s", "two")
+		}},
+	}
+	for _, tt := range tests {
+		x := newQtest(t, tt.cfg, 1<<20, "s")
+		r := x.open("s")
+		tt.setup(x, r)
+		x.q.removeStream(x.s["s"])
+		want := []answer{"EOF", "EOF"}
+		if diff := cmp.Diff(want, []answer{x.read(r, 100), x.read(r, 100)}); diff != "" {
+			t.Errorf("%s: reads after remove (-want +got):\n%s", tt.name, diff)
+		}
 	}
 }
 

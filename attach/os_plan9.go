@@ -59,9 +59,10 @@ func stateBase() (string, error) {
 func mkdirPrivate(dir string) error { return os.MkdirAll(dir, 0700) }
 
 // exitStatus exits as the program did (SPEC §10): with its exit
-// string, so that $status shows it, or successfully for ok.
+// string, so that $status shows it, or successfully for ok, or for 0
+// from a program that ran on Unix.
 func exitStatus(status string) {
-	if status == "ok" {
+	if status == "ok" || status == "0" {
 		status = ""
 	}
 	exits.Exit(status)

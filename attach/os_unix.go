@@ -29,8 +29,12 @@ func defaultCommand() []string {
 	return []string{"/bin/sh", "-i"}
 }
 
-// exitCode is the status attach exits with: the program's.
+// exitCode is the status attach exits with: the program's. A session
+// whose program ran on Plan 9 says ok for success.
 func exitCode(status string) int {
+	if status == "ok" {
+		return 0
+	}
 	n, err := strconv.Atoi(status)
 	if err != nil || n < 0 || n > 255 {
 		return 1

@@ -66,7 +66,11 @@ func run(srv, group string, names []string, prefix bool, out io.Writer) error {
 			return err
 		}
 	}
-	f, err := mqclient.Follow(fs, group, names)
+	follow := mqclient.Follow
+	if cfg["replay"] != "all" {
+		follow = mqclient.FollowLive
+	}
+	f, err := follow(fs, group, names)
 	if err != nil {
 		return err
 	}

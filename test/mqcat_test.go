@@ -162,6 +162,41 @@ func TestMQCatReplayLast(t *testing.T) {
 	}
 }
 
+// A stream named twice is printed once and read by one reader: under
+// replay off what mq-cat has printed leaves the history, and no reader
+// that never reads holds it back (SPEC §9, §7.2).
+func TestMQCatStreamNamedTwice(t *testing.T) {
+	s := startMQ(t)
+	fs := s.attach(t, owner(t), "")
+	fids := makeGroup(t, fs, "g", "a", "b")
+	if _, err := fids["a"].Write([]byte("ready\n")); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, s.ns, bin("mq-cat"), "-s", s.name, "g", "a", "a")
+	p.waitFor(t, "ready\n")
+	writeFile(t, fs, "g/ctl", "replay off\n")
+	var want string
+	for _, m := range []string{"a1\n", "a2\n", "a3\n"} {
+		if _, err := fids["a"].Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		want += m
+	}
+	p.waitFor(t, want)
+	d, err := fs.Stat("g/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Length != 0 {
+		t.Errorf("g/a holds %d bytes once mq-cat g a a printed them, want 0", d.Length)
+	}
+	removeGroup(t, fs, "g", "a", "b")
+	out, code := p.wait(t)
+	if want = "ready\n" + want; code != 0 || out != want {
+		t.Errorf("mq-cat g a a: exit %d, output %q; want 0, %q", code, out, want)
+	}
+}
+
 // A message longer than an 8K read (Plan 9 cat's buffer) prints whole,
 // and so does one of exactly the connection's iounit followed at once
 // by another on the same stream: one message is one read of the

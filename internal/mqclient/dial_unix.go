@@ -149,7 +149,7 @@ func (n *ninep) Stat(name string) (*Dir, error) {
 	if err != nil {
 		return nil, walkErr(err)
 	}
-	return &Dir{Name: d.Name, IsDir: d.Mode&plan9.DMDIR != 0, Length: int64(d.Length)}, nil
+	return &Dir{Name: d.Name, IsDir: d.Mode&plan9.DMDIR != 0, Length: int64(d.Length), Vers: d.Qid.Vers}, nil
 }
 
 func (n *ninep) ReadDir(name string) ([]Dir, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"9fans.net/go/plan9"
@@ -53,6 +54,11 @@ type stream struct {
 func Follow(fs FS, group string, names []string) (*Follower, error) {
 	f := &Follower{fs: fs, group: group, streams: make(map[string]*stream)}
 	for _, name := range names {
+		if f.streams[name] != nil {
+			// Named twice: a second reader would never be read,
+			// and would hold the group's history back.
+			continue
+		}
 		sf, err := fs.Open(path.Join(group, name), plan9.OREAD)
 		if err != nil {
 			f.Close()
@@ -69,6 +75,40 @@ func Follow(fs FS, group string, names []string) (*Follower, error) {
 	f.order = bufio.NewReaderSize(of, 512)
 	f.buf = make([]byte, fs.MsgSize()) // known once files are open
 	return f, nil
+}
+
+// liveTries bounds how often FollowLive opens the files again.
+const liveTries = 100
+
+// FollowLive is Follow for a group that does not replay all, whose
+// readers start after what it holds when they open (SPEC §6.1). There
+// a message written to a followed stream while the files are being
+// opened is one its stream holds but order does not list, and that
+// stream's every message would then be taken for the entry of the
+// next. So the files are opened again until no followed stream's
+// qid.vers moved meanwhile: once on a Unix mount, which does not tell
+// it, and at most liveTries times.
+func FollowLive(fs FS, group string, names []string) (*Follower, error) {
+	for try := 1; ; try++ {
+		before := versions(fs, group, names)
+		f, err := Follow(fs, group, names)
+		if err != nil || try == liveTries || slices.Equal(before, versions(fs, group, names)) {
+			return f, err
+		}
+		f.Close()
+	}
+}
+
+// versions is the qid.vers of each of group's named streams, 0 for
+// one that cannot be told.
+func versions(fs FS, group string, names []string) []uint32 {
+	vs := make([]uint32, len(names))
+	for i, name := range names {
+		if d, err := fs.Stat(path.Join(group, name)); err == nil {
+			vs[i] = d.Vers
+		}
+	}
+	return vs
 }
 
 // ErrHungup is what Next returns once the connection to the server

@@ -43,6 +43,7 @@ type Dir struct {
 	Name   string
 	IsDir  bool
 	Length int64
+	Vers   uint32 // qid.vers; 0 where it cannot be told (a mount on Unix)
 }
 
 // The name space: mq-cat on a mount, attach on Plan 9.
@@ -115,7 +116,7 @@ func (o *osFS) Stat(name string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{Name: fi.Name(), IsDir: fi.IsDir(), Length: fi.Size()}, nil
+	return &Dir{Name: fi.Name(), IsDir: fi.IsDir(), Length: fi.Size(), Vers: qidVers(fi)}, nil
 }
 
 func (o *osFS) ReadDir(name string) ([]Dir, error) {
