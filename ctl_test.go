@@ -18,7 +18,7 @@ const defaultCtl = "data message\nreplay off\ndepth 0\nwait off\n"
 // streams s and t.
 func ctlSession(t *testing.T) *testConn {
 	t.Helper()
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
 	mustOK(t, "touch g/s", tc.create("g/s", 0664))
 	mustOK(t, "touch g/t", tc.create("g/t", 0664))
@@ -249,7 +249,7 @@ func TestCtlPermission(t *testing.T) {
 // TestCtlInherit checks that a new group copies its parent's
 // configuration when it is made, and only then (SPEC §3.2).
 func TestCtlInherit(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	rootCfg := "data coalesce\nreplay all\ndepth 64K\nwait one\n"
 	mustOK(t, "root ctl", tc.put("ctl", rootCfg))
 	mustOK(t, "mkdir a", tc.create("a", plan9.DMDIR|0775))
@@ -278,7 +278,7 @@ func TestCtlInherit(t *testing.T) {
 // at once while readers keep their places, and that clear moves every
 // reader to the end without error (SPEC §4.3).
 func TestCtlAtOnce(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
@@ -354,7 +354,7 @@ Rread tag 11 data m6
 // after what was written before, then read on; order readers and later
 // readers never see it (SPEC §4.2).
 func TestCtlEOF(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
 Topen fid 3 mode OWRITE

@@ -101,7 +101,7 @@ func (tc *testConn) pipeline(fs []*plan9.Fcall, batch int) []*plan9.Fcall {
 // (SPEC §6, §8.7).
 func TestManyFids(t *testing.T) {
 	n := 10_000
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup)
 	var walks, opens, reads, clunks []*plan9.Fcall
@@ -145,7 +145,7 @@ func TestManyFids(t *testing.T) {
 // write answers them all; hanging up leaves nothing behind (SPEC §8.8).
 func TestManyConnections(t *testing.T) {
 	n := sized(1000, 1000)
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup)
 	var cs []*testConn
@@ -184,7 +184,7 @@ Rwrite tag 1 count 5
 // no reply of its own, the rest are served in order, and the reader's
 // cursor is untouched (SPEC §6, §8.6).
 func TestFlushStorm(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
@@ -232,7 +232,7 @@ Ropen ...
 // is answered in due course; the tag is free again afterwards
 // (SPEC §8.7).
 func TestTagReuse(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
 Rwalk ...
@@ -256,7 +256,7 @@ Rread tag 5 data second
 // A client that sends half a message and stalls holds up nobody: others
 // are served, and when it goes its state goes with it (SPEC §8.8, §8.9).
 func TestHalfMessageStall(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	staller := session(t, tr, "glenda")
 	staller.run(`
 Twalk fid 0 newfid 1
@@ -286,7 +286,7 @@ Rstat tag 1 ...
 // waiting writes are released, and other clients carry on
 // (SPEC §5.3, §8.8).
 func TestVanishMidRequest(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup + `
 Twalk fid 0 newfid 5 wname [g ctl]

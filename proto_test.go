@@ -83,7 +83,7 @@ func TestVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.send, func(t *testing.T) {
-			dialTest(t, newTestTree()).run(tt.send + "\n" + tt.want)
+			dialTest(t, newTestTree(t)).run(tt.send + "\n" + tt.want)
 		})
 	}
 }
@@ -92,7 +92,7 @@ func TestVersion(t *testing.T) {
 // messages, and that a bigger message closes only its connection
 // (SPEC §8.1, §8.9).
 func TestVersionMsize(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(`
 Tversion tag 65535 msize 256 version 9P2000
@@ -128,7 +128,7 @@ Rwalk wqid 0x4.1.a
 // requests without replies and clunks every fid, ORCLOSE included
 // (SPEC §8.1).
 func TestVersionAborts(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup + `
 Twalk fid 0 newfid 4 wname [g ctl]
@@ -171,7 +171,7 @@ Tread tag 1 fid 1 count 100
 
 // TestAuth checks that mq asks for no authentication (SPEC §8.2).
 func TestAuth(t *testing.T) {
-	dialTest(t, newTestTree()).run(`
+	dialTest(t, newTestTree(t)).run(`
 Tversion tag 65535 msize 8216 version 9P2000
 Rversion tag 65535 msize 8216 version 9P2000
 Tauth tag 1 afid 0 uname glenda aname ''
@@ -188,7 +188,7 @@ Rerror tag 2 ename 'fid in use'
 // TestAttachName checks attach names and that .. never leads above
 // the attach root (SPEC §8.2, §8.3).
 func TestAttachName(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname g
 Rwalk ...
@@ -229,7 +229,7 @@ Rwalk tag 1 wqid [0xa000000000000000.1.d 0x4.2.d 0xa000000000000000.1.d 0xa00000
 
 // TestWalk checks Twalk's rules (SPEC §8.3).
 func TestWalk(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 # A failure at the first name is an Rerror; newfid stays unset.
 Twalk tag 1 fid 0 newfid 10 wname nosuch
@@ -300,7 +300,7 @@ Rerror tag 1 ...
 // TestWalkTooLong checks that a walk of more than 16 names, which 9P
 // cannot carry, closes the connection (SPEC §8.3, §8.9).
 func TestWalkTooLong(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(`
 Tversion tag 65535 msize 8216 version 9P2000
@@ -340,7 +340,7 @@ func TestOpenModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path+" "+tt.mode, func(t *testing.T) {
-			tc := dialTest(t, newTestTree())
+			tc := dialTest(t, newTestTree(t))
 			tc.run(setup + `
 Twalk fid 0 newfid 10 wname [` + tt.path + `]
 Rwalk ...
@@ -352,7 +352,7 @@ Topen tag 1 fid 10 mode ` + tt.mode + `
 
 // TestOpenTwice checks that a fid opens once (SPEC §8.4).
 func TestOpenTwice(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Topen tag 1 fid 2 mode OREAD
 Rerror tag 1 ...
 Tcreate tag 1 fid 2 name x perm --rw-rw-rw- mode OREAD
@@ -364,7 +364,7 @@ Rerror tag 1 ename 'unknown fid'
 
 // TestOpenTrunc checks that OTRUNC keeps a stream's history (SPEC §8.4).
 func TestOpenTrunc(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
@@ -395,7 +395,7 @@ func TestCreateExisting(t *testing.T) {
 	for _, name := range []string{"s", "ctl", "order"} {
 		for _, perm := range []string{"--rw-rw-rw-", "d-rwxrwxrwx"} {
 			t.Run(name+" "+perm, func(t *testing.T) {
-				dialTest(t, newTestTree()).run(setup + `
+				dialTest(t, newTestTree(t)).run(setup + `
 Twalk fid 0 newfid 3 wname g
 Rwalk ...
 Tcreate tag 1 fid 3 name ` + name + ` perm ` + perm + ` mode OREAD
@@ -409,7 +409,7 @@ Rerror tag 1 ename 'file already exists'
 // TestRclose checks ORCLOSE: the file goes at clunk, with write
 // permission on its parent, and when the connection goes (SPEC §8.4, §8.8).
 func TestRclose(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
@@ -477,7 +477,7 @@ Rwalk tag 1 wqid 0x4.6.d
 
 // TestExclusive checks DMEXCL: one open fid at a time (SPEC §8.4).
 func TestExclusive(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname g
@@ -541,7 +541,7 @@ func dirEntries(t *testing.T, data []byte) []string {
 // TestDirRead checks that directory reads pack whole entries and
 // continue only where the last one ended (SPEC §8.5).
 func TestDirRead(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname g
 Rwalk ...
@@ -610,7 +610,7 @@ Ropen ...
 
 // TestFlush checks Tflush (SPEC §8.6).
 func TestFlush(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
 Rwalk ...
@@ -638,7 +638,7 @@ Rread tag 5 data hello
 // TestFlushWaitingWriteFirst checks that a flushed waiting write is
 // answered with Rwrite before, not just with, the Rflush (SPEC §5.3, §8.6).
 func TestFlushWaitingWriteFirst(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
@@ -663,7 +663,7 @@ Rwrite tag 1 count 8
 // TestFidRelease checks that Tclunk and Tremove free the fid even when
 // they fail, and that bad fids get Rerror (SPEC §8.7).
 func TestFidRelease(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
 Tremove tag 1 fid 3
@@ -700,7 +700,7 @@ Rerror tag 1 ename 'unknown fid'
 // TestTagInUse checks that a request reusing a pending tag is refused
 // while the pending one is still answered (SPEC §8.7).
 func TestTagInUse(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
 Rwalk ...
 Topen fid 3 mode OREAD
@@ -720,7 +720,7 @@ Rstat tag 1 ...
 // Rerror "tag in use" and flushes nothing: both pending requests are
 // answered in due course (SPEC §8.7).
 func TestFlushTagInUse(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
 Rwalk ...
 Topen fid 3 mode OREAD
@@ -764,7 +764,7 @@ func TestMalformed(t *testing.T) {
 		{"trailing bytes", append(le32(12), plan9.Tclunk, 1, 0, 0, 0, 0, 0, 9)},
 		{"string past end", append(le32(13), plan9.Tversion, 1, 0, 0, 32, 0, 0, 50, 0)},
 	}
-	tr := newTestTree()
+	tr := newTestTree(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bystander := dialTest(t, tr)
@@ -892,7 +892,7 @@ func TestTraceClose(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var trace lockedBuffer
 			cli, srv := net.Pipe()
-			s := newServer(newTestTree(), &trace)
+			s := newServer(newTestTree(t), &trace)
 			done := make(chan struct{})
 			go func() {
 				s.serve(srv, 7)
@@ -938,7 +938,7 @@ func (w *stuckWriter) Write(p []byte) (int, error) {
 // (SPEC §8.9).
 func TestTraceStuck(t *testing.T) {
 	w := &stuckWriter{free: make(chan struct{})}
-	tr := newTestTree()
+	tr := newTestTree(t)
 	s := newServer(tr, w)
 	tc := dialServer(t, s)
 	tc.run(setup + `
@@ -991,7 +991,7 @@ func mustBytes(f *plan9.Fcall) []byte {
 // TestErrorStrings checks Plan 9's error strings for common failures
 // (SPEC §8.10).
 func TestErrorStrings(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Twalk tag 1 fid 0 newfid 10 wname nosuch
 Rerror tag 1 ename 'file does not exist'
 Twalk fid 0 newfid 10 wname g
@@ -1020,7 +1020,7 @@ Rerror tag 0 ename 'fid in use'
 // A Twstat whose stat cannot be decoded gets Plan 9's error for it,
 // not a library's words (SPEC §8.10), and changes nothing.
 func TestWstatMalformed(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup)
 	before := tc.stat(0)
 	good, err := (&plan9.Dir{Name: "x", Mode: 0777 | plan9.DMDIR}).Bytes()
@@ -1069,7 +1069,7 @@ func TestTrace(t *testing.T) {
 	var trace lockedBuffer
 	cli, srv := net.Pipe()
 	defer cli.Close()
-	tr := newTestTree()
+	tr := newTestTree(t)
 	s := newServer(tr, &trace)
 	done := make(chan struct{})
 	go func() {
@@ -1122,7 +1122,7 @@ func TestTrace(t *testing.T) {
 // TestReadsFitMsize checks that no read reply outgrows a small msize,
 // whatever count the client asks for (SPEC §8.1).
 func TestReadsFitMsize(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(`
 Tversion tag 65535 msize 256 version 9P2000
 Rversion tag 65535 msize 256 version 9P2000
@@ -1161,7 +1161,7 @@ func TestRandomRequests(t *testing.T) {
 
 func randomRequests(t *testing.T, seed int64, n int) {
 	rnd := rand.New(rand.NewSource(seed))
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := session(t, tr, "glenda")
 	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
 	mustOK(t, "touch g/s", tc.create("g/s", 0664))
@@ -1247,7 +1247,7 @@ func mustDir(d plan9.Dir) []byte {
 // TestClunkInterrupts checks that clunking a fid ends the reads parked
 // on it with "interrupted", and disturbs no other fid (SPEC §8.7, §8.10).
 func TestClunkInterrupts(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
 Rwalk ...
 Topen fid 3 mode OREAD

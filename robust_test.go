@@ -42,7 +42,7 @@ Ropen ...
 // A static read at an offset of 2⁶³ or more is past the end, not a
 // negative index (SPEC §6.2, §8.9).
 func TestStaticHugeOffset(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(staticSetup + `
 Tread tag 1 fid 3 offset 18446744073709551615 count 100
 Rread tag 1
@@ -58,7 +58,7 @@ Rread tag 1 data ello
 // its replies without end. Other clients are served meanwhile
 // (SPEC §8.8).
 func TestUnreadRepliesStopReading(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	cli, end := net.Pipe()
 	go newServer(tr, nil).serve(end, 3)
 	defer cli.Close()
@@ -115,7 +115,7 @@ func mustStat(t *testing.T, n *node) []byte {
 // the next reader to come gets it and releases the writer (SPEC §5.3,
 // §8.8).
 func TestWaitOneReaderLeaves(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	tc := dialTest(t, tr)
 	tc.run(setup + `
 Twalk fid 0 newfid 5 wname [g ctl]
@@ -180,7 +180,7 @@ func waitFor(t *testing.T, tr *tree, cond func() bool) {
 // hung up on at once: its connection's goroutines do not wait for ever
 // on replies it will never take (SPEC §8.9).
 func TestMalformedWhileNotReading(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	cli, end := net.Pipe()
 	defer cli.Close()
 	done := make(chan struct{})
@@ -208,7 +208,7 @@ func TestMalformedWhileNotReading(t *testing.T) {
 // Plan 9 refuses them: a stream named "a\nb" would forge lines in
 // order for every reader of the group (SPEC §3.2, §6.3).
 func TestControlCharacterNames(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup)
 	for _, name := range []string{"a\nb", "tab\there", "nul\x00", "del\x7f", "esc\x1b[0m", "a/b"} {
 		if r := tc.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 9, Wname: []string{"g"}}); r.Type != plan9.Rwalk {
@@ -249,7 +249,7 @@ func TestLongErrorStrings(t *testing.T) {
 		{8216, strings.Repeat("x", errmax-2-prefix) + "é"},
 		{8216, strings.Repeat("x", errmax-3-prefix) + "世界"},
 	} {
-		tc := dialTest(t, newTestTree())
+		tc := dialTest(t, newTestTree(t))
 		tc.run(fmt.Sprintf(`
 Tversion tag 65535 msize %d version 9P2000
 Rversion tag 65535 msize %d version 9P2000
@@ -271,7 +271,7 @@ Ropen ...
 // Names and attach names are bounded, so every stat fits a directory
 // read at msize 8216 (SPEC §8.5).
 func TestLongNames(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(`
 Tversion tag 65535 msize 8216 version 9P2000
 Rversion tag 65535 msize 8216 version 9P2000
@@ -295,7 +295,7 @@ Rwalk
 // for is refused, not sent past it (SPEC §8.1): a name fits a stat at
 // msize 8216, not at the smallest msize.
 func TestStatFitsMsize(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	long := strings.Repeat("n", 200)
 	tc := dialTest(t, tr)
 	tc.run(fmt.Sprintf(`
@@ -401,7 +401,7 @@ func TestSlowReaderRepliesOnce(t *testing.T) {
 type noDeadline struct{ io.ReadWriteCloser }
 
 func slowReaderRepliesOnce(t *testing.T, conn func(net.Conn) io.ReadWriteCloser) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	w := dialTest(t, tr)
 	w.run(setup)
 	cli, end := net.Pipe()

@@ -28,16 +28,16 @@ type testConn struct {
 	got     []*plan9.Fcall // received, not yet matched
 }
 
-func newTestTree() *tree {
+func newTestTree(tb testing.TB) *tree {
 	t := newTree("glenda", nil, 1<<20)
 	if os.Getenv("MQTEST_LOG") != "" {
-		dir, err := os.MkdirTemp("", "mqlog")
+		// The whole suite over a log: it goes when the test ends, so
+		// that its goroutines do not outlive the knobs a later test sets.
+		l, err := openLog(tb.TempDir(), os.Getenv("MQTEST_LOG") == "S", t, os.Stderr)
 		if err != nil {
-			panic(err)
+			tb.Fatal(err)
 		}
-		if _, err := openLog(dir, os.Getenv("MQTEST_LOG") == "S", t, os.Stderr); err != nil {
-			panic(err)
-		}
+		tb.Cleanup(l.close)
 	}
 	return t
 }

@@ -29,7 +29,7 @@ func benchSetup() []*plan9.Fcall {
 func BenchmarkServePingPong(b *testing.B) {
 	cli, srv := net.Pipe()
 	defer cli.Close()
-	go newServer(newTestTree(), nil).serve(srv, 3)
+	go newServer(newTestTree(b), nil).serve(srv, 3)
 	rpc := func(f *plan9.Fcall) {
 		if err := plan9.WriteFcall(cli, f); err != nil {
 			b.Fatal(err)
@@ -86,7 +86,7 @@ func BenchmarkServePingPong(b *testing.B) {
 // writer goroutine. ns/op and allocs/op are per delivery.
 func BenchmarkServeFanOut(b *testing.B) {
 	const readers = 100
-	tr := newTestTree()
+	tr := newTestTree(b)
 	c := newServer(tr, nil).newConn(nil, 3)
 	do := func(f *plan9.Fcall) {
 		tr.mu.Lock()

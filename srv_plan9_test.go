@@ -17,7 +17,7 @@ func TestRepliesByWriterOnly(t *testing.T) {
 	cli, end := net.Pipe()
 	defer cli.Close()
 	defer end.Close()
-	if c := newServer(newTestTree(), nil).newConn(end, 3); c.direct != nil {
+	if c := newServer(newTestTree(t), nil).newConn(end, 3); c.direct != nil {
 		t.Error("the reading goroutine writes its replies under a deadline; want them left to the writer")
 	}
 }

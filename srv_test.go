@@ -20,7 +20,7 @@ Rcreate ...
 `
 
 func TestSmoke(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
 Rwalk ...
@@ -36,7 +36,7 @@ Rread tag 1 data hello
 // SPEC §5.3, §8.6: a flushed waiting write has still been written: its
 // Rwrite comes before the Rflush; a flushed read gets no reply.
 func TestFlushWaitingWrite(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
@@ -64,7 +64,7 @@ Rflush tag 7
 // SPEC §5.3: wait one answers the write once a reader has the whole
 // message, even a reader that comes after the write.
 func TestWaitOneReaderComesLater(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
@@ -88,7 +88,7 @@ Rwrite tag 2 count 5
 // SPEC §8.8: a blocked read delays nothing else; replies leave in the
 // order requests are settled, not sent.
 func TestBlockedReadDelaysNothing(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g s]
 Rwalk ...
@@ -117,7 +117,7 @@ Rclunk tag 16
 
 // SPEC §3.5: a removed group's ctl and order go with it.
 func TestRemovedGroupCtl(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(`
 Tversion tag 65535 msize 8216 version 9P2000
 Rversion tag 65535 msize 8216 version 9P2000

@@ -173,14 +173,14 @@ var ignoreTimes = cmpopts.IgnoreFields(plan9.Dir{}, "Atime", "Mtime")
 
 // TestRoot checks the root group (SPEC §3.1).
 func TestRoot(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	want := &plan9.Dir{Name: "/", Uid: "glenda", Gid: "glenda", Muid: "glenda",
 		Mode: plan9.DMDIR | 0775, Qid: plan9.Qid{Path: 0xA000000000000000, Type: plan9.QTDIR}}
 	if diff := cmp.Diff(want, tc.stat(0), ignoreTimes); diff != "" {
 		t.Errorf("root stat (-want +got):\n%s", diff)
 	}
 	// The root is the same whoever attaches.
-	other := session(t, newTestTree(), "bob")
+	other := session(t, newTestTree(t), "bob")
 	if diff := cmp.Diff(want, other.stat(0), ignoreTimes); diff != "" {
 		t.Errorf("root stat attached as bob (-want +got):\n%s", diff)
 	}
@@ -189,7 +189,7 @@ func TestRoot(t *testing.T) {
 // TestGroupFiles checks that a new group has ctl and order at once,
 // owned by the group's owner with its gid (SPEC §3.2, §3.3).
 func TestGroupFiles(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	glenda := session(t, tr, "glenda")
 	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0775))
 	chmod := nulldir()
@@ -224,7 +224,7 @@ func TestGroupFiles(t *testing.T) {
 // TestCreateInFile checks that nothing can be made inside ctl, order
 // or a stream (SPEC §3.2).
 func TestCreateInFile(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
 	mustOK(t, "touch g/s", tc.create("g/s", 0664))
 	for _, dir := range []string{"ctl", "order", "g/ctl", "g/order", "g/s"} {
@@ -239,7 +239,7 @@ func TestCreateInFile(t *testing.T) {
 // TestNames checks 9P's name rules and the names every group takes
 // (SPEC §3.2).
 func TestNames(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
 	mustOK(t, "touch g/s", tc.create("g/s", 0664))
 	mustOK(t, "walk", tc.walkTo(1, "g"))
@@ -407,7 +407,7 @@ func TestPermissions(t *testing.T) {
 // TestQidPaths checks that qid.path is unique and never reused, and
 // the qid types of groups and streams (SPEC §3.4).
 func TestQidPaths(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	seen := map[uint64]string{}
 	check := func(path string, typ uint8, mode plan9.Perm) {
 		t.Helper()
@@ -445,7 +445,7 @@ func TestQidPaths(t *testing.T) {
 // TestStat checks length, qid.vers, muid and mtime as messages are
 // written (SPEC §3.4), and lengths changed by ctl at once (§4.3).
 func TestStat(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	glenda := session(t, tr, "glenda")
 	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0775))
 	mustOK(t, "replay all", glenda.put("g/ctl", "replay all"))
@@ -522,7 +522,7 @@ func TestStat(t *testing.T) {
 
 // TestAtime checks that reads set atime (SPEC §3.4).
 func TestAtime(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
 	mustOK(t, "data static", tc.put("g/ctl", "data static"))
 	mustOK(t, "touch g/s", tc.create("g/s", 0664))
@@ -543,7 +543,7 @@ func TestAtime(t *testing.T) {
 // TestRemoveStreamReaders checks what the fids open on a removed stream
 // see, and that its messages leave history and order (SPEC §3.5).
 func TestRemoveStreamReaders(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
@@ -611,7 +611,7 @@ Rclunk tag 1
 // order and the root never do, and that order's readers see the end
 // (SPEC §3.5).
 func TestRemoveGroup(t *testing.T) {
-	tc := dialTest(t, newTestTree())
+	tc := dialTest(t, newTestTree(t))
 	tc.run(setup + `
 Twalk fid 0 newfid 3 wname g
 Rwalk ...
@@ -816,7 +816,7 @@ func TestWstat(t *testing.T) {
 // Unix clients send for >, is accepted and changes nothing: the
 // history stays whole, as with OTRUNC (SPEC §3.6, §8.4).
 func TestWstatLengthZero(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
 	mustOK(t, "touch g/s", tc.create("g/s", 0664))
 	mustOK(t, "data static", tc.put("g/ctl", "data static\nreplay all"))
@@ -837,7 +837,7 @@ func TestWstatLengthZero(t *testing.T) {
 // group under replay off keeps nothing for its open readers
 // (SPEC §6.2, §3.4).
 func TestStaticOffRetainsNothing(t *testing.T) {
-	tc := session(t, newTestTree(), "glenda")
+	tc := session(t, newTestTree(t), "glenda")
 	mustOK(t, "mkdir g", tc.create("g", plan9.DMDIR|0775))
 	mustOK(t, "touch g/s", tc.create("g/s", 0664))
 	mustOK(t, "data static", tc.put("g/ctl", "data static"))
@@ -855,7 +855,7 @@ func TestStaticOffRetainsNothing(t *testing.T) {
 // TestWstatNoUsers checks that without a users file each user leads
 // the group of its own name only (SPEC §2 -u, §3.6).
 func TestWstatNoUsers(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	glenda := session(t, tr, "glenda")
 	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0775))
 	d := nulldir()
@@ -882,7 +882,7 @@ func TestWstatNoUsers(t *testing.T) {
 // TestRenameKeepsOrderNames checks that order keeps the name a stream
 // had when each message was written (SPEC §3.6).
 func TestRenameKeepsOrderNames(t *testing.T) {
-	dialTest(t, newTestTree()).run(setup + `
+	dialTest(t, newTestTree(t)).run(setup + `
 Twalk fid 0 newfid 3 wname [g ctl]
 Rwalk ...
 Topen fid 3 mode OWRITE
@@ -942,7 +942,7 @@ func wstatString(d plan9.Dir) string {
 // file servers: anyone may write back the stat it read, while a value
 // that differs still needs the owner (SPEC §3.6).
 func TestWstatSameValues(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	glenda := session(t, tr, "glenda")
 	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0777))
 	mustOK(t, "touch g/s", glenda.create("g/s", plan9.DMEXCL|0664))
@@ -980,7 +980,7 @@ func TestWstatSameValues(t *testing.T) {
 // Tremove or ORCLOSE, is its last writer, as the group's mtime says
 // it was changed then, as on Plan 9's file servers (SPEC §3.4, §3.5).
 func TestRemoveMuid(t *testing.T) {
-	tr := newTestTree()
+	tr := newTestTree(t)
 	glenda := session(t, tr, "glenda")
 	mustOK(t, "mkdir g", glenda.create("g", plan9.DMDIR|0777))
 	d := nulldir()
