@@ -56,7 +56,8 @@ package main
 //	R path mtime muid               a file removed, with its messages,
 //	                               by muid (older records end at
 //	                               mtime)
-//	T path name mode mtime gid      a file's stat changed
+//	T path name mode mtime gid      a file's stat changed (ctl's and
+//	                               order's too, by their own path)
 //	C group data replay depth depthbytes wait mtime muid
 //	                               a group's configuration, written to
 //	                               its ctl at mtime by muid (older
@@ -694,7 +695,7 @@ func (l *dlog) freed() {
 
 // statChanged logs n's name, mode, mtime and gid.
 func (l *dlog) statChanged(n *node) {
-	if l == nil || n.kind == kCtl || n.kind == kOrder {
+	if l == nil {
 		return
 	}
 	l.mu.Lock()

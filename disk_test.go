@@ -91,6 +91,7 @@ func (x *logged) dump() string {
 		}
 		q := n.q
 		fmt.Fprintf(&b, "%s/ctl %q order vers %d nextseq %d\n", path, q.cfg.String(), q.orderVers, q.nextSeq)
+		fmt.Fprintf(&b, "%s/ctl mtime %d muid %s, order mtime %d muid %s\n", path, n.ctl.mtime, n.ctl.muid, n.order.mtime, n.order.muid)
 		for m := q.head; m != nil; m = m.gnext {
 			fmt.Fprintf(&b, "  %d %q %q\n", m.seq, m.from.line, m.data)
 		}
@@ -259,6 +260,12 @@ func workload(t *testing.T, fs *client.Fsys) {
 	ctlWrite(t, fs, "late", "replay all")
 	lr.Write([]byte("kept"))
 	lr.Close()
+	// ctl's and order's mtime, set by wstat (SPEC §3.6).
+	d.Null()
+	d.Mtime = 1001
+	must(t, fs.Wstat("late/ctl", &d))
+	d.Mtime = 1002
+	must(t, fs.Wstat("late/order", &d))
 	// The root's configuration and stat.
 	ctlWrite(t, fs, "", "replay last")
 	d.Null()

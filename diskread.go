@@ -702,7 +702,7 @@ func (r *replay) record(body []byte) error {
 		g.mtime, g.atime = mtime, mtime
 		g.ctl.mtime, g.ctl.atime, g.ctl.muid = ctlMtime, ctlMtime, ctlMuid
 		g.order.mtime, g.order.atime, g.order.muid = orderMtime, orderMtime, orderMuid
-		r.nodes[path] = g
+		r.nodes[path], r.nodes[ctlPath], r.nodes[orderPath] = g, g.ctl, g.order
 		r.live += int64(nodeSize(g))
 		r.tree += int64(nodeSize(g))
 	case 'S':
@@ -852,6 +852,10 @@ func (r *replay) record(body []byte) error {
 		}
 		g.mtime = mtime
 		delete(r.nodes, path)
+		if n.kind == kGroup {
+			delete(r.nodes, n.ctl.path)
+			delete(r.nodes, n.order.path)
+		}
 		r.last = nil
 		r.live -= int64(nodeSize(n))
 		r.tree -= int64(nodeSize(n))
