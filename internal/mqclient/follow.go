@@ -33,6 +33,7 @@ type Follower struct {
 	streams map[string]*stream
 	buf     []byte
 	pending string // an entry of order read ahead, with its newline
+	live    bool   // readers start after what is held (FollowLive)
 
 	// Lost, when set, is told of each "reader fell behind" error
 	// (SPEC §7.3); reading goes on after it.
@@ -47,12 +48,25 @@ type stream struct {
 	stale bool
 }
 
-// Follow opens the named streams of group and its order file. The
-// streams are opened first: when the group does not replay all, a
-// message written meanwhile is then one the streams hold but order
-// does not list, rather than an entry whose message would never come.
+// Follow opens the named streams of group, a group that replays all,
+// and its order file. Order is opened first: messages dropped before
+// a stream is opened (depth, the cap) then show as a loss order tells
+// of at its first read, and the streams are opened again there (see
+// rejoin), rather than as losses of the streams' own, which would be
+// taken for their entries' messages being dropped.
 func Follow(fs FS, group string, names []string) (*Follower, error) {
-	f := &Follower{fs: fs, group: group, streams: make(map[string]*stream)}
+	return open(fs, group, names, false)
+}
+
+// open opens group's order file and named streams; for a live
+// Follower, streams first (see FollowLive).
+func open(fs FS, group string, names []string, live bool) (*Follower, error) {
+	f := &Follower{fs: fs, group: group, streams: make(map[string]*stream), live: live}
+	if !live {
+		if err := f.openOrder(); err != nil {
+			return nil, err
+		}
+	}
 	for _, name := range names {
 		if f.streams[name] != nil {
 			// Named twice: a second reader would never be read,
@@ -66,15 +80,24 @@ func Follow(fs FS, group string, names []string) (*Follower, error) {
 		}
 		f.streams[name] = &stream{f: sf}
 	}
-	of, err := fs.Open(path.Join(group, "order"), plan9.OREAD)
+	if live {
+		if err := f.openOrder(); err != nil {
+			return nil, err
+		}
+	}
+	f.buf = make([]byte, fs.MsgSize()) // known once files are open
+	return f, nil
+}
+
+func (f *Follower) openOrder() error {
+	of, err := f.fs.Open(path.Join(f.group, "order"), plan9.OREAD)
 	if err != nil {
 		f.Close()
-		return nil, PathErr(path.Join(group, "order"), err)
+		return PathErr(path.Join(f.group, "order"), err)
 	}
 	f.orderf = of
 	f.order = bufio.NewReaderSize(of, 512)
-	f.buf = make([]byte, fs.MsgSize()) // known once files are open
-	return f, nil
+	return nil
 }
 
 // liveTries bounds how often FollowLive opens the files again.
@@ -87,13 +110,18 @@ const liveTries = 100
 // stream's every message would then be taken for the entry of the
 // next. So the files are opened again until no followed stream's
 // qid.vers moved meanwhile: once on a Unix mount, which does not tell
-// it, and at most liveTries times.
+// it, and at most liveTries times. The streams are opened first, so
+// that if that fails a stream is ahead of order, rather than order
+// listing a message its stream will never give.
 func FollowLive(fs FS, group string, names []string) (*Follower, error) {
 	for try := 1; ; try++ {
 		before := versions(fs, group, names)
-		f, err := Follow(fs, group, names)
-		if err != nil || try == liveTries || slices.Equal(before, versions(fs, group, names)) {
-			return f, err
+		f, err := open(fs, group, names, true)
+		if err != nil {
+			return nil, err
+		}
+		if try == liveTries || slices.Equal(before, versions(fs, group, names)) {
+			return f, nil
 		}
 		f.Close()
 	}
@@ -137,8 +165,8 @@ func (f *Follower) next() (name string, data []byte, err error) {
 		if err != nil {
 			if IsFellBehind(err) {
 				f.lost(err)
-				for _, s := range f.streams {
-					s.stale = true
+				if err := f.rejoin(); err != nil {
+					return "", nil, err
 				}
 				continue
 			}
@@ -173,8 +201,8 @@ func (f *Follower) entry() (string, error) {
 // each stream at its own newest message, which for every stream but
 // the one that entry names was written before it and so has no entry
 // to come: those messages are read and dropped. A message written
-// while the files are being opened can still leave a stream out of
-// line.
+// while the files are being opened would leave a stream out of line:
+// FollowLive sees to that where it can.
 func (f *Follower) AlignLast() error {
 	var held []string
 	for name := range f.streams {
@@ -196,6 +224,35 @@ func (f *Follower) AlignLast() error {
 		}
 		if _, err := f.streams[name].f.Read(f.buf); err != nil && err != io.EOF {
 			return err
+		}
+	}
+	return nil
+}
+
+// rejoin brings the streams to where order resumed after it lost
+// entries (SPEC §7.3). In a group that replays all, a file opened now
+// starts at the oldest message held, where order resumed; so the
+// streams are opened again, and their own losses, which came at
+// moments that cannot be matched with order's, go with the files they
+// were told to. Should order lose more meanwhile, its next read says
+// so, and they are opened again. Where a reader starts after what is
+// held (FollowLive), each stream is marked stale instead: its next
+// loss moves it to the entry order resumed at.
+func (f *Follower) rejoin() error {
+	for name, s := range f.streams {
+		if f.live {
+			s.stale = true
+			continue
+		}
+		s.f.Close()
+		sf, err := f.fs.Open(path.Join(f.group, name), plan9.OREAD)
+		switch {
+		case IsNotExist(err):
+			delete(f.streams, name) // removed
+		case err != nil:
+			return PathErr(path.Join(f.group, name), err)
+		default:
+			s.f, s.stale = sf, false
 		}
 	}
 	return nil

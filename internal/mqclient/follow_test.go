@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"path"
+	"slices"
 	"testing"
 
 	"9fans.net/go/plan9"
@@ -79,6 +81,7 @@ func TestFollower(t *testing.T) {
 		order   []reply
 		streams map[string][]reply
 		gone    []string
+		live    bool // as FollowLive makes it
 		want    []string
 		lost    int
 	}{
@@ -127,10 +130,11 @@ func TestFollower(t *testing.T) {
 			lost:    1,
 		},
 		{
-			name:    "after order lost entries the stream catches up to it",
+			name:    "after order lost entries a live stream catches up to it",
 			follow:  []string{"a"},
 			order:   []reply{{"", fellBehind}, {"a\n", nil}},
 			streams: map[string][]reply{"a": {{"", fellBehind}, {"7", nil}}},
+			live:    true,
 			want:    []string{"a:7"},
 			lost:    2,
 		},
@@ -148,6 +152,7 @@ func TestFollower(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			f.live = tt.live
 			lost := 0
 			f.Lost = func(error) { lost++ }
 			var got []string
@@ -269,6 +274,148 @@ func TestFollowLive(t *testing.T) {
 		if diff := cmp.Diff(tt.want, got); diff != "" || fs.opens != tt.opens {
 			t.Errorf("written while opening %v: order opened %d times, want %d; messages (-want +got):\n%s",
 				tt.race, fs.opens, tt.opens, diff)
+		}
+	}
+}
+
+// simGroup is a group under replay all with a depth, as the server
+// keeps it: a reader whose next message is dropped from the head is
+// told once, at its next read, how many it lost, and goes on from the
+// oldest message held (SPEC §7.3). race runs before each open and
+// read, as writers racing the reader would.
+type simGroup struct {
+	msgs    []msg // held, oldest first; data is the message's seq
+	streams []string
+	seq     int // of the next message written
+	depth   int
+	readers []*simReader
+	race    func()
+}
+
+func (g *simGroup) write(stream string) {
+	g.msgs = append(g.msgs, msg{stream, fmt.Sprint(g.seq)})
+	g.streams = append(g.streams, stream)
+	g.seq++
+	for len(g.msgs) > g.depth {
+		head := g.msgs[0]
+		for _, r := range g.readers {
+			if m, seq, ok := r.view(); ok && m == head {
+				r.lost++
+				r.next = seq + 1
+			}
+		}
+		g.msgs = g.msgs[1:]
+	}
+}
+
+// simReader reads a stream of a simGroup, or order when stream is "".
+type simReader struct {
+	g      *simGroup
+	stream string
+	next   int // seq of the next message it may read
+	lost   int
+}
+
+// view is r's next message, if the history holds one, and its seq.
+func (r *simReader) view() (msg, int, bool) {
+	for _, m := range r.g.msgs {
+		var seq int
+		fmt.Sscan(m.data, &seq)
+		if seq >= r.next && (r.stream == "" || m.stream == r.stream) {
+			return m, seq, true
+		}
+	}
+	return msg{}, 0, false
+}
+
+func (r *simReader) Read(b []byte) (int, error) {
+	r.g.race()
+	if r.lost > 0 {
+		n := r.lost
+		r.lost = 0
+		return 0, fmt.Errorf("reader fell behind: %d messages lost", n)
+	}
+	m, seq, ok := r.view()
+	if !ok {
+		return 0, errBlocked
+	}
+	r.next = seq + 1
+	if r.stream == "" {
+		return copy(b, m.stream+"\n"), nil
+	}
+	return copy(b, m.data), nil
+}
+
+func (r *simReader) Write([]byte) (int, error) { return 0, errors.New("read only") }
+
+func (r *simReader) Close() error {
+	r.g.readers = slices.DeleteFunc(r.g.readers, func(x *simReader) bool { return x == r })
+	return nil
+}
+
+// simFS is the tree of one simGroup, g.
+type simFS struct {
+	fakeFS
+	g *simGroup
+}
+
+func (fs *simFS) Open(name string, mode uint8) (File, error) {
+	fs.g.race()
+	r := &simReader{g: fs.g, stream: path.Base(name), next: fs.g.seq}
+	if r.stream == "order" {
+		r.stream = ""
+	}
+	if len(fs.g.msgs) > 0 {
+		fmt.Sscan(fs.g.msgs[0].data, &r.next) // replay all
+	}
+	fs.g.readers = append(fs.g.readers, r)
+	return r, nil
+}
+
+// With writers outrunning it in a group that replays all with a depth,
+// a Follower loses
+// messages, but never prints one out of the order written or for
+// another's entry, and ends at the newest (SPEC §9, §7.3).
+func TestFollowerFallsBehind(t *testing.T) {
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		g := &simGroup{depth: 1 + rng.IntN(6)}
+		writes := 0
+		g.race = func() {
+			for n := rng.IntN(4); n > 0 && writes < 200; n-- {
+				g.write([]string{"a", "b", "c"}[rng.IntN(3)])
+				writes++
+			}
+		}
+		for range 5 {
+			g.write("a")
+		}
+		f, err := Follow(&simFS{g: g}, "g", []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		last := -1
+		for {
+			name, data, err := f.Next()
+			if err != nil {
+				break
+			}
+			var seq int
+			fmt.Sscan(string(data), &seq)
+			got = append(got, name+":"+string(data))
+			if seq <= last || g.streams[seq] != name {
+				t.Fatalf("seed %d, depth %d: message %s of %s printed for an entry of %s after %d; printed %q",
+					seed, g.depth, data, g.streams[seq], name, last, got)
+			}
+			last = seq
+		}
+		newest := len(g.streams) - 1
+		for newest >= 0 && g.streams[newest] == "c" {
+			newest--
+		}
+		if newest >= g.seq-g.depth && last != newest {
+			t.Errorf("seed %d, depth %d: last printed %d, want the newest held, %d; printed %q", seed, g.depth, last, newest, got)
 		}
 	}
 }
