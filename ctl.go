@@ -199,3 +199,53 @@ func formatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + "b"
 }
+
+// ctl applies a write by uid at mtime to group g's ctl file, all or
+// nothing (SPEC §4).
+func (t *tree) ctl(g *node, text, uid string, mtime uint32) error {
+	// The error is the first bad line's: an eof naming no stream may
+	// come before a line that does not parse.
+	steps, err := parseCtl(text, g.q.cfg)
+	for _, st := range steps {
+		if st.verb == "eof" && st.stream != "" {
+			if s := g.byName[st.stream]; s == nil || s.kind != kStream {
+				return errNotExist
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// A ctl write logs its C record alone, and so may use the room kept
+	// for changes that free history (SPEC §11.3), unless it turns replay
+	// on: then the messages the group retained are logged too.
+	room := t.log.roomToFree
+	need := 64 + len(uid)
+	q := g.q
+	if len(steps) > 0 && q.cfg.replay == replayOff && steps[len(steps)-1].cfg.replay != replayOff {
+		need += int(q.bytes) + 32*q.count // its messages are logged now
+		room = t.log.room
+	}
+	for _, st := range steps {
+		if st.verb == "" && st.cfg.replay != replayAll {
+			// Messages may leave from the middle of the history, a
+			// D record each (replay last keeps a quiet stream's
+			// newest at the head).
+			need += q.count * dropSize(q)
+			break
+		}
+	}
+	if err := room(need); err != nil {
+		return err
+	}
+	for _, st := range steps {
+		var s *streamq
+		if st.stream != "" {
+			s = g.byName[st.stream].sq
+		}
+		g.q.apply(st, s)
+	}
+	g.ctl.mtime, g.ctl.muid = mtime, uid
+	t.log.configured(g)
+	return nil
+}

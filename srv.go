@@ -442,7 +442,7 @@ func (c *conn) walk(f *plan9.Fcall) (*plan9.Fcall, error) {
 	var qids []plan9.Qid
 	var err error
 	for _, name := range f.Wname {
-		if n, err = c.t.walk1(n, fd, name); err != nil {
+		if n, err = c.t.walk1(n, fd.root, fd.uid, name); err != nil {
 			break
 		}
 		qids = append(qids, n.qid())
@@ -458,27 +458,6 @@ func (c *conn) walk(f *plan9.Fcall) (*plan9.Fcall, error) {
 		}
 	}
 	return &plan9.Fcall{Type: plan9.Rwalk, Wqid: qids}, nil
-}
-
-// walk1 steps from n to name for fd's user (SPEC §8.3).
-func (t *tree) walk1(n *node, fd *fid, name string) (*node, error) {
-	if !n.isDir() {
-		return nil, errNotDir
-	}
-	if !t.hasPerm(n, fd.uid, plan9.DMEXEC) {
-		return nil, errPerm
-	}
-	if name == ".." {
-		if n == fd.root || n.parent == nil {
-			return n, nil
-		}
-		return n.parent, nil
-	}
-	next := n.lookup(name)
-	if n.removed || next == nil {
-		return nil, errNotExist
-	}
-	return next, nil
 }
 
 func (c *conn) open(f *plan9.Fcall) (*plan9.Fcall, error) {
@@ -498,24 +477,6 @@ func (c *conn) open(f *plan9.Fcall) (*plan9.Fcall, error) {
 		return nil, err
 	}
 	return &plan9.Fcall{Type: plan9.Ropen, Qid: fd.n.qid(), Iounit: c.msize - plan9.IOHDRSZ}, nil
-}
-
-// checkOpen applies the permission rules of an open (SPEC §3.3, §8.4).
-func (t *tree) checkOpen(n *node, uid string, mode uint8) error {
-	if n.isDir() && (mode&3 != plan9.OREAD || mode&plan9.OTRUNC != 0) {
-		return errIsDir
-	}
-	need := [4]plan9.Perm{plan9.DMREAD, plan9.DMWRITE, plan9.DMREAD | plan9.DMWRITE, plan9.DMEXEC}[mode&3]
-	if mode&plan9.OTRUNC != 0 {
-		need |= plan9.DMWRITE
-	}
-	if !t.hasPerm(n, uid, need) {
-		return errPerm
-	}
-	if mode&plan9.ORCLOSE != 0 && (n.parent == nil || !t.hasPerm(n.parent, uid, plan9.DMWRITE)) {
-		return errPerm
-	}
-	return nil
 }
 
 func readable(mode uint8) bool { return mode&3 != plan9.OWRITE }
@@ -577,7 +538,7 @@ func (c *conn) read(f *plan9.Fcall) (*plan9.Fcall, error) {
 	count := min(f.Count, c.msize-plan9.IOHDRSZ)
 	switch n.kind {
 	case kGroup:
-		data, err := c.t.dirread(fd, f.Offset, count)
+		data, err := fd.dirread(f.Offset, count)
 		if err != nil {
 			return nil, err
 		}
@@ -605,9 +566,9 @@ func sliceAt(s string, off uint64, count uint32) []byte {
 	return []byte(s[:min(uint64(len(s)), uint64(count))])
 }
 
-// dirread lists a group's entries, whole ones only, continuing where
-// the previous read ended (SPEC §8.5).
-func (t *tree) dirread(fd *fid, offset uint64, count uint32) ([]byte, error) {
+// dirread lists the entries of fd's group, whole ones only, continuing
+// where its previous read ended (SPEC §8.5).
+func (fd *fid) dirread(offset uint64, count uint32) ([]byte, error) {
 	if offset == 0 {
 		fd.dirents, fd.dirpos, fd.diroff = fd.n.entries(), 0, 0
 	} else if offset != fd.diroff {
@@ -720,56 +681,6 @@ func (c *conn) write(f *plan9.Fcall) (*plan9.Fcall, error) {
 	r.wr = w
 	r.logOff = c.t.log.ackEnd()
 	return nil, nil
-}
-
-// ctl applies a write by uid at mtime to group g's ctl file, all or
-// nothing (SPEC §4).
-func (t *tree) ctl(g *node, text, uid string, mtime uint32) error {
-	// The error is the first bad line's: an eof naming no stream may
-	// come before a line that does not parse.
-	steps, err := parseCtl(text, g.q.cfg)
-	for _, st := range steps {
-		if st.verb == "eof" && st.stream != "" {
-			if s := g.byName[st.stream]; s == nil || s.kind != kStream {
-				return errNotExist
-			}
-		}
-	}
-	if err != nil {
-		return err
-	}
-	// A ctl write logs its C record alone, and so may use the room kept
-	// for changes that free history (SPEC §11.3), unless it turns replay
-	// on: then the messages the group retained are logged too.
-	room := t.log.roomToFree
-	need := 64 + len(uid)
-	q := g.q
-	if len(steps) > 0 && q.cfg.replay == replayOff && steps[len(steps)-1].cfg.replay != replayOff {
-		need += int(q.bytes) + 32*q.count // its messages are logged now
-		room = t.log.room
-	}
-	for _, st := range steps {
-		if st.verb == "" && st.cfg.replay != replayAll {
-			// Messages may leave from the middle of the history, a
-			// D record each (replay last keeps a quiet stream's
-			// newest at the head).
-			need += q.count * dropSize(q)
-			break
-		}
-	}
-	if err := room(need); err != nil {
-		return err
-	}
-	for _, st := range steps {
-		var s *streamq
-		if st.stream != "" {
-			s = g.byName[st.stream].sq
-		}
-		g.q.apply(st, s)
-	}
-	g.ctl.mtime, g.ctl.muid = mtime, uid
-	t.log.configured(g)
-	return nil
 }
 
 func (c *conn) clunk(f *plan9.Fcall) (*plan9.Fcall, error) {

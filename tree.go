@@ -421,6 +421,46 @@ func (n *node) newMode(mode plan9.Perm) plan9.Perm {
 	return n.mode&keep | mode&set
 }
 
+// walk1 steps from n to name for uid, whose walks stop going up at
+// root, its attach's (SPEC §8.3).
+func (t *tree) walk1(n, root *node, uid, name string) (*node, error) {
+	if !n.isDir() {
+		return nil, errNotDir
+	}
+	if !t.hasPerm(n, uid, plan9.DMEXEC) {
+		return nil, errPerm
+	}
+	if name == ".." {
+		if n == root || n.parent == nil {
+			return n, nil
+		}
+		return n.parent, nil
+	}
+	next := n.lookup(name)
+	if n.removed || next == nil {
+		return nil, errNotExist
+	}
+	return next, nil
+}
+
+// checkOpen applies the permission rules of an open (SPEC §3.3, §8.4).
+func (t *tree) checkOpen(n *node, uid string, mode uint8) error {
+	if n.isDir() && (mode&3 != plan9.OREAD || mode&plan9.OTRUNC != 0) {
+		return errIsDir
+	}
+	need := [4]plan9.Perm{plan9.DMREAD, plan9.DMWRITE, plan9.DMREAD | plan9.DMWRITE, plan9.DMEXEC}[mode&3]
+	if mode&plan9.OTRUNC != 0 {
+		need |= plan9.DMWRITE
+	}
+	if !t.hasPerm(n, uid, need) {
+		return errPerm
+	}
+	if mode&plan9.ORCLOSE != 0 && (n.parent == nil || !t.hasPerm(n.parent, uid, plan9.DMWRITE)) {
+		return errPerm
+	}
+	return nil
+}
+
 // walkTo resolves an attach name, a path of groups below the root.
 func (t *tree) walkTo(aname, uid string) (*node, error) {
 	n := t.root
