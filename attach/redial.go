@@ -93,8 +93,8 @@ type redialFS struct {
 // A gate lets calls through unless shut; shutting it waits for the
 // calls under way. No lock is held while they run.
 type gate struct {
-	mu       sync.Mutex
-	changed  *sync.Cond
+	mu       sync.Mutex // guards shut and inflight
+	changed  *sync.Cond // broadcast when either changes
 	shut     bool
 	inflight int
 }

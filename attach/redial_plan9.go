@@ -57,9 +57,9 @@ type mount struct {
 }
 
 var (
-	mountMu   sync.Mutex
-	mountBase string // the directory the mounts are made in
-	mountCur  *mount // the mount calls go on, nil if none
+	mountMu   sync.Mutex // guards mountBase and mountCur
+	mountBase string     // the directory the mounts are made in
+	mountCur  *mount     // the mount calls go on, nil if none
 )
 
 type mountConn struct{ m *mount }

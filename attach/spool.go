@@ -36,7 +36,7 @@ type spool struct {
 	pause time.Duration // the first pause before a write is tried again
 	done  chan struct{} // closed when closed and empty
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards q, size and closed
 	more   *sync.Cond // signalled when q, size or closed change
 	q      []spooled
 	size   int

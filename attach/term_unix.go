@@ -28,8 +28,8 @@ func canTerminal() error { return nil }
 
 // saved is the attacher's terminal state before it went raw.
 var saved struct {
-	sync.Mutex
-	state *term.State // nil when nothing is to be restored
+	sync.Mutex             // guards state
+	state      *term.State // nil when nothing is to be restored
 }
 
 // makeRaw puts standard input, if it is a terminal, in raw mode, and
