@@ -2879,3 +2879,56 @@ func TestRootRestart(t *testing.T) {
 		y.close()
 	}
 }
+
+// SPEC §8.8, §11.2: mq exiting on purpose ends its connections, so the
+// files open ORCLOSE on them go, and stay gone after a restart; killed,
+// it cannot remove them, and they come back.
+func TestExitRemovesOnClose(t *testing.T) {
+	dir := t.TempDir()
+	x := openLogged(t, dir, false)
+	fs := x.dial()
+	mkdir(t, fs, "g")
+	mkdir(t, fs, "g/tmp")
+	for _, try := range []struct {
+		name string
+		mode uint8
+		perm plan9.Perm
+		open bool
+	}{
+		{"g/s", plan9.OWRITE | plan9.ORCLOSE, 0664, false},
+		{"g/tmp", plan9.OREAD | plan9.ORCLOSE, 0, true},
+		{"g/kept", plan9.OWRITE, 0664, false},
+	} {
+		var f *client.Fid
+		var err error
+		if try.open {
+			f, err = fs.Open(try.name, try.mode)
+		} else {
+			f, err = fs.Create(try.name, try.mode, try.perm)
+		}
+		must(t, err)
+		defer f.Close()
+	}
+	killed := x.copyQuiet()
+	x.srv.exit()
+	x.close()
+	for _, tc := range []struct {
+		what, dir string
+		want      []string
+	}{
+		{"after a kill", killed, []string{"ctl", "order", "tmp", "s", "kept"}},
+		{"after exiting", dir, []string{"ctl", "order", "kept"}},
+	} {
+		y := openLogged(t, tc.dir, false)
+		var got []string
+		y.tree.mu.Lock()
+		for _, n := range y.tree.root.lookup("g").entries() {
+			got = append(got, n.name)
+		}
+		y.tree.mu.Unlock()
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("g %s (-want +got):\n%s", tc.what, diff)
+		}
+		y.close()
+	}
+}

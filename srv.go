@@ -30,11 +30,15 @@ type server struct {
 	// exitMu guards exits, clean-up run once when mq exits.
 	exitMu sync.Mutex
 	exits  []func()
+
+	// conns is the connections being served, guarded by tree.mu:
+	// mq exiting ends them, and their fids' ORCLOSE is honoured.
+	conns map[*conn]struct{}
 }
 
 // newServer serves t, tracing 9P to trace if it is not nil (-D).
 func newServer(t *tree, trace io.Writer) *server {
-	s := &server{tree: t}
+	s := &server{tree: t, conns: make(map[*conn]struct{})}
 	if trace != nil {
 		s.trace = newTracer(trace)
 	}
@@ -49,12 +53,30 @@ func (s *server) onExit(f func()) {
 }
 
 func (s *server) exit() {
+	s.removeOnClose()
 	s.exitMu.Lock()
 	fs := s.exits
 	s.exits = nil
 	s.exitMu.Unlock()
 	for _, f := range fs {
 		f()
+	}
+}
+
+// removeOnClose removes the files open ORCLOSE on every connection, as
+// their clunks would: mq exiting ends the connections (SPEC §8.8), and
+// with -r the removals are logged before the log closes.
+func (s *server) removeOnClose() {
+	t := s.tree
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range s.conns {
+		for _, fd := range c.fids {
+			if fd.rclose {
+				fd.rclose = false
+				t.remove(fd.n, fd.uid)
+			}
+		}
 	}
 }
 
@@ -172,6 +194,9 @@ type conn struct {
 // connection in -D traces: 0 is standard input and output.
 func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 	c := s.newConn(rwc, id)
+	c.t.mu.Lock()
+	s.conns[c] = struct{}{}
+	c.t.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		c.writer()
@@ -232,6 +257,7 @@ func (s *server) serve(rwc io.ReadWriteCloser, id int) {
 		c.t.mu.Lock()
 	}
 	c.abort()
+	delete(s.conns, c)
 	if l := c.t.log; l != nil {
 		l.commit()
 	}

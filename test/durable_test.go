@@ -674,3 +674,68 @@ func TestKillRestart(t *testing.T) {
 	t.Logf("%d rounds, %d changes acknowledged, 0 lost", rounds, acked)
 	fmt.Fprintf(os.Stderr, "TestKillRestart: %d rounds, %d changes acknowledged, 0 lost\n", rounds, acked)
 }
+
+// TestStopRemovesOnClose checks SPEC §8.8 and §11.2 across a restart: a
+// stream open ORCLOSE is removed when mq stops on a signal, which ends
+// its connections, and comes back when mq is killed, which can remove
+// nothing.
+func TestStopRemovesOnClose(t *testing.T) {
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		want []string
+	}{
+		{syscall.SIGTERM, []string{"ctl", "order", "kept"}},
+		{syscall.SIGINT, []string{"ctl", "order", "kept"}},
+		{syscall.SIGHUP, []string{"ctl", "order", "kept"}},
+		{syscall.SIGKILL, []string{"ctl", "order", "kept", "tmp"}},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			d := newDurable(t)
+			d.mustStart()
+			c, fs, err := d.dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			g, err := fs.Create("g", plan9.OREAD, plan9.DMDIR|0775)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Close()
+			for _, mode := range []uint8{plan9.OWRITE, plan9.OWRITE | plan9.ORCLOSE} {
+				name := "kept"
+				if mode&plan9.ORCLOSE != 0 {
+					name = "tmp"
+				}
+				f, err := fs.Create("g/"+name, mode, 0664)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+			}
+			cmd := d.cmd
+			cmd.Process.Signal(tc.sig)
+			for cmd.Process.Signal(syscall.Signal(0)) == nil {
+				time.Sleep(time.Millisecond)
+			}
+			d.cmd = nil
+			d.mustStart()
+			c2, fs2, err := d.dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			ents, err := readDir(fs2, "g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range ents {
+				got = append(got, e.Name)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("g after a %v and a restart (-want +got):\n%s", tc.sig, diff)
+			}
+		})
+	}
+}
