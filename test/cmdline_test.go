@@ -324,6 +324,27 @@ func TestRootOwnerSetuid(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("root's uid, gid, muid run set-uid to nobody by %s (-want +got):\n%s", owner(t), diff)
 	}
+
+	// With no $NAMESPACE, the socket goes in the real user's name
+	// space directory, where plan9port's tools look (SPEC §2).
+	disp := fmt.Sprintf(":mqtest%d", os.Getpid())
+	nsdir := fmt.Sprintf("/tmp/ns.%s.%s", owner(t), disp)
+	t.Cleanup(func() { os.RemoveAll(nsdir) })
+	cmd = exec.Command(mq, "-s", "mq")
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "NAMESPACE=") && !strings.HasPrefix(e, "DISPLAY=") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, "DISPLAY="+disp)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	waitDial(t, filepath.Join(nsdir, "mq"))
 }
 
 // TestCapFlag checks that -M caps what the queues hold (SPEC §2, §7.2).

@@ -44,7 +44,17 @@ func NamespaceDir() string {
 	}
 	disp = strings.TrimSuffix(disp, ".0")
 	disp = strings.ReplaceAll(disp, "/", "_")
-	return fmt.Sprintf("/tmp/ns.%s.%s", User(), disp)
+	return fmt.Sprintf("/tmp/ns.%s.%s", realUser(), disp)
+}
+
+// realUser is the real user's login name, as plan9port's getuser
+// gives it for the name space directory (getpwuid(getuid())), even
+// for a set-uid mq.
+func realUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "none"
 }
 
 // Socket is the path of service srv's socket.
