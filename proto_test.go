@@ -169,6 +169,63 @@ Tread tag 1 fid 1 count 100
 `)
 }
 
+// TestOrcloseGroupAndStream checks that a group and a stream in it,
+// both open ORCLOSE, both go when their fids are clunked together, as
+// by a new session, the connection ending or mq exiting, whatever the
+// order of the fids (SPEC §8.4, §8.8).
+func TestOrcloseGroupAndStream(t *testing.T) {
+	open := setup + `
+Twalk fid 0 newfid 3 wname g
+Rwalk ...
+Topen fid 3 mode OREAD|ORCLOSE
+Ropen ...
+Twalk fid 0 newfid 4 wname [g s]
+Rwalk ...
+Topen fid 4 mode OREAD|ORCLOSE
+Ropen ...
+`
+	gone := func(tc *testConn) {
+		tc.run(`
+Tattach fid 9 afid NOFID uname glenda aname ''
+Rattach ...
+Twalk fid 9 newfid 10 wname g
+Rerror ename 'file does not exist'
+`)
+	}
+	// Fids are many orders of a map: one try in a few would pass by luck.
+	for range 20 {
+		tr := newTestTree(t)
+		tc := dialTest(t, tr)
+		tc.run(open + `
+Tversion tag 65535 msize 8216 version 9P2000
+Rversion tag 65535 msize 8216 version 9P2000
+`)
+		gone(tc)
+
+		s := newServer(newTestTree(t), nil)
+		tc = dialServer(t, s)
+		tc.run(open)
+		s.exit()
+		gone(tc)
+
+		tr = newTestTree(t)
+		s = newServer(tr, nil)
+		tc = dialServer(t, s)
+		tc.run(open)
+		tc.c.Close()
+		tr.mu.Lock()
+		for len(s.conns) > 0 {
+			tr.mu.Unlock()
+			time.Sleep(time.Millisecond) // the connection's end is not a reply
+			tr.mu.Lock()
+		}
+		if tr.root.lookup("g") != nil {
+			t.Errorf("g and g/s open ORCLOSE: g is there after the connection ended")
+		}
+		tr.mu.Unlock()
+	}
+}
+
 // TestAuth checks that mq asks for no authentication (SPEC §8.2).
 func TestAuth(t *testing.T) {
 	dialTest(t, newTestTree(t)).run(`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,14 +71,25 @@ func (s *server) removeOnClose() {
 	t := s.tree
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var fds []*fid
 	for c := range s.conns {
 		for _, fd := range c.fids {
 			if fd.rclose {
-				fd.rclose = false
-				t.remove(fd.n, fd.uid)
+				fds = append(fds, fd)
 			}
 		}
 	}
+	for _, fd := range deepestFirst(fds) {
+		fd.rclose = false
+		t.remove(fd.n, fd.uid)
+	}
+}
+
+// deepestFirst orders fds so that a file's comes before its group's:
+// a group open ORCLOSE is removed once the files in it are.
+func deepestFirst(fds []*fid) []*fid {
+	slices.SortStableFunc(fds, func(a, b *fid) int { return b.n.depth() - a.n.depth() })
+	return fds
 }
 
 // fid is a client's handle on a node.
@@ -403,8 +415,12 @@ func (c *conn) abort() {
 		c.cancel(r)
 		c.pending.del(tag)
 	}
+	fds := make([]*fid, 0, len(c.fids))
 	for num, fd := range c.fids {
 		delete(c.fids, num)
+		fds = append(fds, fd)
+	}
+	for _, fd := range deepestFirst(fds) {
 		c.release(fd)
 	}
 }

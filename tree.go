@@ -461,6 +461,15 @@ func (t *tree) checkOpen(n *node, uid string, mode uint8) error {
 	return nil
 }
 
+// depth is how many groups n is below the root.
+func (n *node) depth() int {
+	d := 0
+	for p := n.parent; p != nil; p = p.parent {
+		d++
+	}
+	return d
+}
+
 // walkTo resolves an attach name, a path of groups below the root.
 func (t *tree) walkTo(aname, uid string) (*node, error) {
 	n := t.root
