@@ -562,7 +562,9 @@ func (q *queue) take(r *reader, count int) (data string, err error, ok bool) {
 		return "", err, true
 	}
 	if r.eofDue() {
-		r.eofs = r.eofs[1:]
+		if count > 0 { // a read of nothing leaves the mark to a read that can take it
+			r.eofs = r.eofs[1:]
+		}
 		return "", nil, true
 	}
 	if r.next == nil {

@@ -153,6 +153,20 @@ func TestReadCountZero(t *testing.T) {
 	}
 }
 
+// SPEC §4.2, §6.2: a read of count 0 at an eof mark returns at once
+// and leaves the mark: the next read still gets its end of file.
+func TestReadCountZeroAtEOF(t *testing.T) {
+	x := newQtest(t, "replay all", 1<<20, "s")
+	r := x.open("s")
+	x.write("s", "a")
+	x.ctl("eof s")
+	got := []answer{x.read(r, 100), x.read(r, 0), x.read(r, 100), x.read(r, 100)}
+	want := []answer{"a", "EOF", "EOF", "parked"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reads of 100, 0, 100, 100 (-want +got):\n%s", diff)
+	}
+}
+
 // SPEC §6.2: static reads the retained messages as a file, by offset,
 // never blocking and moving no cursor.
 func TestStatic(t *testing.T) {
