@@ -32,8 +32,9 @@ type Follower struct {
 	orderf  File
 	streams map[string]*stream
 	buf     []byte
-	pending string // an entry of order read ahead, with its newline
-	live    bool   // readers start after what is held (FollowLive)
+	pending string          // an entry of order read ahead, with its newline
+	live    bool            // readers start after what is held (FollowLive)
+	held    map[string]bool // with FollowLive: which streams held messages as they were opened
 
 	// Lost, when set, is told of each "reader fell behind" error
 	// (SPEC §7.3); reading goes on after it.
@@ -120,20 +121,31 @@ func FollowLive(fs FS, group string, names []string) (*Follower, error) {
 		if err != nil {
 			return nil, err
 		}
-		if try == liveTries || slices.Equal(before, versions(fs, group, names)) {
+		after := versions(fs, group, names)
+		if try == liveTries || slices.Equal(before, after) {
+			f.held = make(map[string]bool)
+			for i, name := range names {
+				f.held[name] = after[i].held
+			}
 			return f, nil
 		}
 		f.Close()
 	}
 }
 
-// versions is the qid.vers of each of group's named streams, 0 for
-// one that cannot be told.
-func versions(fs FS, group string, names []string) []uint32 {
-	vs := make([]uint32, len(names))
+// streamVers is what FollowLive knows of a stream: its qid.vers, 0
+// when that cannot be told, and whether it holds messages.
+type streamVers struct {
+	vers uint32
+	held bool
+}
+
+// versions is streamVers of each of group's named streams.
+func versions(fs FS, group string, names []string) []streamVers {
+	vs := make([]streamVers, len(names))
 	for i, name := range names {
 		if d, err := fs.Stat(path.Join(group, name)); err == nil {
-			vs[i] = d.Vers
+			vs[i] = streamVers{d.Vers, d.Length > 0}
 		}
 	}
 	return vs
@@ -202,11 +214,17 @@ func (f *Follower) entry() (string, error) {
 // the one that entry names was written before it and so has no entry
 // to come: those messages are read and dropped. A message written
 // while the files are being opened would leave a stream out of line:
-// FollowLive sees to that where it can.
+// FollowLive sees to that where it can, and tells which streams held
+// messages as they were opened: one that gets its first message since
+// holds nothing to drop.
 func (f *Follower) AlignLast() error {
 	var held []string
 	for name := range f.streams {
-		if d, err := f.fs.Stat(path.Join(f.group, name)); err == nil && d.Length > 0 {
+		if f.held != nil {
+			if f.held[name] {
+				held = append(held, name)
+			}
+		} else if d, err := f.fs.Stat(path.Join(f.group, name)); err == nil && d.Length > 0 {
 			held = append(held, name)
 		}
 	}
