@@ -214,17 +214,13 @@ func (f *Follower) entry() (string, error) {
 // the one that entry names was written before it and so has no entry
 // to come: those messages are read and dropped. A message written
 // while the files are being opened would leave a stream out of line:
-// FollowLive sees to that where it can, and tells which streams held
-// messages as they were opened: one that gets its first message since
-// holds nothing to drop.
+// FollowLive, which made f, sees to that where it can, and tells which
+// streams held messages as they were opened: one that gets its first
+// message since holds nothing to drop.
 func (f *Follower) AlignLast() error {
 	var held []string
 	for name := range f.streams {
-		if f.held != nil {
-			if f.held[name] {
-				held = append(held, name)
-			}
-		} else if d, err := f.fs.Stat(path.Join(f.group, name)); err == nil && d.Length > 0 {
+		if f.held[name] {
 			held = append(held, name)
 		}
 	}
